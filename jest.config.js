@@ -1,0 +1,12 @@
+/** Jest runs TypeScript as ESM; see TOOLCHAIN.md for why each setting is here. */
+export default {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  transform: {'^.+\\.ts$': ['ts-jest', {useESM: true, isolatedModules: true}]},
+  moduleNameMapper: {'^(\\.{1,2}/.*)\\.js$': '$1'},
+  testMatch: ['**/__tests__/**/*.test.ts'],
+  globalSetup: './__tests__/support/global-setup.ts',
+  globalTeardown: './__tests__/support/global-teardown.ts',
+  testTimeout: 120000,
+  maxWorkers: 2
+}

@@ -1,0 +1,52 @@
+/** The one typed configuration that inputs.ts builds from the action's inputs. */
+
+export type Strategy = 'exact' | 'per-app' | 'flagsmith'
+export type ExecutorKind = 'local' | 'docker' | 'ssh' | 'kubectl'
+
+/** A cutoff parsed from `target-datetime`, normalised without passing through a JavaScript Date. */
+export interface Cutoff {
+  /** As the user wrote it. */
+  input: string
+  /** UTC, microsecond precision: `YYYY-MM-DDTHH:MM:SS.ffffffZ`; compares correctly as a string. */
+  utc: string
+  /** True when the input had no offset and was taken as UTC. */
+  assumedUtc: boolean
+}
+
+export interface SshConfig {
+  host: string
+  port: number
+  user: string
+  /** Secret: the private key text, with its final newline restored. */
+  privateKey: string
+  /** known_hosts lines; empty only when strictHostKeyChecking is false. */
+  knownHosts: string
+  strictHostKeyChecking: boolean
+  /** argv words put in front of the manage command on the host, e.g. ["docker","exec","-i","api"]; may be empty. */
+  remotePrefix: string[]
+}
+
+export interface KubectlConfig {
+  /** `deployment/NAME`, `statefulset/NAME` or `pod/NAME`. */
+  resource: string
+  namespace?: string
+  container?: string
+  context?: string
+  /** Secret: kubeconfig file content; absent means the ambient KUBECONFIG or ~/.kube/config. */
+  kubeconfig?: string
+}
+
+export interface Config {
+  cutoff: Cutoff
+  /** Absent: node-postgres reads the PG* environment variables. */
+  databaseUrl?: string
+  executor: ExecutorKind
+  /** argv words, e.g. ["python", "manage.py"]. */
+  manageCommand: string[]
+  container?: string
+  ssh?: SshConfig
+  kubectl?: KubectlConfig
+  dryRun: boolean
+  allowIrreversible: boolean
+  strategy: Strategy
+}

@@ -2,11 +2,11 @@
 export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
-  transform: {'^.+\\.ts$': ['ts-jest', {useESM: true, isolatedModules: true}]},
+  transform: {'^.+\\.ts$': ['ts-jest', {useESM: true}]},
   moduleNameMapper: {'^(\\.{1,2}/.*)\\.js$': '$1'},
   testMatch: ['**/__tests__/**/*.test.ts'],
-  globalSetup: './__tests__/support/global-setup.ts',
-  globalTeardown: './__tests__/support/global-teardown.ts',
+  globalSetup: './__tests__/support/global-setup.mjs',
+  globalTeardown: './__tests__/support/global-teardown.mjs',
   testTimeout: 120000,
   maxWorkers: 2
 }

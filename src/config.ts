@@ -24,6 +24,8 @@ export interface SshConfig {
   strictHostKeyChecking: boolean
   /** argv words put in front of the manage command on the host, e.g. ["docker","exec","-i","api"]; may be empty. */
   remotePrefix: string[]
+  /** Seconds to wait for the TCP connection and the SSH handshake (ssh ConnectTimeout); default 20. */
+  connectTimeoutSeconds?: number
 }
 
 export interface KubectlConfig {

@@ -1,0 +1,139 @@
+import {InputError, readInputs, splitWords} from '../src/inputs.js'
+
+const KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----'
+const base = {
+  'target-datetime': '2024-10-24T08:23:45Z',
+  'database-url': 'postgres://app:s3cret@db.internal:5432/flagsmith',
+  executor: 'local'
+}
+const reader =
+  (values: Record<string, string>) =>
+  (name: string): string =>
+    values[name] ?? ''
+
+function errorOf(values: Record<string, string>): Error {
+  try {
+    readInputs(reader(values))
+  } catch (error) {
+    expect(error).toBeInstanceOf(InputError)
+    return error as Error
+  }
+  throw new Error('expected an InputError')
+}
+
+describe('readInputs', () => {
+  it('builds one typed config with the documented defaults', () => {
+    const config = readInputs(reader(base))
+    expect(config).toMatchObject({
+      cutoff: {utc: '2024-10-24T08:23:45.000000Z', assumedUtc: false},
+      databaseUrl: base['database-url'],
+      executor: 'local',
+      manageCommand: ['python', 'manage.py'],
+      dryRun: false,
+      allowIrreversible: false,
+      strategy: 'exact'
+    })
+  })
+
+  it.each([
+    [{'target-datetime': ''}, 'target-datetime is empty'],
+    [{'target-datetime': '24.10.2024'}, 'target-datetime "24.10.2024" is not an ISO 8601 datetime'],
+    [{executor: ''}, 'executor is empty'],
+    [{executor: 'helm'}, 'executor "helm" is not valid: expected one of local, docker, ssh, kubectl'],
+    [{strategy: 'guess'}, 'strategy "guess" is not valid: expected one of exact, per-app, flagsmith'],
+    [{'dry-run': 'yes'}, 'dry-run "yes" is not valid: expected true or false'],
+    [{'allow-irreversible': '1'}, 'allow-irreversible "1" is not valid'],
+    [{'database-url': 'mysql://u:p@h/db'}, 'database-url has scheme "mysql:"'],
+    [{'database-url': 'not a url'}, 'database-url is not a URL'],
+    [{'manage-command': 'cd /app && python manage.py'}, 'manage-command "cd /app && python manage.py" contains "&"'],
+    [{'manage-command': 'python "manage.py'}, 'unclosed " quote'],
+    [{executor: 'docker'}, 'container is empty: executor docker needs'],
+    [{executor: 'docker', container: 'api;reboot'}, 'container "api;reboot" is not valid']
+  ])('rejects %j with a message naming the input', (overrides, expected) => {
+    expect(errorOf({...base, ...overrides}).message).toContain(expected)
+  })
+
+  it('never puts the database password in an error message', () => {
+    const message = errorOf({...base, 'database-url': 'mysql://app:s3cret@db/x'}).message
+    expect(message).not.toContain('s3cret')
+  })
+
+  it('falls back to PG* environment variables, and says what to do when there are none', () => {
+    const saved = {...process.env}
+    try {
+      for (const k of Object.keys(process.env)) if (k.startsWith('PG')) delete process.env[k]
+      expect(errorOf({...base, 'database-url': ''}).message).toContain('database-url is empty and no PG* environment')
+      process.env.PGHOST = 'db.internal'
+      expect(readInputs(reader({...base, 'database-url': ''})).databaseUrl).toBeUndefined()
+    } finally {
+      process.env = saved
+    }
+  })
+
+  describe('ssh', () => {
+    const ssh = {...base, executor: 'ssh', 'ssh-host': 'vm.example.com', 'ssh-user': 'deploy', 'ssh-private-key': KEY}
+
+    it('requires known_hosts unless host key checking is explicitly off', () => {
+      expect(errorOf(ssh).message).toContain(
+        "ssh-known-hosts is empty: add the host's public key line, e.g. from ssh-keyscan run on a trusted machine"
+      )
+      const config = readInputs(reader({...ssh, 'ssh-strict-host-key-checking': 'false'}))
+      expect(config.ssh?.strictHostKeyChecking).toBe(false)
+    })
+
+    it('restores the private key final newline that getInput trims, and defaults the prefix to docker exec', () => {
+      const config = readInputs(reader({...ssh, 'ssh-known-hosts': 'vm.example.com ssh-ed25519 AAAA', container: 'api'}))
+      expect(config.ssh?.privateKey.endsWith('-----\n')).toBe(true)
+      expect(config.ssh?.port).toBe(22)
+      expect(config.ssh?.remotePrefix).toEqual(['docker', 'exec', '-i', 'api'])
+    })
+
+    it.each([
+      [{'ssh-private-key': ''}, 'ssh-private-key is empty: pass the deploy key from a secret'],
+      [{'ssh-private-key': 'hunter2'}, 'ssh-private-key is not a private key'],
+      [{'ssh-port': '70000'}, 'ssh-port "70000" is not valid: expected a port number from 1 to 65535'],
+      [{'ssh-host': ''}, 'ssh-host is empty'],
+      [{'ssh-host': 'root@vm'}, 'ssh-host "root@vm" is not valid'],
+      [{'ssh-user': '-oProxyCommand=x'}, 'ssh-user "-oProxyCommand=x" is not valid']
+    ])('rejects %j', (overrides, expected) => {
+      expect(errorOf({...ssh, 'ssh-known-hosts': 'h ssh-ed25519 AAAA', ...overrides}).message).toContain(expected)
+    })
+  })
+
+  describe('kubectl', () => {
+    const kube = {...base, executor: 'kubectl'}
+    it('reads the resource, namespace and container (falling back to container)', () => {
+      const config = readInputs(
+        reader({...kube, 'kubectl-resource': 'deployment/flagsmith-api', 'kubectl-namespace': 'flagsmith', container: 'api'})
+      )
+      expect(config.kubectl).toEqual({
+        resource: 'deployment/flagsmith-api',
+        namespace: 'flagsmith',
+        container: 'api',
+        context: undefined,
+        kubeconfig: undefined
+      })
+    })
+    it.each([
+      [{}, 'kubectl-resource is empty'],
+      [{'kubectl-resource': 'flagsmith-api'}, 'expected deployment/NAME, statefulset/NAME or pod/NAME'],
+      [{'kubectl-resource': 'pod/x', 'kubectl-namespace': 'Bad_NS'}, 'kubectl-namespace "Bad_NS" is not valid']
+    ])('rejects %j', (overrides, expected) => {
+      expect(errorOf({...kube, ...overrides}).message).toContain(expected)
+    })
+  })
+})
+
+describe('splitWords', () => {
+  it('splits like a shell, with quotes, but runs without one', () => {
+    expect(splitWords('manage-command', `python "/srv/my app/manage.py"`)).toEqual(['python', '/srv/my app/manage.py'])
+    expect(splitWords('manage-command', `  /venv/bin/python   manage.py `)).toEqual(['/venv/bin/python', 'manage.py'])
+    expect(splitWords('x', `a 'b;c' "d\\"e" f\\ g ''`)).toEqual(['a', 'b;c', 'd"e', 'f g', ''])
+  })
+  it.each(['python manage.py; rm -rf /', 'python $(which manage.py)', 'python `x`', 'python manage.py | tee', 'a > b'])(
+    'refuses shell syntax in %j',
+    value => {
+      expect(() => splitWords('manage-command', value)).toThrow(/run without a shell/)
+    }
+  )
+})

@@ -1,0 +1,125 @@
+import type {Config} from '../src/config.js'
+import {parseCutoff} from '../src/cutoff.js'
+import type {DjangoReport} from '../src/django/commands.js'
+import type {Outcome} from '../src/outcome.js'
+import {planRollback} from '../src/plan.js'
+import type {RunResult} from '../src/rollback.js'
+import {escapeHtml, losesData, renderSummary, SUMMARY_LIMIT} from '../src/summary.js'
+
+const cutoff = parseCutoff('2024-05-01 11:00:00')
+const rows = [
+  {id: 1, app: 'shop', name: '0001_initial', applied: '2024-05-01T10:00:00.000000Z'},
+  {id: 2, app: 'shop', name: '0002_price', applied: '2024-05-01T12:00:00.000001Z'},
+  {id: 3, app: 'features', name: '0002_b', applied: '2024-05-01T12:00:00.000002Z'}
+]
+const plan = planRollback(rows, cutoff, '2030-01-01T00:00:00.000000Z')
+const config: Config = {
+  cutoff,
+  executor: 'local',
+  manageCommand: ['python', 'manage.py'],
+  dryRun: false,
+  allowIrreversible: false,
+  strategy: 'exact'
+}
+const report = (overrides: Partial<DjangoReport> = {}): DjangoReport => ({
+  version: 1,
+  django: '5.2.17',
+  orphans: [],
+  bookkeeping: [],
+  rowsOnly: [],
+  plan: [
+    {migration: 'features.0002_b', operations: [{description: 'Undo Create model <script>Flag</script>', irreversible: false}]},
+    {migration: 'shop.0002_price', operations: [{description: 'Undo Add field price to product', irreversible: false}]}
+  ],
+  problems: [],
+  blocked: false,
+  commands: [],
+  commandsExtra: [],
+  commandsMissing: [],
+  hasFlagsmithCommand: false,
+  executed: [],
+  rowsDeleted: [],
+  error: null,
+  ...overrides
+})
+const run = (r: DjangoReport): RunResult => ({
+  report: r,
+  commands: ['python manage.py shell -v 0 -c "$(cat rollback.py)"'],
+  equivalent: [
+    {app: 'features', target: 'zero'},
+    {app: 'shop', target: '0001_initial'}
+  ],
+  refused: null,
+  failed: null,
+  djangoProcesses: 1
+})
+
+describe('renderSummary', () => {
+  it('puts the outcome first, then the next step, and says a naive cutoff was read as UTC', () => {
+    const outcome: Outcome = {
+      status: 'rolled-back',
+      config,
+      plan,
+      run: run(report()),
+      verification: {unapplied: ['features.0002_b', 'shop.0002_price'], remaining: [], lostBefore: []},
+      where: 'docker exec -i api',
+      seconds: 2.5
+    }
+    const md = renderSummary(outcome)
+    const lines = md.split('\n')
+    expect(lines[0]).toBe(
+      '## ✅ Rolled back 2 migrations in 2 apps: the database is back to its state before 2024-05-01 11:00:00.000000 UTC'
+    )
+    expect(lines[2]).toContain('Next: deploy the earlier release now')
+    expect(md).toContain('(no offset given: read as UTC)')
+    expect(md).toContain('python manage.py migrate shop 0001_initial')
+    expect(md).toContain('⚠️ Undo Add field price to product')
+    expect(md).toContain('2 drop tables or columns')
+  })
+
+  it('escapes text that came from the database or from Django', () => {
+    const md = renderSummary({status: 'planned', config, plan, run: run(report()), seconds: 1})
+    expect(md).not.toContain('<script>')
+    expect(md).toContain('&#60;script&#62;Flag')
+    expect(escapeHtml('a|b`c<d>&')).toBe('a&#124;b&#96;c&#60;d&#62;&#38;')
+  })
+
+  it('on a failure part-way says what was reached and how to continue', () => {
+    const outcome: Outcome = {
+      status: 'failed',
+      unchanged: false,
+      config,
+      plan,
+      run: run(report({error: {message: 'shop.0002_price is irreversible', migration: 'shop.0002_price'}})),
+      verification: {unapplied: ['features.0002_b'], remaining: [rows[1]], lostBefore: []},
+      error: 'shop.0002_price is irreversible',
+      seconds: 1
+    }
+    const md = renderSummary(outcome)
+    expect(md.split('\n')[0]).toBe('## ❌ Rollback failed part-way: 1 of 2 migrations unapplied, 1 still applied after the cutoff')
+    expect(md).toContain('Unapplied: <code>features.0002_b</code>')
+    expect(md).toContain('Still applied at or after the cutoff: <code>shop.0002_price</code>')
+    expect(md).toContain('Run this workflow again with the same inputs')
+  })
+
+  it('says when nothing changed', () => {
+    const md = renderSummary({status: 'failed', unchanged: true, config, plan, error: 'refused', seconds: 0})
+    expect(md.split('\n')[0]).toBe('## ⛔ Rollback stopped before any change: the database is as it was')
+  })
+
+  it('stays under 1 MiB for a huge plan, and says what it left out', () => {
+    const many = Array.from({length: 20000}, (_, i) => ({
+      migration: `app${i}.${String(i).padStart(4, '0')}_${'x'.repeat(60)}`,
+      operations: [{description: `Undo Add field ${'y'.repeat(80)}`, irreversible: false}]
+    }))
+    const md = renderSummary({status: 'planned', config, plan, run: run(report({plan: many})), seconds: 1})
+    expect(Buffer.byteLength(md)).toBeLessThan(SUMMARY_LIMIT)
+    expect(md).toMatch(/\d+ more not shown \(summary size limit\)/)
+  })
+
+  it('marks the operations that drop data', () => {
+    expect(losesData('Undo Create model Product')).toBe(true)
+    expect(losesData('Undo Add field sku to product')).toBe(true)
+    expect(losesData('Undo Alter field name on product')).toBe(false)
+  })
+})

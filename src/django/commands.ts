@@ -1,0 +1,111 @@
+/** manage.py argv for each strategy, and the report the rollback script prints. */
+import type {Cutoff} from '../config.js'
+import {utcWithOffset} from '../cutoff.js'
+import {quoteArg} from '../executors/shell-quote.js'
+import {ROLLBACK_PY} from './rollback-script.js'
+
+export const REPORT_PREFIX = 'ROLLBACK-REPORT '
+export const VENDOR_COMMAND = 'rollbackmigrationsappliedafter'
+
+/** The request rollback.py reads on its standard input. */
+export interface ScriptRequest {
+  version: 1
+  database: string
+  after: {app: string; name: string; applied: string}[]
+  execute: boolean
+  allowIrreversible: boolean
+  commands: {app: string; target: string}[]
+}
+
+export interface PlannedOperation {
+  description: string
+  irreversible: boolean
+}
+
+export interface PlannedMigration {
+  migration: string
+  operations: PlannedOperation[]
+}
+
+export interface Problem {
+  kind: string
+  migration: string | null
+  message: string
+  /** Whether it stops the exact plan (irreversible ones only while allow-irreversible is false). */
+  blocking: boolean
+  /** The `migrate APP TARGET` command it is about, or null for the exact plan. */
+  command: string | null
+}
+
+export interface CommandCheck {
+  app: string
+  target: string
+  resolved: string | null
+  error: string | null
+  plan: {migration: string; backwards: boolean}[]
+  irreversible: string[]
+}
+
+/** What rollback.py found, planned and (when asked) did, from Django's own graph. */
+export interface DjangoReport {
+  version: 1
+  django: string
+  orphans: string[]
+  bookkeeping: string[]
+  rowsOnly: string[]
+  plan: PlannedMigration[]
+  problems: Problem[]
+  blocked: boolean
+  commands: CommandCheck[]
+  commandsExtra: string[]
+  commandsMissing: string[]
+  hasFlagsmithCommand: boolean
+  executed: string[]
+  /** Squash rows deleted without running operations (rowsOnly), when executing. */
+  rowsDeleted: string[]
+  error: {message: string; migration: string | null; traceback?: string} | null
+}
+
+/** rollback.py's output could not be read: the target is not a Django app we can talk to. */
+export class ScriptOutputError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ScriptOutputError'
+  }
+}
+
+export function scriptArgv(manageCommand: string[]): string[] {
+  return [...manageCommand, 'shell', '-v', '0', '-c', ROLLBACK_PY]
+}
+
+export function migrateArgv(manageCommand: string[], app: string, target: string): string[] {
+  return [...manageCommand, 'migrate', app, target]
+}
+
+export function vendorArgv(manageCommand: string[], cutoff: Cutoff): string[] {
+  return [...manageCommand, VENDOR_COMMAND, utcWithOffset(cutoff.utc)]
+}
+
+/** A command line as a person would type it; the script itself is shown by name, not inlined. */
+export function displayCommand(argv: string[]): string {
+  return argv.map(word => (word === ROLLBACK_PY ? '"$(cat rollback.py)"' : quoteArg(word))).join(' ')
+}
+
+export function parseReport(stdout: string, stderr: string, exitCode: number): DjangoReport {
+  const line = stdout
+    .split('\n')
+    .reverse()
+    .find(l => l.startsWith(REPORT_PREFIX))
+  if (!line) {
+    const output = `${stderr}\n${stdout}`.trim().split('\n').slice(-15).join('\n')
+    throw new ScriptOutputError(
+      `manage.py shell exited with ${exitCode} without a rollback report. Check manage-command (it must run the ` +
+        `application's manage.py) and that the container runs the current release. Last output:\n${output}`
+    )
+  }
+  try {
+    return JSON.parse(line.slice(REPORT_PREFIX.length)) as DjangoReport
+  } catch (error) {
+    throw new ScriptOutputError(`the rollback report is not valid JSON: ${(error as Error).message}`)
+  }
+}

@@ -1,0 +1,313 @@
+/**
+ * Runs commands in a Kubernetes pod with `kubectl exec`, argv after `--`
+ * (no shell anywhere).
+ *
+ * `kubectl-resource` (deployment/NAME, statefulset/NAME or pod/NAME) is
+ * resolved to ONE running pod before the first command, and every command of
+ * the run goes to that pod and container: a rolling restart cannot split one
+ * rollback across pods running different code. A kubeconfig given as an input
+ * goes to a private temporary file (secret-files.ts) that KUBECONFIG points
+ * to; without it kubectl uses the ambient KUBECONFIG or ~/.kube/config.
+ */
+import type {KubectlConfig} from '../config.js'
+import {SecretDir} from '../secret-files.js'
+import {ExecutorError, type ExecOptions, type ExecResult, type Executor} from './executor.js'
+import {childEnvironment, runProcess} from './process.js'
+
+type Kind = 'deployment' | 'statefulset' | 'pod'
+
+const KINDS: Record<string, Kind> = {
+  deployment: 'deployment', deployments: 'deployment', deploy: 'deployment', 'deployment.apps': 'deployment',
+  statefulset: 'statefulset', statefulsets: 'statefulset', sts: 'statefulset', 'statefulset.apps': 'statefulset',
+  pod: 'pod', pods: 'pod', po: 'pod'
+}
+
+const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/
+const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+
+/** What the action needs from RBAC, for messages. */
+function rbacNeeds(kind: Kind): string {
+  const base = '"get" on pods and "create" on pods/exec'
+  if (kind === 'pod') return base
+  return `${base}, plus "get" on ${kind}s (API group apps) and "list" on pods to resolve ${kind}/NAME to a pod`
+}
+
+interface PodJson {
+  metadata: {name: string; namespace?: string; creationTimestamp?: string; deletionTimestamp?: string; annotations?: Record<string, string>}
+  spec: {containers: {name: string}[]}
+  status?: {
+    phase?: string
+    conditions?: {type: string; status: string}[]
+    containerStatuses?: {name: string; ready?: boolean; state?: Record<string, {reason?: string; message?: string}>}[]
+  }
+}
+
+interface LabelSelector {
+  matchLabels?: Record<string, string>
+  matchExpressions?: {key: string; operator: string; values?: string[]}[]
+}
+
+/** A LabelSelector object as the string form `kubectl get -l` takes. */
+export function selectorString(selector: LabelSelector): string {
+  const terms: string[] = []
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) terms.push(`${key}=${value}`)
+  for (const e of selector.matchExpressions ?? []) {
+    const values = (e.values ?? []).join(',')
+    if (e.operator === 'In') terms.push(`${e.key} in (${values})`)
+    else if (e.operator === 'NotIn') terms.push(`${e.key} notin (${values})`)
+    else if (e.operator === 'Exists') terms.push(e.key)
+    else if (e.operator === 'DoesNotExist') terms.push(`!${e.key}`)
+  }
+  return terms.join(',')
+}
+
+/** Values in a kubeconfig that are credentials: masked in the log and scrubbed from messages. */
+export function kubeconfigSecrets(text: string): string[] {
+  const values: string[] = []
+  const re = /^\s*-?\s*(token|client-key-data|client-certificate-data|password|id-token|refresh-token|access-token|client-secret|secret)\s*:\s*(\S.*?)\s*$/gim
+  for (const m of text.matchAll(re)) values.push(m[2].replace(/^["']|["']$/g, ''))
+  return values.filter((v) => v.length >= 4)
+}
+
+function isRunning(pod: PodJson): boolean {
+  return pod.status?.phase === 'Running' && !pod.metadata.deletionTimestamp
+}
+
+function isReady(pod: PodJson): boolean {
+  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false
+}
+
+function describePod(pod: PodJson): string {
+  const phase = pod.metadata.deletionTimestamp ? 'Terminating' : pod.status?.phase ?? 'Unknown'
+  return `${pod.metadata.name} (${phase})`
+}
+
+export class KubectlExecutor implements Executor {
+  readonly where: string
+  private closed = false
+
+  constructor(
+    private readonly secrets: SecretDir,
+    private readonly env: Record<string, string>,
+    private readonly globalFlags: string[],
+    /** The pod every command runs in. */
+    readonly pod: string,
+    readonly container: string,
+    readonly namespace: string,
+    private readonly resource: string,
+    private readonly kind: Kind,
+    private readonly manageCommand: string[]
+  ) {
+    this.where = `kubectl exec -n ${namespace} ${pod} -c ${container}${kind === 'pod' ? '' : ` (pod of ${resource})`}`
+  }
+
+  async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    if (this.closed) throw new ExecutorError('the kubectl executor is closed')
+    if (argv.length === 0) throw new Error('exec needs a command')
+    const raw = await kubectl(
+      this.secrets,
+      this.env,
+      ['exec', '-i', this.pod, `--container=${this.container}`, ...this.globalFlags, '--', ...argv],
+      options.input ?? ''
+    )
+    const terminated = /(?:^|\n)command terminated with exit code (\d+)\s*$/.exec(raw.stderr)
+    if (terminated) {
+      const result = {exitCode: raw.exitCode, stdout: raw.stdout, stderr: raw.stderr.slice(0, terminated.index + (raw.stderr[terminated.index] === '\n' ? 1 : 0))}
+      const {exitCode, stderr} = result
+      if (
+        ((exitCode === 126 || exitCode === 127) && /executable file not found|not found|no such file|permission denied/i.test(stderr)) ||
+        (exitCode === 2 && /can't open file .*manage\.py.*No such file or directory/i.test(stderr))
+      ) {
+        throw new ExecutorError(
+          `manage.py could not be started in pod ${this.pod}, container ${this.container}: ${firstLines(stderr)}. ` +
+            `Set manage-command to how manage.py is run in that container (now "${this.manageCommand.join(' ')}", run in the image's working directory; e.g. "python /app/manage.py"), ` +
+            'and check kubectl-container: a sidecar (e.g. a database proxy) has no manage.py.'
+        )
+      }
+      return result
+    }
+    if (raw.exitCode === 0) return raw
+    const failure = explain(raw.stderr, {
+      kind: this.kind,
+      resource: this.resource,
+      namespace: this.namespace,
+      pod: this.pod,
+      container: this.container,
+      during: 'exec'
+    })
+    if (failure) throw new ExecutorError(this.secrets.redact(failure))
+    return raw
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.secrets.close()
+  }
+}
+
+function firstLines(text: string, count = 4): string {
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(0, count)
+    .join('\n')
+}
+
+async function kubectl(secrets: SecretDir, env: Record<string, string>, args: string[], input?: string): Promise<ExecResult> {
+  let result: ExecResult
+  try {
+    result = await runProcess(['kubectl', ...args], {input, env: childEnvironment(env)})
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    if (/Unable to locate executable file|ENOENT|not found/i.test(message)) {
+      throw new ExecutorError(
+        'kubectl is not installed on the runner (not found on PATH). GitHub-hosted Ubuntu runners have it; elsewhere add a step such as azure/setup-kubectl before this action.'
+      )
+    }
+    throw new ExecutorError(`Could not run kubectl: ${secrets.redact(message)}`)
+  }
+  return {exitCode: result.exitCode, stdout: secrets.redact(result.stdout), stderr: secrets.redact(result.stderr)}
+}
+
+interface Context {
+  kind: Kind
+  resource: string
+  namespace: string
+  pod?: string
+  container?: string
+  during: 'resolve' | 'exec'
+}
+
+/** The message, with its fix, for a kubectl failure that is not the command's own; undefined when not recognised. */
+function explain(stderr: string, ctx: Context): string | undefined {
+  const says = firstLines(stderr)
+  const forbidden = /cannot (\w+) resource "([^"]+)" in API group "([^"]*)"/.exec(stderr)
+  if (forbidden || /\(Forbidden\)|forbidden:/i.test(stderr)) {
+    const missing = forbidden ? `"${forbidden[1]}" on ${forbidden[2]}${forbidden[3] ? ` (API group ${forbidden[3]})` : ''}` : 'a permission'
+    return (
+      `Kubernetes RBAC refused: the credentials lack ${missing} in namespace ${ctx.namespace} (${says}). ` +
+      `The Role bound to the action's user or service account needs ${rbacNeeds(ctx.kind)}.`
+    )
+  }
+  if (/Unauthorized|You must be logged in/i.test(stderr)) {
+    return `The Kubernetes API server rejected the credentials (401 Unauthorized): the token in the kubeconfig is wrong or expired. Refresh the kubeconfig input or the cloud login step before this action. (${says})`
+  }
+  if (/context "[^"]*" does not exist/i.test(stderr)) {
+    return `kubectl-context names a context the kubeconfig does not have: ${says}. Use one of \`kubectl config get-contexts -o name\`.`
+  }
+  if (/connection to the server .* was refused|Unable to connect to the server|no such host|i\/o timeout|dial tcp/i.test(stderr)) {
+    return `The Kubernetes API server cannot be reached from the runner: ${says}. Check the server address in the kubeconfig and that the runner's network may reach it (private clusters need a self-hosted runner or an authorised network).`
+  }
+  if (/x509|certificate/i.test(stderr)) {
+    return `The Kubernetes API server's TLS certificate is not trusted by the kubeconfig: ${says}. Use the kubeconfig your cluster provider gives (with certificate-authority-data).`
+  }
+  if (/namespaces? "[^"]*" not found/i.test(stderr)) {
+    return `Namespace ${ctx.namespace} does not exist: ${says}. Check kubectl-namespace.`
+  }
+  const notFound = /\(NotFound\): (\S+) "([^"]+)" not found/.exec(stderr)
+  if (notFound) {
+    if (ctx.during === 'exec' && /^pods?$/.test(notFound[1])) {
+      return (
+        `Pod ${ctx.pod}, chosen for this run, no longer exists (${says}): a rollout, restart or eviction replaced it during the run. ` +
+        'Commands already run in it are not undone; look at the migration state in the summary and run the action again.'
+      )
+    }
+    return `${ctx.resource} was not found in namespace ${ctx.namespace} (${says}). Check kubectl-resource and kubectl-namespace (\`kubectl get ${ctx.kind}s -n ${ctx.namespace}\` lists them).`
+  }
+  if (/container .* is not valid for pod|container not found|unable to upgrade connection: container/i.test(stderr)) {
+    return `Container ${ctx.container ?? ''} is not in pod ${ctx.pod ?? ''}: ${says}. Set kubectl-container (or container) to the application's container.`
+  }
+  if (/is not running|cannot exec into a container in a completed pod|current phase is/i.test(stderr)) {
+    return `Pod ${ctx.pod ?? ''} is not running: ${says}. Run the action while the current release's pods are up.`
+  }
+  if (/^error: |Error from server|unable to upgrade connection/im.test(stderr)) {
+    return `kubectl failed: ${says}`
+  }
+  return undefined
+}
+
+export async function createKubectlExecutor(config: KubectlConfig, manageCommand: string[] = ['python', 'manage.py']): Promise<Executor> {
+  const match = /^([A-Za-z.]+)\/(.+)$/.exec(config.resource?.trim() ?? '')
+  const kind = match ? KINDS[match[1].toLowerCase()] : undefined
+  if (!match || !kind || !NAME.test(match[2])) {
+    throw new ExecutorError(`kubectl-resource must be deployment/NAME, statefulset/NAME or pod/NAME, got ${JSON.stringify(config.resource ?? '')}.`)
+  }
+  const name = match[2]
+  const resource = `${kind}/${name}`
+  if (config.namespace !== undefined && config.namespace !== '' && !LABEL.test(config.namespace)) {
+    throw new ExecutorError(`kubectl-namespace must be a namespace name (lowercase letters, digits and "-"), got ${JSON.stringify(config.namespace)}.`)
+  }
+  if (config.container !== undefined && config.container !== '' && !LABEL.test(config.container)) {
+    throw new ExecutorError(`kubectl-container must be a container name (lowercase letters, digits and "-"), got ${JSON.stringify(config.container)}.`)
+  }
+
+  const secrets = SecretDir.create()
+  try {
+    const env: Record<string, string> = {KUBECACHEDIR: secrets.file('cache')}
+    if (config.kubeconfig && config.kubeconfig.trim() !== '') {
+      env.KUBECONFIG = secrets.write('kubeconfig', `${config.kubeconfig.replace(/\r\n?/g, '\n').trim()}\n`, {mask: kubeconfigSecrets(config.kubeconfig)})
+    }
+    const flags: string[] = []
+    if (config.namespace) flags.push(`--namespace=${config.namespace}`)
+    if (config.context) flags.push(`--context=${config.context}`)
+    const namespaceLabel = config.namespace || 'the kubeconfig\'s default namespace'
+    const ctx: Context = {kind, resource, namespace: namespaceLabel, during: 'resolve'}
+
+    const getJson = async <T>(args: string[]): Promise<T> => {
+      const result = await kubectl(secrets, env, ['get', ...args, ...flags, '-o', 'json'])
+      if (result.exitCode !== 0) {
+        throw new ExecutorError(secrets.redact(explain(result.stderr, ctx) ?? `kubectl get ${args.join(' ')} failed: ${firstLines(result.stderr)}`))
+      }
+      return JSON.parse(result.stdout) as T
+    }
+
+    let pod: PodJson
+    if (kind === 'pod') {
+      pod = await getJson<PodJson>(['pod', name])
+      if (!isRunning(pod)) {
+        throw new ExecutorError(`No running pod: ${describePod(pod)} is not running. Give a running pod, or deployment/NAME to pick a running pod of the current release.`)
+      }
+    } else {
+      const workload = await getJson<{spec?: {selector?: LabelSelector}}>([`${kind}.apps`, name])
+      const selector = selectorString(workload.spec?.selector ?? {})
+      if (!selector) throw new ExecutorError(`${resource} has no pod selector; give pod/NAME instead.`)
+      const list = await getJson<{items: PodJson[]}>(['pods', '-l', selector])
+      const candidates = list.items.filter(isRunning)
+      if (candidates.length === 0) {
+        const seen = list.items.length === 0 ? 'it selects no pods (scaled to 0?)' : `its pods are ${list.items.map(describePod).join(', ')}`
+        throw new ExecutorError(`No running pod for ${resource}: ${seen}. The rollback runs in a running pod of the current release; scale it up or wait for the rollout.`)
+      }
+      // Ready first, then the newest (a rollout in progress: the newest pods run the current code), then by name.
+      candidates.sort(
+        (a, b) =>
+          Number(isReady(b)) - Number(isReady(a)) ||
+          String(b.metadata.creationTimestamp ?? '').localeCompare(String(a.metadata.creationTimestamp ?? '')) ||
+          a.metadata.name.localeCompare(b.metadata.name)
+      )
+      pod = candidates[0]
+    }
+
+    const podName = pod.metadata.name
+    const names = pod.spec.containers.map((c) => c.name)
+    const container = config.container || pod.metadata.annotations?.['kubectl.kubernetes.io/default-container'] || names[0]
+    if (!names.includes(container)) {
+      throw new ExecutorError(
+        `Container ${container} not found in pod ${podName}; its containers are: ${names.join(', ')}. Set kubectl-container (or container) to the application's container.`
+      )
+    }
+    const state = pod.status?.containerStatuses?.find((s) => s.name === container)?.state
+    if (state && !state.running) {
+      const [what, detail] = Object.entries(state)[0] ?? ['unknown', {}]
+      throw new ExecutorError(`Container ${container} in pod ${podName} is not running (${what}${detail?.reason ? `: ${detail.reason}` : ''}).`)
+    }
+    const namespace = config.namespace || pod.metadata.namespace || 'default'
+    // Commands go to the pod's own namespace even when it came from the kubeconfig's default.
+    const execFlags = [`--namespace=${namespace}`, ...(config.context ? [`--context=${config.context}`] : [])]
+    return new KubectlExecutor(secrets, env, execFlags, podName, container, namespace, resource, kind, manageCommand)
+  } catch (error) {
+    await secrets.close()
+    throw error
+  }
+}

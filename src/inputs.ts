@@ -1,0 +1,230 @@
+import * as core from '@actions/core'
+import type {Config, ExecutorKind, KubectlConfig, SshConfig, Strategy} from './config.js'
+import {InputError, parseCutoff} from './cutoff.js'
+
+export {InputError}
+
+/** Reads one input as the runner passes it (INPUT_NAME, hyphens kept). */
+export type InputReader = (name: string) => string
+
+const fromActionInputs: InputReader = name => core.getInput(name)
+
+const EXECUTORS: readonly ExecutorKind[] = ['local', 'docker', 'ssh', 'kubectl']
+const STRATEGIES: readonly Strategy[] = ['exact', 'per-app', 'flagsmith']
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/
+const CONTAINER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
+
+function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T
+  throw new InputError(`${name} ${JSON.stringify(value)} is not valid: expected one of ${allowed.join(', ')}`)
+}
+
+function booleanInput(read: InputReader, name: string, fallback: boolean): boolean {
+  const value = read(name)
+  if (value === '') return fallback
+  if (/^(true|True|TRUE)$/.test(value)) return true
+  if (/^(false|False|FALSE)$/.test(value)) return false
+  throw new InputError(`${name} ${JSON.stringify(value)} is not valid: expected true or false`)
+}
+
+/**
+ * Splits a command such as `python "/srv/my app/manage.py"` into argv words,
+ * with shell-style quotes. The words are run without a shell, so shell operators
+ * would be passed on literally: refuse them rather than surprise.
+ */
+export function splitWords(name: string, value: string): string[] {
+  const words: string[] = []
+  let word = ''
+  let inWord = false
+  let quote: '"' | "'" | null = null
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]
+    if (quote) {
+      if (c === quote) quote = null
+      else if (c === '\\' && quote === '"' && i + 1 < value.length && '"\\$`'.includes(value[i + 1])) word += value[++i]
+      else word += c
+    } else if (c === '"' || c === "'") {
+      quote = c
+      inWord = true
+    } else if (c === '\\' && i + 1 < value.length) {
+      word += value[++i]
+      inWord = true
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(word)
+      word = ''
+      inWord = false
+    } else if (';|&<>`$()'.includes(c) || (c === '#' && !inWord)) {
+      throw new InputError(
+        `${name} ${JSON.stringify(value)} contains ${JSON.stringify(c)}: it is split into words and run without a shell, ` +
+          `so shell syntax is not supported; quote the character if it is part of a word, or give the full path to manage.py`
+      )
+    } else {
+      word += c
+      inWord = true
+    }
+  }
+  if (quote) throw new InputError(`${name} ${JSON.stringify(value)} has an unclosed ${quote} quote`)
+  if (inWord) words.push(word)
+  return words
+}
+
+function required(read: InputReader, name: string, why: string): string {
+  const value = read(name)
+  if (value === '') throw new InputError(`${name} is empty: ${why}`)
+  return value
+}
+
+function maskSecret(value: string): void {
+  core.setSecret(value)
+  // The runner masks a multi-line secret line by line only if each line is registered.
+  const lines = value.split(/\r?\n/).map(line => line.trim())
+  if (lines.length > 1) for (const line of lines) if (line.length > 3) core.setSecret(line)
+}
+
+function readDatabaseUrl(read: InputReader): string | undefined {
+  const value = read('database-url')
+  if (value === '') {
+    if (!Object.keys(process.env).some(key => /^PG(HOST|DATABASE|USER|PORT|PASSWORD|SERVICE)$/.test(key))) {
+      throw new InputError(
+        'database-url is empty and no PG* environment variables are set: pass the application database as ' +
+          'postgres://user:password@host:5432/name (from a secret), or set PGHOST, PGDATABASE, PGUSER, PGPASSWORD'
+      )
+    }
+    return undefined
+  }
+  maskSecret(value)
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new InputError('database-url is not a URL: expected postgres://user:password@host:5432/name')
+  }
+  if (url.password) maskSecret(decodeURIComponent(url.password))
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new InputError(
+      `database-url has scheme ${JSON.stringify(url.protocol)}: expected postgres://user:password@host:5432/name`
+    )
+  }
+  if (!url.hostname && !url.searchParams.get('host')) {
+    throw new InputError('database-url has no host: expected postgres://user:password@host:5432/name')
+  }
+  return value
+}
+
+function readSsh(read: InputReader, container: string | undefined): SshConfig {
+  const host = required(read, 'ssh-host', 'executor ssh needs the host that runs the application containers')
+  if (/[\s@]/.test(host) || host.startsWith('-')) {
+    throw new InputError(`ssh-host ${JSON.stringify(host)} is not valid: expected a host name or IP address, without user@`)
+  }
+  const portText = read('ssh-port') || '22'
+  const port = Number(portText)
+  if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
+    throw new InputError(`ssh-port ${JSON.stringify(portText)} is not valid: expected a port number from 1 to 65535`)
+  }
+  const user = required(read, 'ssh-user', 'executor ssh needs the remote user (one allowed to run docker)')
+  if (!/^[A-Za-z0-9._][A-Za-z0-9._-]*$/.test(user)) {
+    throw new InputError(`ssh-user ${JSON.stringify(user)} is not valid: expected a user name such as deploy`)
+  }
+  const privateKey = read('ssh-private-key')
+  if (privateKey === '') {
+    throw new InputError(
+      'ssh-private-key is empty: pass the deploy key from a secret, e.g. ssh-private-key: ${{ secrets.DEPLOY_SSH_KEY }} ' +
+        '(an empty value usually means the secret is not available to this workflow or environment)'
+    )
+  }
+  maskSecret(privateKey)
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(privateKey)) {
+    throw new InputError('ssh-private-key is not a private key: expected the text of an OpenSSH or PEM private key file')
+  }
+  const strictHostKeyChecking = booleanInput(read, 'ssh-strict-host-key-checking', true)
+  const knownHosts = read('ssh-known-hosts')
+  if (knownHosts === '' && strictHostKeyChecking) {
+    throw new InputError(
+      "ssh-known-hosts is empty: add the host's public key line, e.g. from ssh-keyscan run on a trusted machine " +
+        '(ssh-keyscan -p PORT HOST), stored as a secret or variable'
+    )
+  }
+  const prefixInput = read('ssh-remote-prefix')
+  const remotePrefix =
+    prefixInput !== ''
+      ? splitWords('ssh-remote-prefix', prefixInput)
+      : container
+        ? ['docker', 'exec', '-i', container]
+        : []
+  return {
+    host,
+    port,
+    user,
+    privateKey: privateKey.endsWith('\n') ? privateKey : `${privateKey}\n`,
+    knownHosts,
+    strictHostKeyChecking,
+    remotePrefix
+  }
+}
+
+function readKubectl(read: InputReader, container: string | undefined): KubectlConfig {
+  const resource = required(
+    read,
+    'kubectl-resource',
+    'executor kubectl needs the workload to exec into, e.g. deployment/flagsmith-api or pod/NAME'
+  )
+  const match = /^(deployment|deploy|statefulset|sts|pod|po)\/(.+)$/.exec(resource)
+  if (!match || !DNS_SUBDOMAIN.test(match[2])) {
+    throw new InputError(
+      `kubectl-resource ${JSON.stringify(resource)} is not valid: expected deployment/NAME, statefulset/NAME or pod/NAME`
+    )
+  }
+  const namespace = read('kubectl-namespace') || undefined
+  if (namespace && !DNS_LABEL.test(namespace)) {
+    throw new InputError(`kubectl-namespace ${JSON.stringify(namespace)} is not valid: expected a namespace name`)
+  }
+  const kubectlContainer = read('kubectl-container') || container
+  if (kubectlContainer && !DNS_LABEL.test(kubectlContainer)) {
+    throw new InputError(`kubectl-container ${JSON.stringify(kubectlContainer)} is not valid: expected a container name`)
+  }
+  const context = read('kubectl-context') || undefined
+  if (context && (/\s/.test(context) || context.startsWith('-'))) {
+    throw new InputError(`kubectl-context ${JSON.stringify(context)} is not valid: expected a context name from the kubeconfig`)
+  }
+  const kubeconfig = read('kubeconfig') || undefined
+  if (kubeconfig) maskSecret(kubeconfig)
+  return {resource, namespace, container: kubectlContainer, context, kubeconfig}
+}
+
+/** Reads and checks every input before anything connects anywhere. */
+export function readInputs(read: InputReader = fromActionInputs): Config {
+  const datetime = read('target-datetime')
+  if (datetime === '') {
+    throw new InputError(
+      'target-datetime is empty: give the time the release you are going back to was replaced, e.g. 2024-10-24T08:23:45Z'
+    )
+  }
+  const cutoff = parseCutoff(datetime)
+  const databaseUrl = readDatabaseUrl(read)
+  const executor = oneOf('executor', required(read, 'executor', `expected one of ${EXECUTORS.join(', ')}`), EXECUTORS)
+  const strategy = oneOf('strategy', read('strategy') || 'exact', STRATEGIES)
+  const manageCommand = splitWords('manage-command', read('manage-command') || 'python manage.py')
+  if (manageCommand.length === 0) throw new InputError('manage-command is empty: expected e.g. python manage.py')
+
+  const container = read('container') || undefined
+  if (container && !CONTAINER_NAME.test(container)) {
+    throw new InputError(`container ${JSON.stringify(container)} is not valid: expected a container name such as flagsmith-api`)
+  }
+  if (executor === 'docker' && !container) {
+    throw new InputError('container is empty: executor docker needs the name or ID of the running application container')
+  }
+
+  return {
+    cutoff,
+    databaseUrl,
+    executor,
+    manageCommand,
+    container,
+    ssh: executor === 'ssh' ? readSsh(read, container) : undefined,
+    kubectl: executor === 'kubectl' ? readKubectl(read, container) : undefined,
+    dryRun: booleanInput(read, 'dry-run', false),
+    allowIrreversible: booleanInput(read, 'allow-irreversible', false),
+    strategy
+  }
+}

@@ -1,0 +1,81 @@
+import * as core from '@actions/core'
+import {createExecutor} from './executors/index.js'
+import type {Executor} from './executors/executor.js'
+import {readHistory} from './history.js'
+import {readInputs} from './inputs.js'
+import {leftAlone, type Outcome} from './outcome.js'
+import {setOutputs} from './outputs.js'
+import {planRollback} from './plan.js'
+import {checkAndRun} from './rollback.js'
+import {writeSummary} from './summary.js'
+import {verify} from './verify.js'
+
+const message = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
+/** inputs -> history -> plan -> check and run in the target -> verify -> outputs and summary */
+export async function run(): Promise<Outcome> {
+  const started = Date.now()
+  const outcome: Outcome = {status: 'failed', unchanged: true, seconds: 0}
+  let executor: Executor | undefined
+  try {
+    const config = readInputs()
+    outcome.config = config
+    const history = await readHistory(config.databaseUrl, config.cutoff)
+    const plan = planRollback(history.rows, config.cutoff, history.now)
+    outcome.plan = plan
+    core.info(`Cutoff ${config.cutoff.utc}: ${plan.after.length} rows applied at or after it, in ${plan.apps.length} apps`)
+    if (plan.after.length === 0) {
+      outcome.status = 'nothing-to-roll-back'
+      return outcome
+    }
+
+    executor = await createExecutor(config)
+    outcome.where = executor.where
+    try {
+      outcome.run = await checkAndRun(executor, config, plan)
+    } catch (error) {
+      // The connection may have dropped while Django was unapplying: find out from the database.
+      outcome.error = message(error)
+    }
+    const result = outcome.run
+    if (result?.refused) {
+      outcome.error = result.refused
+      return outcome
+    }
+    if (result && result.report.plan.length === 0 && !result.failed) {
+      outcome.status = 'nothing-to-roll-back'
+      return outcome
+    }
+    if (config.dryRun && result) {
+      outcome.status = 'planned'
+      return outcome
+    }
+
+    const after = await readHistory(config.databaseUrl, config.cutoff)
+    const verification = verify(plan, after.rows, leftAlone(result))
+    outcome.verification = verification
+    outcome.unchanged = verification.unapplied.length === 0 && verification.lostBefore.length === 0
+    if (outcome.error) return outcome
+    if (result?.failed) {
+      outcome.error = `${result.failed.command} failed: ${result.failed.message}`
+    } else if (verification.lostBefore.length > 0) {
+      outcome.error = `migrations applied before the cutoff were unapplied: ${verification.lostBefore.join(', ')}`
+    } else if (verification.remaining.length > 0) {
+      const left = verification.remaining.map(r => `${r.app}.${r.name}`).join(', ')
+      outcome.error = `the commands ran, but these are still applied at or after the cutoff: ${left}`
+    } else {
+      outcome.status = 'rolled-back'
+    }
+    return outcome
+  } catch (error) {
+    outcome.error = message(error)
+    return outcome
+  } finally {
+    await executor?.close().catch(e => core.warning(`closing the executor: ${message(e)}`))
+    outcome.seconds = (Date.now() - started) / 1000
+    setOutputs(outcome)
+    await writeSummary(outcome).catch(e => core.warning(`writing the job summary: ${message(e)}`))
+    if (outcome.status === 'failed') core.setFailed(outcome.error ?? 'rollback failed')
+    else core.info(`Status: ${outcome.status}`)
+  }
+}

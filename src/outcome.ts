@@ -1,0 +1,31 @@
+/** What a run reached, as the summary and the outputs report it. */
+import type {Config} from './config.js'
+import type {MigrationRow} from './history.js'
+import type {Plan} from './plan.js'
+import type {RunResult} from './rollback.js'
+import type {Verification} from './verify.js'
+
+export type Status = 'rolled-back' | 'nothing-to-roll-back' | 'planned' | 'failed'
+
+export interface Outcome {
+  status: Status
+  config?: Config
+  where?: string
+  plan?: Plan
+  run?: RunResult
+  verification?: Verification
+  /** Why the run failed or stopped, with what to do. */
+  error?: string
+  /** True when the failure came before anything could change the database. */
+  unchanged?: boolean
+  seconds: number
+}
+
+/** Rows of S that the code no longer has or that are squash bookkeeping, from the Django report. */
+export function leftAlone(run: RunResult | undefined): {orphans: string[]; bookkeeping: string[]} {
+  return {orphans: run?.report.orphans ?? [], bookkeeping: run?.report.bookkeeping ?? []}
+}
+
+export function remainingKeys(rows: MigrationRow[]): string[] {
+  return rows.map(r => `${r.app}.${r.name}`)
+}

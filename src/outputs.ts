@@ -1,0 +1,12 @@
+import * as core from '@actions/core'
+import {utcWithOffset} from './cutoff.js'
+import type {Outcome} from './outcome.js'
+
+export function setOutputs(outcome: Outcome): void {
+  core.setOutput('status', outcome.status)
+  if (outcome.plan) core.setOutput('cutoff', utcWithOffset(outcome.plan.cutoff.utc))
+  const report = outcome.run?.report
+  core.setOutput('plan', JSON.stringify(report ? [...report.plan.map(m => m.migration), ...report.rowsOnly] : []))
+  core.setOutput('commands', JSON.stringify(outcome.run?.commands ?? []))
+  core.setOutput('rolled-back', JSON.stringify(outcome.verification?.unapplied ?? []))
+}

@@ -1,0 +1,123 @@
+/**
+ * The pure core: from the django_migrations rows and a cutoff, which
+ * migrations a rollback must unapply (S) and, per app, where the documented
+ * `migrate APP TARGET` style would take it. No I/O here.
+ */
+import type {Cutoff} from './config.js'
+import type {MigrationRow} from './history.js'
+
+/** App labels and migration names cross process and shell boundaries; anything else stops the run. */
+export const SAFE_NAME = /^[A-Za-z0-9_]+$/
+
+export class UnsafeRowError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'UnsafeRowError'
+  }
+}
+
+export class FutureCutoffError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'FutureCutoffError'
+  }
+}
+
+export interface AppRollback {
+  app: string
+  /** The app's latest applied migration now. */
+  from: string
+  /** Its last migration applied before the cutoff, or `zero`. */
+  to: string
+  /** Rows of this app applied at or after the cutoff. */
+  count: number
+}
+
+export interface MigrateCommand {
+  app: string
+  target: string
+}
+
+export interface Plan {
+  cutoff: Cutoff
+  /** S: every row applied at or after the cutoff, newest first. */
+  after: MigrationRow[]
+  /** Every row applied before the cutoff, newest first: none of them may be touched. */
+  before: MigrationRow[]
+  /** One entry per app with rows in S, the app with the newest row first. */
+  apps: AppRollback[]
+}
+
+export const key = (row: {app: string; name: string}): string => `${row.app}.${row.name}`
+
+export const newestFirst = (a: MigrationRow, b: MigrationRow): number =>
+  a.applied === b.applied ? b.id - a.id : a.applied < b.applied ? 1 : -1
+
+export function planRollback(rows: MigrationRow[], cutoff: Cutoff, serverNow: string): Plan {
+  for (const row of rows) {
+    if (!SAFE_NAME.test(row.app) || !SAFE_NAME.test(row.name)) {
+      throw new UnsafeRowError(
+        `django_migrations row id ${row.id} has app ${JSON.stringify(row.app)} and name ${JSON.stringify(row.name)}: ` +
+          'app labels and migration names must match ^[A-Za-z0-9_]+$. Nothing was changed. ' +
+          'A row like this was not written by Django; inspect it and remove it by hand before rolling back'
+      )
+    }
+  }
+  // Strings of one fixed UTC format with microseconds compare exactly as the instants do.
+  if (cutoff.utc > serverNow) {
+    throw new FutureCutoffError(
+      `target-datetime ${cutoff.input} (${cutoff.utc}) is in the future: the database clock says ${serverNow}. ` +
+        'Nothing can have been applied after it, so this is almost certainly the wrong date or time zone' +
+        (cutoff.assumedUtc ? ' (it had no offset, so it was read as UTC)' : '')
+    )
+  }
+  const sorted = [...rows].sort(newestFirst)
+  const after = sorted.filter(row => row.applied >= cutoff.utc)
+  const before = sorted.filter(row => row.applied < cutoff.utc)
+  const apps: AppRollback[] = []
+  for (const row of after) {
+    const existing = apps.find(a => a.app === row.app)
+    if (existing) {
+      existing.count++
+      continue
+    }
+    const lastBefore = before.find(r => r.app === row.app)
+    apps.push({app: row.app, from: row.name, to: lastBefore ? lastBefore.name : 'zero', count: 1})
+  }
+  return {cutoff, after, before, apps}
+}
+
+/** The documented style: per app, its last migration applied before the cutoff, by full name. */
+export function perAppCommands(plan: Plan): MigrateCommand[] {
+  return plan.apps.map(({app, to}) => ({app, target: to}))
+}
+
+export interface VendorStep extends MigrateCommand {
+  /** Set when Flagsmith's command cannot compute a target (a name that does not start with a number). */
+  error?: string
+}
+
+/**
+ * What Flagsmith's `rollbackmigrationsappliedafter` and its documented SQL do:
+ * per app, in order of the app's earliest row in S, "number of that row minus
+ * one" as a prefix, or `zero`. Modelled so the check can show where it is wrong.
+ */
+export function vendorCommands(plan: Plan): VendorStep[] {
+  const earliestFirst = [...plan.after].reverse()
+  const steps: VendorStep[] = []
+  for (const row of earliestFirst) {
+    if (steps.some(s => s.app === row.app)) continue
+    const prefix = row.name.split('_', 1)[0]
+    if (!/^\d+$/.test(prefix)) {
+      steps.push({
+        app: row.app,
+        target: '',
+        error: `${key(row)} does not start with a number, so "number minus one" has no answer (the vendor command stops with a ValueError)`
+      })
+      continue
+    }
+    const number = Number(prefix)
+    steps.push({app: row.app, target: number > 1 ? String(number - 1).padStart(4, '0') : 'zero'})
+  }
+  return steps
+}

@@ -1,0 +1,143 @@
+/**
+ * Checks the plan with Django in the target and carries it out with the chosen
+ * strategy. Every strategy starts with one rollback.py run: it tells which rows
+ * are orphans or squash bookkeeping, builds the exact plan, and evaluates the
+ * `migrate APP TARGET` commands the other strategies would run.
+ */
+import * as core from '@actions/core'
+import type {Config} from './config.js'
+import {
+  type DjangoReport,
+  type ScriptRequest,
+  displayCommand,
+  migrateArgv,
+  parseReport,
+  scriptArgv,
+  VENDOR_COMMAND,
+  vendorArgv
+} from './django/commands.js'
+import type {Executor} from './executors/executor.js'
+import {type MigrateCommand, type Plan, perAppCommands, vendorCommands} from './plan.js'
+
+export interface RunResult {
+  report: DjangoReport
+  /** Command lines run (or, in a dry run, that would run), for the `commands` output. */
+  commands: string[]
+  /** The equivalent `migrate APP TARGET` commands, when they reproduce the exact plan. */
+  equivalent: MigrateCommand[] | null
+  /** Why the run stopped before changing anything; null when it went ahead (or would, in a dry run). */
+  refused: string | null
+  /** A command that failed after changes may have begun. */
+  failed: {command: string; message: string} | null
+  djangoProcesses: number
+}
+
+function candidateCommands(config: Config, plan: Plan): MigrateCommand[] {
+  if (config.strategy === 'flagsmith') return vendorCommands(plan).map(({app, target}) => ({app, target}))
+  return perAppCommands(plan)
+}
+
+/** Blocking findings, as one message that says what to do; null when the plan may run. */
+function refusal(config: Config, plan: Plan, report: DjangoReport): string | null {
+  const reasons = report.problems.filter(p => p.blocking).map(p => p.message)
+  if (report.problems.some(p => p.kind === 'irreversible' && p.blocking)) {
+    reasons.push(
+      'Django cannot undo an irreversible step, and it has no transaction across migrations: running into one ' +
+        'leaves a half-done rollback. Restore from a backup instead, or add the reverse operation in a new ' +
+        'release, or set allow-irreversible: true to run the steps before it and stop there'
+    )
+  }
+  if (config.strategy === 'exact') return reasons.length > 0 ? reasons.join('\n') : null
+
+  const label = config.strategy === 'flagsmith' ? `Flagsmith's ${VENDOR_COMMAND}` : 'the per-app migrate commands'
+  if (config.strategy === 'flagsmith') {
+    for (const step of vendorCommands(plan)) if (step.error) reasons.push(step.error)
+    if (!report.hasFlagsmithCommand) {
+      reasons.push(
+        `The container's manage.py has no ${VENDOR_COMMAND} command: it arrived in Flagsmith v2.151.0 ` +
+          "(Flagsmith's docs misname it rollbackmigrationsafter). strategy: exact works on every version"
+      )
+    }
+  }
+  // Problems with one command (ambiguous, not found, forwards) do not stop the exact plan, but they stop these.
+  for (const p of report.problems) if (p.command && !p.blocking) reasons.push(`${p.command}: ${p.message}`)
+  if (report.commandsExtra.length > 0) {
+    reasons.push(
+      `${label} would also unapply ${report.commandsExtra.join(', ')}, applied before the cutoff: data of the ` +
+        'release you are going back to would be lost. Use strategy: exact, which unapplies exactly what came after the cutoff'
+    )
+  }
+  if (report.commandsMissing.length > 0) {
+    reasons.push(
+      `${label} would leave ${report.commandsMissing.join(', ')} applied. Use strategy: exact, which unapplies ` +
+        'exactly what came after the cutoff'
+    )
+  }
+  return reasons.length > 0 ? reasons.join('\n') : null
+}
+
+function isEquivalent(report: DjangoReport): boolean {
+  return (
+    report.commandsExtra.length === 0 &&
+    report.commandsMissing.length === 0 &&
+    report.commands.every(c => !c.error && c.plan.every(step => step.backwards))
+  )
+}
+
+async function runScript(executor: Executor, config: Config, request: ScriptRequest): Promise<DjangoReport> {
+  core.info(`Django: checking${request.execute ? ' and running' : ''} the plan in ${executor.where}`)
+  const result = await executor.exec(scriptArgv(config.manageCommand), {input: JSON.stringify(request)})
+  const report = parseReport(result.stdout, result.stderr, result.exitCode)
+  for (const line of result.stdout.split('\n')) if (/^\s+Unapplying /.test(line)) core.info(line)
+  return report
+}
+
+export async function checkAndRun(executor: Executor, config: Config, plan: Plan): Promise<RunResult> {
+  const candidates = candidateCommands(config, plan)
+  const executeInScript = config.strategy === 'exact' && !config.dryRun
+  const request: ScriptRequest = {
+    version: 1,
+    database: 'default',
+    after: plan.after.map(({app, name, applied}) => ({app, name, applied})),
+    execute: executeInScript,
+    allowIrreversible: config.allowIrreversible,
+    // The exact strategy evaluates the per-app commands too, to show them as the by-hand equivalent.
+    commands: candidates.filter(c => c.target !== '')
+  }
+  const report = await runScript(executor, config, request)
+  const equivalent = config.strategy !== 'flagsmith' && isEquivalent(report) ? perAppCommands(plan) : null
+  const refused = report.error && !executeInScript ? report.error.message : refusal(config, plan, report)
+  const result: RunResult = {report, commands: [], equivalent, refused, failed: null, djangoProcesses: 1}
+
+  if (config.strategy === 'exact') {
+    result.commands.push(displayCommand(scriptArgv(config.manageCommand)))
+    if (executeInScript && report.error) {
+      result.failed = {command: result.commands[0], message: report.error.message}
+    }
+    return result
+  }
+
+  const runs =
+    config.strategy === 'flagsmith'
+      ? [vendorArgv(config.manageCommand, plan.cutoff)]
+      : candidates
+          // A command whose plan is empty (only bookkeeping or orphan rows in that app) has nothing to do.
+          .filter(c => report.commands.find(r => r.app === c.app && r.target === c.target)?.plan.length)
+          .map(c => migrateArgv(config.manageCommand, c.app, c.target))
+  result.commands = runs.map(displayCommand)
+  if (refused || config.dryRun) return result
+
+  for (const argv of runs) {
+    const line = displayCommand(argv)
+    core.info(`Running: ${line}`)
+    const outcome = await executor.exec(argv)
+    result.djangoProcesses++
+    for (const l of outcome.stdout.split('\n')) if (l.trim()) core.info(l)
+    if (outcome.exitCode !== 0) {
+      const tail = `${outcome.stderr}\n${outcome.stdout}`.trim().split('\n').slice(-10).join('\n')
+      result.failed = {command: line, message: `exited with ${outcome.exitCode}:\n${tail}`}
+      break
+    }
+  }
+  return result
+}

@@ -1,0 +1,230 @@
+/**
+ * The job summary, for a person at the worst moment of their week: the outcome
+ * first, then the next step, then the evidence. Text from the database or from
+ * remote output is HTML-escaped; the whole stays under the 1 MiB the runner keeps.
+ */
+import * as core from '@actions/core'
+import type {PlannedMigration} from './django/commands.js'
+import {remainingKeys, type Outcome} from './outcome.js'
+import {displayCommand, migrateArgv} from './django/commands.js'
+import {key} from './plan.js'
+
+export const SUMMARY_LIMIT = 1024 * 1024
+const DETAILS_BUDGET = 700 * 1024
+
+/** HTML-escapes, and entity-encodes the characters Markdown would act on around inline HTML (not `_`: names are full of it, and GFM ignores it inside words). */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"'|`*[\]\\]/g, c => `&#${c.charCodeAt(0)};`)
+}
+
+const code = (text: string): string => `<code>${escapeHtml(text)}</code>`
+// A blank line would end the HTML block and let Markdown loose on the rest of the text.
+const pre = (lines: string[]): string => `<pre>${escapeHtml(lines.join('\n').replace(/\n\s*\n/g, '\n'))}</pre>`
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`
+
+/** Undoing these drops a table or a column: the data in it is gone unless restored from a backup. */
+export function losesData(description: string): boolean {
+  return /^Undo (Create model|Add field)\b/.test(description)
+}
+
+const NEXT_STEP =
+  '**Next: deploy the earlier release now.** The current release re-applies its migrations whenever one of its ' +
+  "containers starts (Flagsmith's image runs `migrate` on start), so do not restart, scale or redeploy the current " +
+  'release before the earlier one is running.'
+
+function headline(outcome: Outcome): string {
+  const v = outcome.verification
+  const planned = outcome.run?.report.plan.length ?? 0
+  const apps = new Set((outcome.run?.report.plan ?? []).map(p => p.migration.split('.')[0])).size
+  const when = outcome.plan ? `${outcome.plan.cutoff.utc.replace('T', ' ').replace('Z', '')} UTC` : ''
+  switch (outcome.status) {
+    case 'rolled-back':
+      return `## ✅ Rolled back ${plural(v?.unapplied.length ?? planned, 'migration')} in ${plural(apps, 'app')}: the database is back to its state before ${when}`
+    case 'nothing-to-roll-back':
+      return `## ✅ Nothing to roll back: no migration the code knows was applied at or after ${when || 'the cutoff'}`
+    case 'planned':
+      return `## 🔍 Dry run: ${plural(planned, 'migration')} in ${plural(apps, 'app')} would be rolled back; nothing was changed`
+    case 'failed':
+      if (outcome.unchanged) return '## ⛔ Rollback stopped before any change: the database is as it was'
+      if (v && v.unapplied.length > 0) {
+        return `## ❌ Rollback failed part-way: ${v.unapplied.length} of ${outcome.plan?.after.length} migrations unapplied, ${v.remaining.length} still applied after the cutoff`
+      }
+      return '## ❌ Rollback failed'
+  }
+}
+
+function facts(outcome: Outcome): string {
+  const rows: [string, string][] = []
+  const plan = outcome.plan
+  const config = outcome.config
+  if (plan) {
+    rows.push([
+      'Cutoff',
+      `${code(plan.cutoff.utc)}, from target-datetime ${code(plan.cutoff.input)}` +
+        (plan.cutoff.assumedUtc ? ' (no offset given: read as UTC)' : '') +
+        '. Every migration applied at or after it is rolled back.'
+    ])
+  }
+  if (config) {
+    const django = outcome.run ? `, Django ${escapeHtml(outcome.run.report.django)}` : ''
+    rows.push(['Strategy', `${config.strategy}${config.dryRun ? ' (dry run)' : ''}${django}`])
+  }
+  if (outcome.where) rows.push(['Ran in', escapeHtml(outcome.where)])
+  if (outcome.run) {
+    rows.push(['Django processes', `${outcome.run.djangoProcesses}, ${outcome.seconds.toFixed(1)} s in all`])
+  }
+  if (rows.length === 0) return ''
+  return `<table>${rows.map(([k, v]) => `<tr><th align="left">${k}</th><td>${v}</td></tr>`).join('')}</table>`
+}
+
+function perAppTable(outcome: Outcome): string {
+  const plan = outcome.plan
+  if (!plan || plan.apps.length === 0) return ''
+  const ignored = new Set([...(outcome.run?.report.orphans ?? []), ...(outcome.run?.report.bookkeeping ?? [])])
+  const body = plan.apps
+    .map(a => {
+      const rows = plan.after.filter(r => r.app === a.app)
+      const real = rows.filter(r => !ignored.has(key(r))).length
+      const note = real === rows.length ? '' : ` (${rows.length - real} left alone, see below)`
+      return `<tr><td>${code(a.app)}</td><td>${code(a.from)}</td><td>${code(a.to)}</td><td>${real}${note}</td></tr>`
+    })
+    .join('')
+  return (
+    '### Per app\n\n<table><tr><th>App</th><th>From (latest applied)</th><th>To (last applied before the cutoff)</th>' +
+    `<th>Migrations</th></tr>${body}</table>`
+  )
+}
+
+function commandsSection(outcome: Outcome): string {
+  const run = outcome.run
+  const config = outcome.config
+  if (!run || !config) return ''
+  const parts: string[] = []
+  const verb = outcome.status === 'planned' || outcome.unchanged ? 'Would run' : 'Ran'
+  if (run.commands.length > 0) parts.push(`### ${verb}\n\n${pre(run.commands)}`)
+  if (config.strategy === 'exact') {
+    if (config.strategy === 'exact' && run.equivalent && run.equivalent.length > 0) {
+      parts.push(
+        'The same rollback by hand, as `migrate APP TARGET` commands (checked: they unapply exactly the same migrations):\n\n' +
+          pre(run.equivalent.map(c => displayCommand(migrateArgv(config.manageCommand, c.app, c.target))))
+      )
+    } else if (run.report.plan.length > 0) {
+      const why = [
+        ...run.report.commandsExtra.map(m => `would also unapply ${m}, applied before the cutoff`),
+        ...run.report.commandsMissing.map(m => `would leave ${m} applied`),
+        ...run.report.commands.filter(c => c.error).map(c => `migrate ${c.app} ${c.target}: ${c.error}`)
+      ]
+      parts.push(
+        'No set of `migrate APP TARGET` commands does this rollback exactly (a branch point or a squash: ' +
+          'see DESIGN). The per-app commands ' +
+          (why.length ? `${escapeHtml(why.join('; '))}.` : 'differ.')
+      )
+    }
+  }
+  return parts.join('\n\n')
+}
+
+function leftAloneSection(outcome: Outcome): string {
+  const report = outcome.run?.report
+  if (!report) return ''
+  const parts: string[] = []
+  if (report.orphans.length > 0) {
+    parts.push(
+      `> [!WARNING]\n> ${plural(report.orphans.length, 'row')} applied after the cutoff name migrations the current ` +
+        `code no longer has, so Django cannot unapply them: ${report.orphans.map(code).join(', ')}. ` +
+        'Their tables or columns, if any, stay until you remove them by hand; the earlier release may or may not expect them.'
+    )
+  }
+  if (report.bookkeeping.length > 0) {
+    parts.push(
+      `> [!NOTE]\n> Left alone: ${report.bookkeeping.map(code).join(', ')}. Django recorded these squashed ` +
+        'migrations after the cutoff, but everything they replace was applied before it.'
+    )
+  }
+  return parts.join('\n\n')
+}
+
+function migrationList(outcome: Outcome): string {
+  const report = outcome.run?.report
+  const plan = outcome.plan
+  if (!report || !plan || report.plan.length === 0) return ''
+  const applied = new Map(plan.after.map(r => [key(r), r.applied]))
+  const lossy = (m: PlannedMigration): boolean => m.operations.some(o => losesData(o.description))
+  const drop = report.plan.filter(lossy).length
+  const title =
+    `${plural(report.plan.length, 'migration')} in the order they ${outcome.status === 'rolled-back' ? 'were' : 'are to be'} ` +
+    `unapplied${drop ? `; ⚠️ ${drop} drop tables or columns (data in them is lost)` : ''}`
+  let body = ''
+  let shown = 0
+  for (const m of report.plan) {
+    const ops = m.operations
+      .map(o => {
+        const mark = o.irreversible ? '⛔ ' : losesData(o.description) ? '⚠️ ' : ''
+        return `${mark}${escapeHtml(o.description)}`
+      })
+      .join('<br>')
+    const row = `<tr><td>${code(m.migration)}</td><td>${escapeHtml(applied.get(m.migration) ?? '')}</td><td>${ops}</td></tr>`
+    if (body.length + row.length > DETAILS_BUDGET) break
+    body += row
+    shown++
+  }
+  const cut = shown < report.plan.length ? `\n\n${report.plan.length - shown} more not shown (summary size limit).` : ''
+  return (
+    `<details><summary>${title}</summary>\n\n<table><tr><th>Migration</th><th>Applied (UTC)</th>` +
+    `<th>Operations Django reported</th></tr>${body}</table>${cut}\n\n</details>`
+  )
+}
+
+function failureSection(outcome: Outcome): string {
+  if (outcome.status !== 'failed') return ''
+  const parts = [pre([outcome.error ?? 'unknown error'])]
+  const v = outcome.verification
+  if (outcome.unchanged) {
+    parts.push('Nothing was unapplied. Fix the cause above and run the workflow again.')
+    return parts.join('\n\n')
+  }
+  if (v) {
+    parts.push(
+      '### State reached\n\n' +
+        `- Unapplied: ${v.unapplied.length ? v.unapplied.map(code).join(', ') : 'nothing'}\n` +
+        `- Still applied at or after the cutoff: ${v.remaining.length ? remainingKeys(v.remaining).map(code).join(', ') : 'nothing'}` +
+        (v.lostBefore.length ? `\n- ⛔ Unapplied although applied before the cutoff: ${v.lostBefore.map(code).join(', ')}` : '')
+    )
+  }
+  parts.push(
+    '### How to continue\n\n' +
+      '1. Do not deploy the earlier release yet, and do not restart the current one.\n' +
+      '2. Fix the cause above (for an irreversible step: add its reverse operation, or restore the affected data from a backup).\n' +
+      '3. Run this workflow again with the same inputs: it re-reads `django_migrations` and unapplies only what is still ' +
+      'applied at or after the cutoff.'
+  )
+  return parts.join('\n\n')
+}
+
+export function renderSummary(outcome: Outcome): string {
+  const sections = [
+    headline(outcome),
+    outcome.status === 'rolled-back' ? NEXT_STEP : '',
+    outcome.status === 'planned'
+      ? 'Django checked the plan in the target: every step goes backwards, nothing applied before the cutoff is touched' +
+        (outcome.config?.allowIrreversible ? '.' : ', and no step is irreversible.') +
+        ' Run again with dry-run: false to do it.'
+      : '',
+    failureSection(outcome),
+    facts(outcome),
+    perAppTable(outcome),
+    leftAloneSection(outcome),
+    commandsSection(outcome),
+    migrationList(outcome)
+  ]
+  let markdown = `${sections.filter(s => s).join('\n\n')}\n`
+  if (Buffer.byteLength(markdown) > SUMMARY_LIMIT) {
+    markdown = `${sections.slice(0, 7).join('\n\n')}\n\n(The migration list was left out: it exceeded the summary size limit.)\n`
+  }
+  return markdown
+}
+
+export async function writeSummary(outcome: Outcome): Promise<void> {
+  if (!process.env.GITHUB_STEP_SUMMARY) return
+  await core.summary.addRaw(renderSummary(outcome)).write()
+}

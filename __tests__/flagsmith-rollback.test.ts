@@ -102,3 +102,40 @@ describe("Flagsmith's graph, executor local", () => {
     expect(await appliedMigrations(db)).toContain('features.0043_add_uuid_fields')
   })
 })
+
+describe("Flagsmith's graph, the other strategies", () => {
+  it('v2.27.0 -> v2.26.5 per-app: full-name targets cross the gap that number-minus-one cannot', async () => {
+    const {db, cutoff} = await deploy('v2.26.5', 'v2.27.0')
+    const run = await rollback('v2.27.0', db, cutoff, {strategy: 'per-app'})
+    expect(run.outputs.status).toBe('rolled-back')
+    const commands = json(run.outputs.commands)
+    expect(commands).toContain(`${pythonBin()} ${flagsmithProject('v2.27.0')}/manage.py migrate segments 0008_auto_20210223_1603`)
+    expect(commands.every(c => /migrate \w+ (\d{4}_\w+|zero)$/.test(c))).toBe(true)
+    await expectReleaseState(db, 'v2.26.5')
+  })
+
+  it('v2.265.0 -> v2.150.0 dry runs: the summary offers the equivalent per-app commands; flagsmith is checked against S', async () => {
+    const {db, cutoff} = await deploy('v2.150.0', 'v2.265.0')
+    const exact = await rollback('v2.265.0', db, cutoff, {'dry-run': 'true'})
+    expect(exact.outputs.status).toBe('planned')
+    // features' newest row before the cutoff is the squash bookkeeping row; it must not become a target.
+    expect(exact.summary).not.toMatch(/migrate features 0011_historicalfeature_squashed/)
+    expect(exact.summary).toContain('The same rollback by hand')
+
+    // The oauth2_provider stand-in starts at 0012, so number-minus-one asks for an 0011 it does not have.
+    const vendor = await rollback('v2.265.0', db, cutoff, {strategy: 'flagsmith', 'dry-run': 'true'})
+    expect(vendor.outputs.status).toBe('failed')
+    expect(vendor.stdout).toContain("Cannot find a migration matching '0011' from app 'oauth2_provider'")
+  })
+
+  it("v2.254.0 -> v2.200.0 flagsmith: the vendor's own command runs where the check shows it is exact", async () => {
+    const {db, cutoff} = await deploy('v2.200.0', 'v2.254.0')
+    const run = await rollback('v2.254.0', db, cutoff, {strategy: 'flagsmith'})
+    expect(run.stdout).not.toContain('::error::')
+    expect(run.outputs.status).toBe('rolled-back')
+    expect(json(run.outputs.commands)).toEqual([
+      `${pythonBin()} ${flagsmithProject('v2.254.0')}/manage.py rollbackmigrationsappliedafter ${cutoff.replace('Z', '+00:00')}`
+    ])
+    await expectReleaseState(db, 'v2.200.0')
+  })
+})

@@ -1,6 +1,6 @@
 import {parseCutoff} from '../src/cutoff.js'
 import type {MigrationRow} from '../src/history.js'
-import {FutureCutoffError, key, perAppCommands, planRollback, UnsafeRowError, vendorCommands} from '../src/plan.js'
+import {FutureCutoffError, key, planRollback, UnsafeRowError, vendorCommands} from '../src/plan.js'
 
 const NOW = '2030-01-01T00:00:00.000000Z'
 let nextId = 1
@@ -40,14 +40,15 @@ describe('planRollback', () => {
       app: 'segments',
       from: '0010_add_uuid_fields',
       to: '0008_auto_20210223_1603',
-      count: 1
+      count: 1,
+      before: ['0008_auto_20210223_1603', '0001_initial']
     })
     expect(vendorCommands(plan).find(c => c.app === 'segments')?.target).toBe('0009')
   })
 
   it('at a branch point (two 0036 on one parent, then a merge) targets the sibling from before the cutoff', () => {
     const plan = planRollback(history(), cutoff, NOW)
-    expect(plan.apps.find(a => a.app === 'features')).toEqual({
+    expect(plan.apps.find(a => a.app === 'features')).toMatchObject({
       app: 'features',
       from: '0037_merge_20211118_1452',
       to: '0036_alter_feature_options',
@@ -59,11 +60,12 @@ describe('planRollback', () => {
 
   it('orders apps newest first and targets zero for an app with nothing before the cutoff', () => {
     const plan = planRollback(history(), cutoff, NOW)
-    expect(perAppCommands(plan)).toEqual([
-      {app: 'audit', target: 'zero'},
-      {app: 'segments', target: '0008_auto_20210223_1603'},
-      {app: 'features', target: '0036_alter_feature_options'}
+    expect(plan.apps.map(a => [a.app, a.to])).toEqual([
+      ['audit', 'zero'],
+      ['segments', '0008_auto_20210223_1603'],
+      ['features', '0036_alter_feature_options']
     ])
+    expect(plan.apps[0].before).toEqual([])
   })
 
   it('explains that number-minus-one has no answer for a non-numeric name', () => {
@@ -71,7 +73,7 @@ describe('planRollback', () => {
     expect(step?.error).toContain('audit.initial does not start with a number')
   })
 
-  it('keeps a squash bookkeeping row in S for Django to classify (the row alone cannot tell)', () => {
+  it('keeps a squash bookkeeping row in S for Django to classify, and hands Django the rows before it', () => {
     const rows = [
       row('legacy', '0001_initial', at('10:00:00')),
       row('legacy', '0002_more', at('10:00:01')),
@@ -79,7 +81,7 @@ describe('planRollback', () => {
     ]
     const plan = planRollback(rows, cutoff, NOW)
     expect(plan.after.map(key)).toEqual(['legacy.0001_squashed_0002_more'])
-    expect(plan.apps[0].to).toBe('0002_more')
+    expect(plan.apps[0].before).toEqual(['0002_more', '0001_initial'])
   })
 
   it('compares microseconds: a row one microsecond before the cutoff stays, one at it goes', () => {

@@ -34,6 +34,7 @@ const report = (overrides: Partial<DjangoReport> = {}): DjangoReport => ({
   problems: [],
   blocked: false,
   commands: [],
+  perApp: [],
   commandsExtra: [],
   commandsMissing: [],
   hasFlagsmithCommand: false,

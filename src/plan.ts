@@ -27,8 +27,10 @@ export interface AppRollback {
   app: string
   /** The app's latest applied migration now. */
   from: string
-  /** Its last migration applied before the cutoff, or `zero`. */
+  /** Its newest row applied before the cutoff, or `zero` (Django picks the real target: see rollback.py perApp). */
   to: string
+  /** Its rows applied before the cutoff, newest first (at most MAX_BEFORE). */
+  before: string[]
   /** Rows of this app applied at or after the cutoff. */
   count: number
 }
@@ -47,6 +49,9 @@ export interface Plan {
   /** One entry per app with rows in S, the app with the newest row first. */
   apps: AppRollback[]
 }
+
+/** Enough to step past squash bookkeeping rows and deleted files when Django picks a per-app target. */
+const MAX_BEFORE = 50
 
 export const key = (row: {app: string; name: string}): string => `${row.app}.${row.name}`
 
@@ -81,15 +86,10 @@ export function planRollback(rows: MigrationRow[], cutoff: Cutoff, serverNow: st
       existing.count++
       continue
     }
-    const lastBefore = before.find(r => r.app === row.app)
-    apps.push({app: row.app, from: row.name, to: lastBefore ? lastBefore.name : 'zero', count: 1})
+    const appBefore = before.filter(r => r.app === row.app).slice(0, MAX_BEFORE).map(r => r.name)
+    apps.push({app: row.app, from: row.name, to: appBefore[0] ?? 'zero', count: 1, before: appBefore})
   }
   return {cutoff, after, before, apps}
-}
-
-/** The documented style: per app, its last migration applied before the cutoff, by full name. */
-export function perAppCommands(plan: Plan): MigrateCommand[] {
-  return plan.apps.map(({app, to}) => ({app, target: to}))
 }
 
 export interface VendorStep extends MigrateCommand {

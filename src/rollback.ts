@@ -17,7 +17,7 @@ import {
   vendorArgv
 } from './django/commands.js'
 import type {Executor} from './executors/executor.js'
-import {type MigrateCommand, type Plan, perAppCommands, vendorCommands} from './plan.js'
+import {type MigrateCommand, type Plan, vendorCommands} from './plan.js'
 
 export interface RunResult {
   report: DjangoReport
@@ -30,11 +30,6 @@ export interface RunResult {
   /** A command that failed after changes may have begun. */
   failed: {command: string; message: string} | null
   djangoProcesses: number
-}
-
-function candidateCommands(config: Config, plan: Plan): MigrateCommand[] {
-  if (config.strategy === 'flagsmith') return vendorCommands(plan).map(({app, target}) => ({app, target}))
-  return perAppCommands(plan)
 }
 
 /** Blocking findings, as one message that says what to do; null when the plan may run. */
@@ -93,7 +88,7 @@ async function runScript(executor: Executor, config: Config, request: ScriptRequ
 }
 
 export async function checkAndRun(executor: Executor, config: Config, plan: Plan): Promise<RunResult> {
-  const candidates = candidateCommands(config, plan)
+  const vendor = config.strategy === 'flagsmith'
   const executeInScript = config.strategy === 'exact' && !config.dryRun
   const request: ScriptRequest = {
     version: 1,
@@ -101,11 +96,12 @@ export async function checkAndRun(executor: Executor, config: Config, plan: Plan
     after: plan.after.map(({app, name, applied}) => ({app, name, applied})),
     execute: executeInScript,
     allowIrreversible: config.allowIrreversible,
-    // The exact strategy evaluates the per-app commands too, to show them as the by-hand equivalent.
-    commands: candidates.filter(c => c.target !== '')
+    commands: vendor ? vendorCommands(plan).filter(c => !c.error).map(({app, target}) => ({app, target})) : [],
+    // The exact strategy has the per-app commands evaluated too, to show them as the by-hand equivalent.
+    perApp: vendor ? [] : plan.apps.map(({app, before}) => ({app, before}))
   }
   const report = await runScript(executor, config, request)
-  const equivalent = config.strategy !== 'flagsmith' && isEquivalent(report) ? perAppCommands(plan) : null
+  const equivalent = !vendor && isEquivalent(report) ? report.perApp : null
   const refused = report.error && !executeInScript ? report.error.message : refusal(config, plan, report)
   const result: RunResult = {report, commands: [], equivalent, refused, failed: null, djangoProcesses: 1}
 
@@ -117,13 +113,12 @@ export async function checkAndRun(executor: Executor, config: Config, plan: Plan
     return result
   }
 
-  const runs =
-    config.strategy === 'flagsmith'
-      ? [vendorArgv(config.manageCommand, plan.cutoff)]
-      : candidates
-          // A command whose plan is empty (only bookkeeping or orphan rows in that app) has nothing to do.
-          .filter(c => report.commands.find(r => r.app === c.app && r.target === c.target)?.plan.length)
-          .map(c => migrateArgv(config.manageCommand, c.app, c.target))
+  const evaluated = (c: MigrateCommand): boolean =>
+    Boolean(report.commands.find(r => r.app === c.app && r.target === c.target)?.plan.length)
+  const runs = vendor
+    ? [vendorArgv(config.manageCommand, plan.cutoff)]
+    : // A command whose plan is empty (only bookkeeping or orphan rows in that app) has nothing to do.
+      report.perApp.filter(evaluated).map(c => migrateArgv(config.manageCommand, c.app, c.target))
   result.commands = runs.map(displayCommand)
   if (refused || config.dryRun) return result
 

@@ -86,7 +86,8 @@ function perAppTable(outcome: Outcome): string {
       const rows = plan.after.filter(r => r.app === a.app)
       const real = rows.filter(r => !ignored.has(key(r))).length
       const note = real === rows.length ? '' : ` (${rows.length - real} left alone, see below)`
-      return `<tr><td>${code(a.app)}</td><td>${code(a.from)}</td><td>${code(a.to)}</td><td>${real}${note}</td></tr>`
+      const to = outcome.run?.report.perApp.find(p => p.app === a.app)?.target ?? a.to
+      return `<tr><td>${code(a.app)}</td><td>${code(a.from)}</td><td>${code(to)}</td><td>${real}${note}</td></tr>`
     })
     .join('')
   return (

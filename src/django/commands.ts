@@ -14,7 +14,10 @@ export interface ScriptRequest {
   after: {app: string; name: string; applied: string}[]
   execute: boolean
   allowIrreversible: boolean
+  /** `migrate APP TARGET` commands to evaluate (Flagsmith's number-minus-one). */
   commands: {app: string; target: string}[]
+  /** Per app with rows in S, its rows before the cutoff, newest first: the script picks the per-app target. */
+  perApp: {app: string; before: string[]}[]
 }
 
 export interface PlannedOperation {
@@ -57,6 +60,8 @@ export interface DjangoReport {
   problems: Problem[]
   blocked: boolean
   commands: CommandCheck[]
+  /** The documented style's target per app (newest real migration before the cutoff, or zero), evaluated in commands. */
+  perApp: {app: string; target: string}[]
   commandsExtra: string[]
   commandsMissing: string[]
   hasFlagsmithCommand: boolean

@@ -25,6 +25,7 @@ def _rollback_main():
         "problems": [],
         "blocked": False,
         "commands": [],
+        "perApp": [],
         "commandsExtra": [],
         "commandsMissing": [],
         "hasFlagsmithCommand": False,
@@ -254,14 +255,37 @@ def _run(report, state, label, problem):
             rows |= set(migration.replaces)
         return rows & recorded
 
+    # Per-app targets for the documented style: each app's newest row before the
+    # cutoff that is a real step. A squash row is bookkeeping Django writes at the
+    # end of a migrate run, after the migrations that follow the squash, so as a
+    # target it would unapply those long-applied migrations; a name with no file
+    # cannot be a target at all.
+    exact_apps = set(k[0] for k in exact)
+    for entry in request.get("perApp") or []:
+        app_label = entry["app"]
+        if app_label not in exact_apps:
+            continue  # only orphans or bookkeeping rows: nothing to run
+        target, fallback = None, None
+        for name in entry.get("before") or []:
+            key = (app_label, name)
+            if key not in disk:
+                continue
+            if key in loader.replacements:
+                fallback = fallback or name
+                continue
+            target = name
+            break
+        report["perApp"].append({"app": app_label, "target": target or fallback or "zero"})
+
+    commands = list(request.get("commands") or []) + report["perApp"]
     exact_rows = set(exact)
     cmd_rows = set()
-    for command in request.get("commands") or []:
+    for command in commands:
         cmd_rows |= _evaluate_command(command, connection, report, label, problem, describe, rows_of,
                                      global_apps, MigrationExecutor, AmbiguityError)
     rows_only = {tuple(r.split(".", 1)) for r in report["rowsOnly"]}
     report["commandsExtra"] = sorted(label(k) for k in cmd_rows - exact_rows - rows_only)
-    report["commandsMissing"] = sorted(label(k) for k in exact_rows - cmd_rows) if request.get("commands") else []
+    report["commandsMissing"] = sorted(label(k) for k in exact_rows - cmd_rows) if commands else []
 
     if not execute or report["blocked"]:
         return

@@ -12,8 +12,8 @@ export async function createExecutor(config: Config): Promise<Executor> {
     case 'docker':
       return new DockerExecutor(config.container as string)
     case 'ssh':
-      return createSshExecutor(config.ssh as NonNullable<Config['ssh']>)
+      return createSshExecutor(config.ssh as NonNullable<Config['ssh']>, config.manageCommand)
     case 'kubectl':
-      return createKubectlExecutor(config.kubectl as NonNullable<Config['kubectl']>)
+      return createKubectlExecutor(config.kubectl as NonNullable<Config['kubectl']>, config.manageCommand)
   }
 }

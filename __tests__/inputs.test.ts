@@ -25,7 +25,7 @@ describe('readInputs', () => {
   it('builds one typed config with the documented defaults', () => {
     const config = readInputs(reader(base))
     expect(config).toMatchObject({
-      cutoff: {utc: '2024-10-24T08:23:45.000000Z', assumedUtc: false},
+      target: {kind: 'datetime', cutoff: {utc: '2024-10-24T08:23:45.000000Z', assumedUtc: false}},
       databaseUrl: base['database-url'],
       executor: 'local',
       manageCommand: ['python', 'manage.py'],
@@ -36,7 +36,10 @@ describe('readInputs', () => {
   })
 
   it.each([
-    [{'target-datetime': ''}, 'target-datetime is empty'],
+    [{'target-datetime': ''}, 'target-datetime and target-version are both empty'],
+    [{'target-version': 'v2.150.0'}, 'target-datetime and target-version are both set: give exactly one'],
+    [{'target-datetime': '', 'target-version': 'v2.150.0'}, 'environment is empty: target-version is resolved from the GitHub deployments'],
+    [{'target-datetime': '', 'target-version': '--upload-pack=x'}, 'target-version "--upload-pack=x" is not valid'],
     [{'target-datetime': '24.10.2024'}, 'target-datetime "24.10.2024" is not an ISO 8601 datetime'],
     [{executor: ''}, 'executor is empty'],
     [{executor: 'helm'}, 'executor "helm" is not valid: expected one of local, docker, ssh, kubectl'],
@@ -136,4 +139,38 @@ describe('splitWords', () => {
       expect(() => splitWords('manage-command', value)).toThrow(/run without a shell/)
     }
   )
+})
+
+describe('readInputs, target-version', () => {
+  const version = {...base, 'target-datetime': '', 'target-version': 'v2.150.0'}
+  it('resolves through deployments of an environment, with the workflow repository and API URL', () => {
+    const saved = {...process.env}
+    try {
+      process.env.GITHUB_REPOSITORY = 'acme/flagsmith-deploy'
+      process.env.GITHUB_API_URL = 'https://ghes.example.com/api/v3/'
+      expect(readInputs(reader({...version, environment: 'production', 'github-token': 'ghs_x'})).target).toEqual({
+        kind: 'deployments',
+        version: 'v2.150.0',
+        environment: 'production',
+        token: 'ghs_x',
+        repository: 'acme/flagsmith-deploy',
+        apiUrl: 'https://ghes.example.com/api/v3'
+      })
+    } finally {
+      process.env = saved
+    }
+  })
+  it('resolves from a source checkout relative to the workspace', () => {
+    const saved = {...process.env}
+    try {
+      process.env.GITHUB_WORKSPACE = '/home/runner/work/app'
+      expect(readInputs(reader({...version, 'target-source': 'release'})).target).toEqual({
+        kind: 'source',
+        version: 'v2.150.0',
+        path: '/home/runner/work/app/release'
+      })
+    } finally {
+      process.env = saved
+    }
+  })
 })

@@ -4,6 +4,7 @@ import type {DjangoReport} from '../src/django/commands.js'
 import type {Outcome} from '../src/outcome.js'
 import {planRollback} from '../src/plan.js'
 import type {RunResult} from '../src/rollback.js'
+import {deploymentBatches} from '../src/batches.js'
 import {escapeHtml, losesData, renderSummary, SUMMARY_LIMIT} from '../src/summary.js'
 
 const cutoff = parseCutoff('2024-05-01 11:00:00')
@@ -14,7 +15,7 @@ const rows = [
 ]
 const plan = planRollback(rows, cutoff, '2030-01-01T00:00:00.000000Z')
 const config: Config = {
-  cutoff,
+  target: {kind: 'datetime', cutoff},
   executor: 'local',
   manageCommand: ['python', 'manage.py'],
   dryRun: false,
@@ -122,5 +123,23 @@ describe('renderSummary', () => {
     expect(losesData('Undo Create model Product')).toBe(true)
     expect(losesData('Undo Add field sku to product')).toBe(true)
     expect(losesData('Undo Alter field name on product')).toBe(false)
+  })
+
+  it('draws the cutoff between deployment batches, and warns when it splits one', () => {
+    const clean = renderSummary({status: 'planned', config, plan, run: run(report()), batches: deploymentBatches(rows, plan.cutoff.utc), seconds: 1})
+    expect(clean).toContain('✂ cutoff 2024-05-01 11:00:00 UTC')
+    expect(clean).not.toContain('falls inside a batch')
+
+    const inside = planRollback(rows, parseCutoff('2024-05-01T12:00:00.000002Z'), '2030-01-01T00:00:00.000000Z')
+    const md = renderSummary({
+      status: 'planned',
+      config,
+      plan: inside,
+      run: run(report()),
+      batches: deploymentBatches(rows, inside.cutoff.utc),
+      seconds: 1
+    })
+    expect(md).toContain('The cutoff falls inside a batch of migrations applied together between 2024-05-01 12:00:00 and 2024-05-01 12:00:00 UTC')
+    expect(md).toContain('⚠️ split by the cutoff: 2')
   })
 })

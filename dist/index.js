@@ -34986,7 +34986,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7923);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3604);
 
 // The exit status is set by run() through core.setFailed; nothing may escape unhandled.
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
@@ -34996,7 +34996,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7923:
+/***/ 3604:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -37950,6 +37950,39 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
+;// CONCATENATED MODULE: ./src/batches.ts
+/** A pause longer than this between two applied migrations starts a new batch. */
+const BATCH_GAP_SECONDS = 300;
+const seconds = (utc) => Date.parse(utc) / 1000;
+function deploymentBatches(rows, cutoffUtc, gapSeconds = BATCH_GAP_SECONDS) {
+    const ordered = [...rows].sort((a, b) => (a.applied === b.applied ? a.id - b.id : a.applied < b.applied ? -1 : 1));
+    const batches = [];
+    for (const row of ordered) {
+        const current = batches[batches.length - 1];
+        const previous = current?.rows[current.rows.length - 1];
+        if (current && seconds(row.applied) - seconds(previous.applied) <= gapSeconds)
+            current.rows.push(row);
+        else
+            batches.push({ rows: [row] });
+    }
+    return batches.map(({ rows: batch }) => {
+        const after = batch.filter(r => r.applied >= cutoffUtc).length;
+        return {
+            first: batch[0].applied,
+            last: batch[batch.length - 1].applied,
+            rows: batch.length,
+            apps: [...new Set(batch.map(r => r.app))].sort(),
+            side: after === 0 ? 'before' : after === batch.length ? 'after' : 'split'
+        };
+    });
+}
+/** The batches around the cutoff worth showing: every one after it, and a few before. */
+function recentBatches(batches, before = 3, maxAfter = 20) {
+    const firstAfter = batches.findIndex(b => b.side !== 'before');
+    const start = firstAfter === -1 ? Math.max(0, batches.length - before) : Math.max(0, firstAfter - before);
+    return batches.slice(start, start + before + maxAfter);
+}
+
 ;// CONCATENATED MODULE: ./src/executors/process.ts
 
 /**
@@ -38805,10 +38838,10 @@ async function readHistory(databaseUrl, cutoff) {
         const clock = await client.query(`SELECT to_char(now() AT TIME ZONE 'UTC', ${UTC_TEXT}) AS now`);
         const result = await client.query(`SELECT id, app, name, to_char(applied AT TIME ZONE 'UTC', ${UTC_TEXT}) AS applied,
               applied >= $1::timestamptz AS after_cutoff
-         FROM django_migrations ORDER BY applied, id`, [cutoff.utc]);
+         FROM django_migrations ORDER BY applied, id`, [cutoff?.utc ?? null]);
         const rows = result.rows.map(row => ({ id: Number(row.id), app: row.app, name: row.name, applied: row.applied }));
         result.rows.forEach((row, i) => {
-            if (row.after_cutoff !== rows[i].applied >= cutoff.utc) {
+            if (cutoff && row.after_cutoff !== rows[i].applied >= cutoff.utc) {
                 throw new HistoryError(`internal check failed: PostgreSQL and the planner disagree on whether row ${row.id} ` +
                     `(${row.app}.${row.name}, applied ${row.applied}) is after the cutoff ${cutoff.utc}`);
             }
@@ -38887,6 +38920,7 @@ function utcWithOffset(utc) {
 }
 
 ;// CONCATENATED MODULE: ./src/inputs.ts
+
 
 
 
@@ -39070,13 +39104,40 @@ function readKubectl(read, container) {
         maskSecret(kubeconfig);
     return { resource, namespace, container: kubectlContainer, context, kubeconfig };
 }
+const VERSION_TAG = /^[A-Za-z0-9_.][A-Za-z0-9_./+-]*$/;
+function readTarget(read) {
+    const datetime = read('target-datetime');
+    const version = read('target-version');
+    if (datetime && version) {
+        throw new InputError('target-datetime and target-version are both set: give exactly one, the time to roll back to or the release tag');
+    }
+    if (datetime)
+        return { kind: 'datetime', cutoff: parseCutoff(datetime) };
+    if (!version) {
+        throw new InputError('target-datetime and target-version are both empty: give the time the release you are going back to was ' +
+            'replaced (e.g. 2024-10-24T08:23:45Z) or its tag (e.g. v2.150.0)');
+    }
+    if (!VERSION_TAG.test(version) || version.includes('..')) {
+        throw new InputError(`target-version ${JSON.stringify(version)} is not valid: expected a release tag such as v2.150.0`);
+    }
+    const source = read('target-source');
+    if (source) {
+        return { kind: 'source', version, path: external_node_path_default().resolve(process.env.GITHUB_WORKSPACE ?? process.cwd(), source) };
+    }
+    const environment = required(read, 'environment', 'target-version is resolved from the GitHub deployments of an environment: name it (e.g. production), ' +
+        'or give target-source, a checkout of the release');
+    const token = required(read, 'github-token', 'reading deployments needs a token with deployments: read (the default is the workflow token, github.token)');
+    core_setSecret(token);
+    const repository = read('deployments-repository') || process.env.GITHUB_REPOSITORY || '';
+    if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository)) {
+        throw new InputError(`deployments-repository ${JSON.stringify(repository)} is not valid: expected owner/name (default: the workflow's repository)`);
+    }
+    const apiUrl = (process.env.GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, '');
+    return { kind: 'deployments', version, environment, token, repository, apiUrl };
+}
 /** Reads and checks every input before anything connects anywhere. */
 function readInputs(read = fromActionInputs) {
-    const datetime = read('target-datetime');
-    if (datetime === '') {
-        throw new InputError('target-datetime is empty: give the time the release you are going back to was replaced, e.g. 2024-10-24T08:23:45Z');
-    }
-    const cutoff = parseCutoff(datetime);
+    const target = readTarget(read);
     const databaseUrl = readDatabaseUrl(read);
     const executor = oneOf('executor', required(read, 'executor', `expected one of ${EXECUTORS.join(', ')}`), EXECUTORS);
     const strategy = oneOf('strategy', read('strategy') || 'exact', STRATEGIES);
@@ -39091,7 +39152,7 @@ function readInputs(read = fromActionInputs) {
         throw new InputError('container is empty: executor docker needs the name or ID of the running application container');
     }
     return {
-        cutoff,
+        target,
         databaseUrl,
         executor,
         manageCommand,
@@ -39124,80 +39185,6 @@ function setOutputs(outcome) {
     setOutput('plan', JSON.stringify(report ? [...report.plan.map(m => m.migration), ...report.rowsOnly] : []));
     setOutput('commands', JSON.stringify(outcome.run?.commands ?? []));
     setOutput('rolled-back', JSON.stringify(outcome.verification?.unapplied ?? []));
-}
-
-;// CONCATENATED MODULE: ./src/plan.ts
-/** App labels and migration names cross process and shell boundaries; anything else stops the run. */
-const SAFE_NAME = /^[A-Za-z0-9_]+$/;
-class UnsafeRowError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'UnsafeRowError';
-    }
-}
-class FutureCutoffError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'FutureCutoffError';
-    }
-}
-/** Enough to step past squash bookkeeping rows and deleted files when Django picks a per-app target. */
-const MAX_BEFORE = 50;
-const key = (row) => `${row.app}.${row.name}`;
-const newestFirst = (a, b) => a.applied === b.applied ? b.id - a.id : a.applied < b.applied ? 1 : -1;
-function planRollback(rows, cutoff, serverNow) {
-    for (const row of rows) {
-        if (!SAFE_NAME.test(row.app) || !SAFE_NAME.test(row.name)) {
-            throw new UnsafeRowError(`django_migrations row id ${row.id} has app ${JSON.stringify(row.app)} and name ${JSON.stringify(row.name)}: ` +
-                'app labels and migration names must match ^[A-Za-z0-9_]+$. Nothing was changed. ' +
-                'A row like this was not written by Django; inspect it and remove it by hand before rolling back');
-        }
-    }
-    // Strings of one fixed UTC format with microseconds compare exactly as the instants do.
-    if (cutoff.utc > serverNow) {
-        throw new FutureCutoffError(`target-datetime ${cutoff.input} (${cutoff.utc}) is in the future: the database clock says ${serverNow}. ` +
-            'Nothing can have been applied after it, so this is almost certainly the wrong date or time zone' +
-            (cutoff.assumedUtc ? ' (it had no offset, so it was read as UTC)' : ''));
-    }
-    const sorted = [...rows].sort(newestFirst);
-    const after = sorted.filter(row => row.applied >= cutoff.utc);
-    const before = sorted.filter(row => row.applied < cutoff.utc);
-    const apps = [];
-    for (const row of after) {
-        const existing = apps.find(a => a.app === row.app);
-        if (existing) {
-            existing.count++;
-            continue;
-        }
-        const appBefore = before.filter(r => r.app === row.app).slice(0, MAX_BEFORE).map(r => r.name);
-        apps.push({ app: row.app, from: row.name, to: appBefore[0] ?? 'zero', count: 1, before: appBefore });
-    }
-    return { cutoff, after, before, apps };
-}
-/**
- * What Flagsmith's `rollbackmigrationsappliedafter` and its documented SQL do:
- * per app, in order of the app's earliest row in S, "number of that row minus
- * one" as a prefix, or `zero`. Modelled so the check can show where it is wrong.
- */
-function vendorCommands(plan) {
-    const earliestFirst = [...plan.after].reverse();
-    const steps = [];
-    for (const row of earliestFirst) {
-        if (steps.some(s => s.app === row.app))
-            continue;
-        const prefix = row.name.split('_', 1)[0];
-        if (!/^\d+$/.test(prefix)) {
-            steps.push({
-                app: row.app,
-                target: '',
-                error: `${key(row)} does not start with a number, so "number minus one" has no answer (the vendor command stops with a ValueError)`
-            });
-            continue;
-        }
-        const number = Number(prefix);
-        steps.push({ app: row.app, target: number > 1 ? String(number - 1).padStart(4, '0') : 'zero' });
-    }
-    return steps;
 }
 
 ;// CONCATENATED MODULE: ./src/django/rollback-script.ts
@@ -39246,6 +39233,94 @@ function parseReport(stdout, stderr, exitCode) {
     catch (error) {
         throw new ScriptOutputError(`the rollback report is not valid JSON: ${error.message}`);
     }
+}
+
+;// CONCATENATED MODULE: ./src/plan.ts
+/** App labels and migration names cross process and shell boundaries; anything else stops the run. */
+const SAFE_NAME = /^[A-Za-z0-9_]+$/;
+class UnsafeRowError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'UnsafeRowError';
+    }
+}
+class FutureCutoffError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'FutureCutoffError';
+    }
+}
+/** Enough to step past squash bookkeeping rows and deleted files when Django picks a per-app target. */
+const MAX_BEFORE = 50;
+const key = (row) => `${row.app}.${row.name}`;
+const newestFirst = (a, b) => a.applied === b.applied ? b.id - a.id : a.applied < b.applied ? 1 : -1;
+function checkNames(rows) {
+    for (const row of rows) {
+        if (!SAFE_NAME.test(row.app) || !SAFE_NAME.test(row.name)) {
+            throw new UnsafeRowError(`django_migrations row id ${row.id} has app ${JSON.stringify(row.app)} and name ${JSON.stringify(row.name)}: ` +
+                'app labels and migration names must match ^[A-Za-z0-9_]+$. Nothing was changed. ' +
+                'A row like this was not written by Django; inspect it and remove it by hand before rolling back');
+        }
+    }
+}
+function withApps(cutoff, selection, after, before) {
+    const apps = [];
+    for (const row of after) {
+        const existing = apps.find(a => a.app === row.app);
+        if (existing) {
+            existing.count++;
+            continue;
+        }
+        const appBefore = before.filter(r => r.app === row.app).slice(0, MAX_BEFORE).map(r => r.name);
+        apps.push({ app: row.app, from: row.name, to: appBefore[0] ?? 'zero', count: 1, before: appBefore });
+    }
+    return { cutoff, selection, after, before, apps };
+}
+function planRollback(rows, cutoff, serverNow) {
+    checkNames(rows);
+    // Strings of one fixed UTC format with microseconds compare exactly as the instants do.
+    if (cutoff.utc > serverNow) {
+        throw new FutureCutoffError(`target-datetime ${cutoff.input} (${cutoff.utc}) is in the future: the database clock says ${serverNow}. ` +
+            'Nothing can have been applied after it, so this is almost certainly the wrong date or time zone' +
+            (cutoff.assumedUtc ? ' (it had no offset, so it was read as UTC)' : ''));
+    }
+    const sorted = [...rows].sort(newestFirst);
+    return withApps(cutoff, 'cutoff', sorted.filter(row => row.applied >= cutoff.utc), sorted.filter(row => row.applied < cutoff.utc));
+}
+/**
+ * A plan whose S was chosen from a release's source (target-source). Its
+ * cutoff is the earliest applied time in S, for the summary and the outputs;
+ * with S empty it is the database clock.
+ */
+function planFromSelection(rows, selection, description, serverNow) {
+    checkNames(rows);
+    const cutoff = { input: description, utc: selection.cutoffUtc ?? serverNow, assumedUtc: false };
+    return withApps(cutoff, 'source', [...selection.after].sort(newestFirst), [...selection.before].sort(newestFirst));
+}
+/**
+ * What Flagsmith's `rollbackmigrationsappliedafter` and its documented SQL do:
+ * per app, in order of the app's earliest row in S, "number of that row minus
+ * one" as a prefix, or `zero`. Modelled so the check can show where it is wrong.
+ */
+function vendorCommands(plan) {
+    const earliestFirst = [...plan.after].reverse();
+    const steps = [];
+    for (const row of earliestFirst) {
+        if (steps.some(s => s.app === row.app))
+            continue;
+        const prefix = row.name.split('_', 1)[0];
+        if (!/^\d+$/.test(prefix)) {
+            steps.push({
+                app: row.app,
+                target: '',
+                error: `${key(row)} does not start with a number, so "number minus one" has no answer (the vendor command stops with a ValueError)`
+            });
+            continue;
+        }
+        const number = Number(prefix);
+        steps.push({ app: row.app, target: number > 1 ? String(number - 1).padStart(4, '0') : 'zero' });
+    }
+    return steps;
 }
 
 ;// CONCATENATED MODULE: ./src/rollback.ts
@@ -39355,12 +39430,459 @@ async function checkAndRun(executor, config, plan) {
     return result;
 }
 
+;// CONCATENATED MODULE: ./src/target/deployments.ts
+
+/** The deployments could not decide a cutoff; the message names the input or permission and what to do. */
+class DeploymentsError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'DeploymentsError';
+    }
+}
+const PER_PAGE = 100;
+const RECENT_SHOWN = 10;
+const REQUEST_TIMEOUT_MS = 30_000;
+const REPOSITORY = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
+async function resolveFromDeployments(t, log = () => { }) {
+    try {
+        return await resolve(t, log);
+    }
+    catch (error) {
+        // Belt and braces: no path is meant to print the token, but nothing that leaves here may carry it.
+        const e = error;
+        if (t.token && typeof e?.message === 'string' && e.message.includes(t.token)) {
+            e.message = e.message.split(t.token).join('***');
+        }
+        throw error;
+    }
+}
+async function resolve(t, log) {
+    const tag = t.version.trim().replace(/^refs\/tags\//, '');
+    if (!tag)
+        throw new DeploymentsError('target-version is empty: expected a release tag such as v2.150.0');
+    if (!t.environment)
+        throw new DeploymentsError('environment is empty: name the GitHub environment the releases are deployed to, e.g. production');
+    if (!REPOSITORY.test(t.repository)) {
+        throw new DeploymentsError(`deployments-repository ${JSON.stringify(t.repository)} is not valid: expected owner/name (default: the workflow's repository, GITHUB_REPOSITORY)`);
+    }
+    const api = new GitHubApi(t.apiUrl, t.token);
+    const tagSha = await resolveTagSha(api, t.repository, tag, log);
+    const isRelease = (d) => d.ref === tag || d.ref === `refs/tags/${tag}` || (tagSha !== null && d.sha === tagSha);
+    const environmentQuery = `environment=${encodeURIComponent(t.environment)}&per_page=${PER_PAGE}`;
+    let url = api.url(`/repos/${t.repository}/deployments?${environmentQuery}`);
+    const recent = [];
+    const followed = new Set();
+    let newer = null; // in the API's newest-first order, the one just before the current
+    let count = 0;
+    for (let page = 1; url; page++) {
+        followed.add(url);
+        const response = await api.get(url);
+        if (response.status !== 200)
+            throw deploymentsListError(response, t);
+        const deployments = response.body;
+        log(`Deployments of ${JSON.stringify(t.environment)} in ${t.repository}, page ${page}: ${deployments.length}`);
+        for (const deployment of deployments) {
+            if (isRelease(deployment)) {
+                // The API lists newest first, so the first match is the latest deployment of the release
+                // and the one listed just before it is the first deployment after it: no need to read further.
+                const target = toRef(deployment);
+                const next = newer ? toRef(newer) : null;
+                const cutoff = next ? parseCutoff(next.createdAt, `created_at of deployment ${next.id}`) : null;
+                log(`${tag} was last deployed to ${t.environment} as deployment ${target.id} (${target.ref}) at ${target.createdAt}`);
+                log(next ? `The next deployment, ${next.id} (${next.ref}), was created at ${next.createdAt}: that is the cutoff` : `Nothing was deployed to ${t.environment} after it`);
+                return { version: tag, environment: t.environment, repository: t.repository, target, next, cutoff, tagSha };
+            }
+            newer = deployment;
+            count++;
+            if (recent.length < RECENT_SHOWN)
+                recent.push(deployment);
+        }
+        url = api.nextPage(response.headers.get('link'));
+        if (url && followed.has(url))
+            throw new DeploymentsError(`The GitHub API's Link header points back to a page already read (${url}); cannot list the deployments reliably`);
+    }
+    if (count === 0)
+        throw await noDeploymentsError(api, t);
+    const shown = recent.map(d => `  ${d.ref} (${d.sha.slice(0, 7)}), ${d.created_at}`).join('\n');
+    throw new DeploymentsError(`target-version ${tag} was never deployed to environment ${JSON.stringify(t.environment)} of ${t.repository}: ` +
+        `none of its ${count} deployments has ref ${tag} or refs/tags/${tag}` +
+        (tagSha ? ` or the tag's commit ${tagSha}` : ' (the tag was not found, so commits could not be compared)') +
+        `. The most recent deployments there:\n${shown}\n` +
+        'Use one of these releases, or target-datetime with the time to roll back to.');
+}
+/** The tag's commit, so a release deployed by sha or from a branch at that commit still matches. */
+async function resolveTagSha(api, repository, tag, log) {
+    const path = tag.split('/').map(encodeURIComponent).join('/');
+    const response = await api.get(api.url(`/repos/${repository}/commits/${path}`));
+    if (response.status === 200) {
+        const sha = response.body.sha;
+        if (typeof sha === 'string') {
+            log(`Tag ${tag} is commit ${sha}`);
+            return sha;
+        }
+    }
+    // 404/422: no such tag (or the token cannot read contents). Deployments by ref can still match.
+    if ([200, 403, 404, 409, 422].includes(response.status)) {
+        log(`Could not resolve tag ${tag} to a commit (HTTP ${response.status}: ${messageOf(response)}); matching deployments by ref only`);
+        return null;
+    }
+    throw unexpectedStatus(response, `GET /repos/${repository}/commits/${path}`);
+}
+function deploymentsListError(response, t) {
+    if (response.status === 403 || response.status === 404) {
+        return new DeploymentsError(`Cannot list the deployments of ${t.repository} (HTTP ${response.status}: ${messageOf(response)}). ` +
+            'The token in github-token needs read access to deployments: add `deployments: read` to the permissions: ' +
+            'block of the workflow or job (with `contents: read` to resolve the tag), e.g.\n' +
+            '  permissions:\n    contents: read\n    deployments: read\n' +
+            (response.status === 404 ? `Check also that deployments-repository ${JSON.stringify(t.repository)} is spelled owner/name. ` : '') +
+            'The default token (github.token) only reaches the workflow\'s own repository; for another repository pass a token that can read it.');
+    }
+    return unexpectedStatus(response, `GET /repos/${t.repository}/deployments`);
+}
+/** No deployment at all in the environment: usually a misspelled (or differently cased) environment name. */
+async function noDeploymentsError(api, t) {
+    let others = '';
+    // One extra request, with the permission already proven, to name the environments that do have deployments.
+    const response = await api.get(api.url(`/repos/${t.repository}/deployments?per_page=${PER_PAGE}`)).catch(() => null);
+    if (response?.status === 200) {
+        const names = [...new Set(response.body.map(d => d.environment))];
+        const sameButCase = names.find(name => name.toLowerCase() === t.environment.toLowerCase());
+        if (sameButCase)
+            others = ` Did you mean ${JSON.stringify(sameButCase)}?`;
+        else if (names.length)
+            others = ` Recent deployments went to: ${names.map(n => JSON.stringify(n)).join(', ')}.`;
+    }
+    return new DeploymentsError(`Environment ${JSON.stringify(t.environment)} of ${t.repository} has no deployments.${others} ` +
+        'Set environment to the exact name the deploy workflow uses in its `environment:` key (names are case-sensitive, ' +
+        'as GitHub creates them from that key), or set deployments-repository if the deployments are recorded in another repository.');
+}
+function unexpectedStatus(response, request) {
+    return new DeploymentsError(`The GitHub API answered ${request} with HTTP ${response.status}: ${messageOf(response)}. ` +
+        'Try again; if it persists, check GITHUB_API_URL and the GitHub status page.');
+}
+function messageOf(response) {
+    const body = response.body;
+    if (body && typeof body === 'object' && typeof body.message === 'string') {
+        return body.message;
+    }
+    return typeof body === 'string' && body ? body.slice(0, 200) : '(no message)';
+}
+function toRef(d) {
+    return { id: d.id, ref: d.ref, sha: d.sha, createdAt: d.created_at, creator: d.creator?.login ?? null, url: d.url };
+}
+/** GET with GitHub's headers. Throws DeploymentsError for what no caller can handle: network, bad credentials, rate limits. */
+class GitHubApi {
+    token;
+    base;
+    constructor(apiUrl, token) {
+        this.token = token;
+        try {
+            this.base = new URL(apiUrl.replace(/\/+$/, ''));
+        }
+        catch {
+            throw new DeploymentsError(`GITHUB_API_URL ${JSON.stringify(apiUrl)} is not a URL: expected https://api.github.com or, on GitHub Enterprise Server, https://HOST/api/v3`);
+        }
+    }
+    url(path) {
+        return `${this.base.href.replace(/\/+$/, '')}${path}`;
+    }
+    /** The `rel="next"` page; only on the API's own origin, since the token goes with it. */
+    nextPage(link) {
+        for (const part of (link ?? '').split(',')) {
+            const match = /<([^>]+)>\s*;\s*rel="([^"]+)"/.exec(part);
+            if (!match || !match[2].split(/\s+/).includes('next'))
+                continue;
+            if (new URL(match[1]).origin !== this.base.origin) {
+                throw new DeploymentsError(`The GitHub API's next page is on another host (${new URL(match[1]).origin}, not ${this.base.origin}); not sending the token there`);
+            }
+            return match[1];
+        }
+        return null;
+    }
+    async get(url) {
+        let response;
+        try {
+            response = await fetch(url, {
+                headers: {
+                    Authorization: `Bearer ${this.token}`,
+                    Accept: 'application/vnd.github+json',
+                    'X-GitHub-Api-Version': '2022-11-28',
+                    'User-Agent': 'django-migration-rollback-action'
+                },
+                signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)
+            });
+        }
+        catch (error) {
+            throw new DeploymentsError(`Could not reach the GitHub API at ${this.base.host} (${networkReason(error)}). ` +
+                `The API URL comes from GITHUB_API_URL (${this.base.href}): on github.com it is https://api.github.com, ` +
+                'on GitHub Enterprise Server https://HOST/api/v3, and the runner must be able to reach that host.');
+        }
+        const text = await response.text();
+        let body = text;
+        try {
+            body = JSON.parse(text);
+        }
+        catch {
+            // Not JSON: keep the text for the message.
+        }
+        const result = { status: response.status, headers: response.headers, body };
+        if (response.status === 401) {
+            throw new DeploymentsError(`GitHub rejected github-token (HTTP 401: ${messageOf(result)}): it is invalid or expired. ` +
+                'Leave github-token at its default (${{ github.token }}) or pass a valid token from a secret.');
+        }
+        if (response.status === 403 || response.status === 429) {
+            const remaining = response.headers.get('x-ratelimit-remaining');
+            const reset = Number(response.headers.get('x-ratelimit-reset'));
+            const retryAfter = response.headers.get('retry-after');
+            if (remaining === '0') {
+                const when = Number.isFinite(reset) && reset > 0 ? new Date(reset * 1000).toISOString() : 'within the hour';
+                throw new DeploymentsError(`The GitHub API rate limit for github-token is used up (HTTP ${response.status}: ${messageOf(result)}); it resets at ${when}. Run again after that.`);
+            }
+            if (retryAfter || /secondary rate limit/i.test(messageOf(result))) {
+                throw new DeploymentsError(`The GitHub API's secondary rate limit stopped the request (HTTP ${response.status}: ${messageOf(result)}); run again after ${retryAfter ?? 'a few'} seconds.`);
+            }
+        }
+        return result;
+    }
+}
+function networkReason(error) {
+    // Duck-typed: fetch's errors come from Node's own realm, where `instanceof Error` can fail (e.g. under jest's VM).
+    const e = error;
+    if (e?.name === 'TimeoutError')
+        return `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`;
+    return e?.cause?.message ?? e?.cause?.code ?? e?.message ?? String(error);
+}
+
+;// CONCATENATED MODULE: ./src/target/source.ts
+/**
+ * `target-source`: the target release decided by its source code rather than by
+ * a time. scanSource reads which migrations a checkout of the release holds;
+ * selectFromSource (pure) splits the django_migrations rows into S (what the
+ * release does not have) and the rest.
+ */
+
+
+
+/** The source cannot be used; the message says what to fix. */
+class SourceError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'SourceError';
+    }
+}
+/**
+ * Never descended into: VCS data, JavaScript dependencies, bytecode caches and
+ * installed Python packages (a virtualenv's site-packages holds other
+ * projects' migrations, e.g. Django's own). Every directory whose name starts
+ * with a dot is skipped too (no Python package can be named so), and so is any
+ * directory holding pyvenv.cfg (a virtualenv, whatever its name).
+ */
+const SKIP = new Set(['node_modules', '__pycache__', 'site-packages', 'dist-packages']);
+/**
+ * What Django's MigrationLoader loads from a migrations package: every module
+ * (pkgutil.iter_modules: here `*.py`) whose name does not start with `_` or
+ * `~`. Issue 4 says `NNNN_*.py`; Django's rule is the one that decides what the
+ * release has (`0001-initial.py`-style or unnumbered names load too), so it is
+ * the one used.
+ */
+function migrationName(file) {
+    if (!file.endsWith('.py'))
+        return undefined;
+    const name = file.slice(0, -3);
+    if (!name || name.startsWith('_') || name.startsWith('~') || name.includes('.'))
+        return undefined;
+    return name;
+}
+/** `label = "x"` / `label = 'x'` (optionally annotated) as a class attribute (indented) in apps.py. */
+const source_LABEL = /^[ \t]+label\s*(?::\s*[\w.[\]]+\s*)?=\s*(["'])([A-Za-z_][A-Za-z0-9_]*)\1/m;
+/** `replaces = [("app", "name"), ...]` of a squashed migration. */
+const REPLACES = /^[ \t]+replaces\s*(?::[^=\n]+)?=\s*[[(]([\s\S]*?)[\])]\s*$/m;
+const PAIR = /\(\s*(["'])([\w]+)\1\s*,\s*(["'])([\w]+)\3\s*\)/g;
+async function readText(file) {
+    try {
+        return await external_node_fs_namespaceObject.promises.readFile(file, 'utf8');
+    }
+    catch {
+        return undefined;
+    }
+}
+function fixHint(root) {
+    return ('target-source must be a checkout of the release to roll back to, e.g. a step ' +
+        `\`uses: actions/checkout@v4\` with \`ref: v2.150.0\` and \`path: ${root}\` before this action`);
+}
+/**
+ * Finds every Django migrations package under root (a `migrations` directory
+ * with an `__init__.py`: Django treats one without it as no migrations), lists
+ * its migrations, and maps it to its app label: the AppConfig `label` in the
+ * app's apps.py, else the folder name (Django's default label is the last part
+ * of the app's module name, which is the folder).
+ */
+async function scanSource(root) {
+    const abs = external_node_path_default().resolve(root);
+    const stat = await external_node_fs_namespaceObject.promises.stat(abs).catch(() => undefined);
+    if (!stat)
+        throw new SourceError(`target-source ${root} does not exist. ${fixHint(root)}`);
+    if (!stat.isDirectory())
+        throw new SourceError(`target-source ${root} is not a directory. ${fixHint(root)}`);
+    const found = [];
+    async function walk(dir) {
+        const entries = await external_node_fs_namespaceObject.promises.readdir(dir, { withFileTypes: true });
+        if (entries.some(e => e.name === 'pyvenv.cfg' && e.isFile()))
+            return;
+        for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+            // Dirent.isDirectory() is false for symlinks: links are not followed (no loops, nothing outside root).
+            if (!entry.isDirectory() || entry.name.startsWith('.') || SKIP.has(entry.name))
+                continue;
+            const full = external_node_path_default().join(dir, entry.name);
+            if (entry.name === 'migrations') {
+                const files = await external_node_fs_namespaceObject.promises.readdir(full, { withFileTypes: true });
+                if (!files.some(f => f.isFile() && f.name === '__init__.py'))
+                    continue;
+                const names = files
+                    .filter(f => f.isFile())
+                    .map(f => migrationName(f.name))
+                    .filter((n) => n !== undefined)
+                    .sort();
+                found.push({ appDir: dir, names });
+                continue;
+            }
+            await walk(full);
+        }
+    }
+    await walk(abs);
+    const migrations = new Map();
+    const folders = [];
+    const replaced = [];
+    const where = new Map();
+    const appOf = new Map();
+    for (const { appDir, names } of found) {
+        const rel = external_node_path_default().relative(abs, appDir).split((external_node_path_default()).sep).join('/') || '.';
+        const apps = await readText(external_node_path_default().join(appDir, 'apps.py'));
+        const label = apps?.match(source_LABEL)?.[2];
+        const app = label ?? external_node_path_default().basename(appDir);
+        const labelFrom = label ? 'apps.py' : 'folder';
+        const other = where.get(app);
+        if (other !== undefined) {
+            throw new SourceError(`target-source ${root}: two migrations folders have the app label "${app}": ${other}/migrations and ` +
+                `${rel}/migrations. Django refuses duplicate labels; give one of them a distinct \`label = "..."\` ` +
+                "in its apps.py AppConfig (as the release does), or point target-source at the release's own checkout");
+        }
+        where.set(app, rel);
+        appOf.set(appDir, app);
+        folders.push({ dir: rel, app, labelFrom });
+        migrations.set(app, new Set(names));
+    }
+    if (!folders.some(f => (migrations.get(f.app)?.size ?? 0) > 0)) {
+        throw new SourceError(`target-source ${root} holds no Django migrations (no */migrations/ with __init__.py). ${fixHint(root)}`);
+    }
+    // A squashed migration's file replaces the files of the migrations it stands
+    // for, which may have been deleted since; their rows (recorded when they were
+    // applied, or when the squash was) belong to the release all the same.
+    // (Only within apps the source has: Django squashes one app at a time.)
+    for (const { appDir, names } of found) {
+        const app = appOf.get(appDir);
+        for (const name of names) {
+            const text = await readText(external_node_path_default().join(appDir, 'migrations', `${name}.py`));
+            const list = text?.match(REPLACES)?.[1];
+            if (!list)
+                continue;
+            for (const m of list.matchAll(PAIR)) {
+                const [rApp, rName] = [m[2], m[4]];
+                const set = migrations.get(rApp);
+                if (set && !set.has(rName)) {
+                    set.add(rName);
+                    replaced.push({ app: rApp, name: rName, by: `${app}.${name}` });
+                }
+            }
+        }
+    }
+    return { migrations, folders, replaced };
+}
+/**
+ * S, decided by the release's source:
+ * - apps the source contains: exactly their rows whose migration the source
+ *   does not contain (whenever they were applied);
+ * - apps it does not contain: their rows applied at or after cutoffUtc, the
+ *   earliest applied time among the rows selected by the first rule. With no
+ *   such row there is no time to go by and nothing of theirs is selected.
+ */
+function selectFromSource(rows, source) {
+    const exact = rows.filter(r => source.has(r.app) && !source.get(r.app).has(r.name));
+    let cutoffUtc = null;
+    for (const r of exact)
+        if (cutoffUtc === null || r.applied < cutoffUtc)
+            cutoffUtc = r.applied;
+    const outside = new Map();
+    const after = [];
+    const before = [];
+    for (const r of rows) {
+        if (source.has(r.app)) {
+            ;
+            (source.get(r.app).has(r.name) ? before : after).push(r);
+            continue;
+        }
+        const selected = cutoffUtc !== null && r.applied >= cutoffUtc;
+        outside.set(r.app, (outside.get(r.app) ?? 0) + (selected ? 1 : 0));
+        (selected ? after : before).push(r);
+    }
+    return {
+        after: after.sort(newestFirst),
+        before: before.sort(newestFirst),
+        cutoffUtc,
+        outsideApps: [...outside].map(([app, n]) => ({ app, rows: n })).sort((a, b) => (a.app < b.app ? -1 : a.app > b.app ? 1 : 0))
+    };
+}
+
+;// CONCATENATED MODULE: ./src/target/resolve.ts
+/**
+ * Turns the target input (a datetime, or a release tag through GitHub
+ * deployments or through the release's source) into the plan's S, keeping the
+ * evidence the summary shows for why the cutoff is where it is.
+ */
+
+
+
+
+async function resolveTarget(target) {
+    switch (target.kind) {
+        case 'datetime':
+            return { cutoff: target.cutoff, evidence: { kind: 'datetime' } };
+        case 'deployments': {
+            info(`Resolving ${target.version} through the deployments of ${target.repository} to ${target.environment}`);
+            const resolution = await resolveFromDeployments(target, line => info(line));
+            return { cutoff: resolution.cutoff, evidence: { kind: 'deployments', resolution } };
+        }
+        case 'source': {
+            const { migrations } = await scanSource(target.path);
+            let count = 0;
+            for (const names of migrations.values())
+                count += names.size;
+            info(`Source of ${target.version} at ${target.path}: ${migrations.size} apps, ${count} migrations`);
+            return {
+                cutoff: null,
+                source: migrations,
+                evidence: { kind: 'source', version: target.version, path: target.path, apps: migrations.size, migrations: count, outsideApps: [] }
+            };
+        }
+    }
+}
+/** The plan for a resolved target; a source target's S comes from comparing the rows with the source. */
+function planForTarget(resolved, history) {
+    if (resolved.source && resolved.evidence.kind === 'source') {
+        const selection = selectFromSource(history.rows, resolved.source);
+        resolved.evidence.outsideApps = selection.outsideApps;
+        return planFromSelection(history.rows, selection, `the source of ${resolved.evidence.version}`, history.now);
+    }
+    return planRollback(history.rows, resolved.cutoff, history.now);
+}
+
 ;// CONCATENATED MODULE: ./src/summary.ts
 /**
  * The job summary, for a person at the worst moment of their week: the outcome
  * first, then the next step, then the evidence. Text from the database or from
  * remote output is HTML-escaped; the whole stays under the 1 MiB the runner keeps.
  */
+
 
 
 
@@ -39374,6 +39896,7 @@ function escapeHtml(text) {
 const code = (text) => `<code>${escapeHtml(text)}</code>`;
 // A blank line would end the HTML block and let Markdown loose on the rest of the text.
 const pre = (lines) => `<pre>${escapeHtml(lines.join('\n').replace(/\n\s*\n/g, '\n'))}</pre>`;
+const shortTime = (utc) => utc.replace('T', ' ').replace(/(\.\d+)?Z$/, '');
 const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 /** Undoing these drops a table or a column: the data in it is gone unless restored from a backup. */
 function losesData(description) {
@@ -39387,11 +39910,18 @@ function headline(outcome) {
     const planned = outcome.run?.report.plan.length ?? 0;
     const apps = new Set((outcome.run?.report.plan ?? []).map(p => p.migration.split('.')[0])).size;
     const when = outcome.plan ? `${outcome.plan.cutoff.utc.replace('T', ' ').replace('Z', '')} UTC` : '';
+    const e = outcome.evidence;
+    const release = e?.kind === 'deployments' ? e.resolution.version : e?.kind === 'source' ? e.version : null;
     switch (outcome.status) {
         case 'rolled-back':
-            return `## ✅ Rolled back ${plural(v?.unapplied.length ?? planned, 'migration')} in ${plural(apps, 'app')}: the database is back to its state before ${when}`;
-        case 'nothing-to-roll-back':
+            return `## ✅ Rolled back ${plural(v?.unapplied.length ?? planned, 'migration')} in ${plural(apps, 'app')}: the database is back to ${release ? `release ${release} (` : ''}its state before ${when}${release ? ')' : ''}`;
+        case 'nothing-to-roll-back': {
+            const e = outcome.evidence;
+            if (e?.kind === 'deployments' && !e.resolution.next) {
+                return `## ✅ Nothing to roll back: ${e.resolution.version} is still the latest deployment to ${e.resolution.environment}`;
+            }
             return `## ✅ Nothing to roll back: no migration the code knows was applied at or after ${when || 'the cutoff'}`;
+        }
         case 'planned':
             return `## 🔍 Dry run: ${plural(planned, 'migration')} in ${plural(apps, 'app')} would be rolled back; nothing was changed`;
         case 'failed':
@@ -39403,18 +39933,38 @@ function headline(outcome) {
             return '## ❌ Rollback failed';
     }
 }
+function deploymentText(d) {
+    return `deployment #${d.id} of ${code(d.ref)} (created ${escapeHtml(shortTime(d.createdAt))} UTC${d.creator ? ` by ${escapeHtml(d.creator)}` : ''})`;
+}
+/** Where the cutoff came from, in words a reviewer can check. */
+function cutoffEvidence(outcome) {
+    const plan = outcome.plan;
+    const evidence = outcome.evidence;
+    if (evidence?.kind === 'deployments') {
+        const r = evidence.resolution;
+        return (`${code(plan.cutoff.utc)}: the creation of ${r.next ? deploymentText(r.next) : 'the next deployment'} to ` +
+            `${code(r.environment)}, the first after ${code(r.version)}'s latest, ${deploymentText(r.target)}, in ` +
+            `${escapeHtml(r.repository)}. Every migration applied at or after it is rolled back.`);
+    }
+    if (evidence?.kind === 'source') {
+        const outside = evidence.outsideApps.length
+            ? ` Apps the source does not contain (${evidence.outsideApps.map(a => code(a.app)).join(', ')}): their rows ` +
+                'applied at or after that time are rolled back too.'
+            : '';
+        return (`Every applied migration that the source of ${code(evidence.version)} (${code(evidence.path)}: ` +
+            `${evidence.apps} apps, ${evidence.migrations} migrations) does not contain; the earliest was applied at ` +
+            `${code(plan.cutoff.utc)}.${outside}`);
+    }
+    return (`${code(plan.cutoff.utc)}, from target-datetime ${code(plan.cutoff.input)}` +
+        (plan.cutoff.assumedUtc ? ' (no offset given: read as UTC)' : '') +
+        '. Every migration applied at or after it is rolled back.');
+}
 function facts(outcome) {
     const rows = [];
     const plan = outcome.plan;
     const config = outcome.config;
-    if (plan) {
-        rows.push([
-            'Cutoff',
-            `${code(plan.cutoff.utc)}, from target-datetime ${code(plan.cutoff.input)}` +
-                (plan.cutoff.assumedUtc ? ' (no offset given: read as UTC)' : '') +
-                '. Every migration applied at or after it is rolled back.'
-        ]);
-    }
+    if (plan)
+        rows.push(['Cutoff', cutoffEvidence(outcome)]);
     if (config) {
         const django = outcome.run ? `, Django ${escapeHtml(outcome.run.report.django)}` : '';
         rows.push(['Strategy', `${config.strategy}${config.dryRun ? ' (dry run)' : ''}${django}`]);
@@ -39488,6 +40038,36 @@ function leftAloneSection(outcome) {
     }
     return parts.join('\n\n');
 }
+function batchesSection(outcome) {
+    const batches = outcome.batches;
+    if (!batches || batches.length === 0 || !outcome.plan)
+        return '';
+    const cutoffRow = `<tr><td colspan="3"><b>✂ cutoff ${escapeHtml(shortTime(outcome.plan.cutoff.utc))} UTC</b>: ` +
+        'everything below is rolled back</td></tr>';
+    let body = '';
+    let cutoffShown = false;
+    for (const b of batches) {
+        if (!cutoffShown && b.side !== 'before') {
+            body += cutoffRow;
+            cutoffShown = true;
+        }
+        const when = b.first === b.last ? shortTime(b.first) : `${shortTime(b.first)} → ${shortTime(b.last)}`;
+        const apps = b.apps.length > 6 ? `${b.apps.slice(0, 6).join(', ')} and ${b.apps.length - 6} more` : b.apps.join(', ');
+        const mark = b.side === 'split' ? '⚠️ split by the cutoff: ' : '';
+        body += `<tr><td>${escapeHtml(when)}</td><td>${mark}${b.rows}</td><td>${escapeHtml(apps)}</td></tr>`;
+    }
+    if (!cutoffShown)
+        body += cutoffRow;
+    const split = batches.find(b => b.side === 'split');
+    const warning = split
+        ? `> [!WARNING]\n> The cutoff falls inside a batch of migrations applied together between ${shortTime(split.first)} and ` +
+            `${shortTime(split.last)} UTC, most likely by one deployment: the time given and the database disagree. ` +
+            'Check the time (and its time zone) before rolling back.\n\n'
+        : '';
+    return (`### Deployments as the database saw them\n\n${warning}Migrations applied within ${BATCH_GAP_SECONDS / 60} minutes ` +
+        'of each other are shown as one batch (one deployment).\n\n' +
+        `<table><tr><th>Applied (UTC)</th><th>Migrations</th><th>Apps</th></tr>${body}</table>`);
+}
 function migrationList(outcome) {
     const report = outcome.run?.report;
     const plan = outcome.plan;
@@ -39551,13 +40131,14 @@ function renderSummary(outcome) {
         failureSection(outcome),
         facts(outcome),
         perAppTable(outcome),
+        batchesSection(outcome),
         leftAloneSection(outcome),
         commandsSection(outcome),
         migrationList(outcome)
     ];
     let markdown = `${sections.filter(s => s).join('\n\n')}\n`;
     if (Buffer.byteLength(markdown) > SUMMARY_LIMIT) {
-        markdown = `${sections.slice(0, 7).join('\n\n')}\n\n(The migration list was left out: it exceeded the summary size limit.)\n`;
+        markdown = `${sections.slice(0, -1).join('\n\n')}\n\n(The migration list was left out: it exceeded the summary size limit.)\n`;
     }
     return markdown;
 }
@@ -39572,17 +40153,20 @@ async function writeSummary(outcome) {
 function verify(plan, rowsNow, leaveAlone) {
     const now = new Set(rowsNow.map(key));
     const ignored = new Set([...leaveAlone.orphans, ...leaveAlone.bookkeeping]);
-    const beforeKeys = new Set(plan.after.map(key));
+    const plannedKeys = new Set(plan.after.map(key));
     return {
         unapplied: plan.after.map(key).filter(k => !now.has(k)),
         remaining: rowsNow
-            .filter(row => row.applied >= plan.cutoff.utc && !ignored.has(key(row)))
+            .filter(row => !ignored.has(key(row)))
+            // A cutoff also catches rows applied meanwhile; a source selection is exactly its rows.
+            .filter(row => (plan.selection === 'cutoff' ? row.applied >= plan.cutoff.utc : plannedKeys.has(key(row))))
             .sort(newestFirst),
-        lostBefore: plan.before.filter(row => !now.has(key(row)) && !beforeKeys.has(key(row))).map(key)
+        lostBefore: plan.before.filter(row => !now.has(key(row)) && !plannedKeys.has(key(row))).map(key)
     };
 }
 
 ;// CONCATENATED MODULE: ./src/main.ts
+
 
 
 
@@ -39602,10 +40186,17 @@ async function run() {
     try {
         const config = readInputs();
         outcome.config = config;
-        const history = await readHistory(config.databaseUrl, config.cutoff);
-        const plan = planRollback(history.rows, config.cutoff, history.now);
+        const target = await resolveTarget(config.target);
+        outcome.evidence = target.evidence;
+        if (!target.cutoff && !target.source) {
+            outcome.status = 'nothing-to-roll-back';
+            return outcome;
+        }
+        const history = await readHistory(config.databaseUrl, target.cutoff ?? undefined);
+        const plan = planForTarget(target, history);
         outcome.plan = plan;
-        info(`Cutoff ${config.cutoff.utc}: ${plan.after.length} rows applied at or after it, in ${plan.apps.length} apps`);
+        outcome.batches = recentBatches(deploymentBatches(history.rows, plan.cutoff.utc));
+        info(`Cutoff ${plan.cutoff.utc}: ${plan.after.length} rows to roll back, in ${plan.apps.length} apps`);
         if (plan.after.length === 0) {
             outcome.status = 'nothing-to-roll-back';
             return outcome;
@@ -39632,7 +40223,7 @@ async function run() {
             outcome.status = 'planned';
             return outcome;
         }
-        const after = await readHistory(config.databaseUrl, config.cutoff);
+        const after = await readHistory(config.databaseUrl, target.cutoff ?? undefined);
         const verification = verify(plan, after.rows, leftAlone(result));
         outcome.verification = verification;
         outcome.unchanged = verification.unapplied.length === 0 && verification.lostBefore.length === 0;

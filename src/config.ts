@@ -13,6 +13,34 @@ export interface Cutoff {
   assumedUtc: boolean
 }
 
+/** `target-version` resolved through the GitHub deployments of an environment. */
+export interface DeploymentsTarget {
+  kind: 'deployments'
+  version: string
+  environment: string
+  /** Secret. */
+  token: string
+  /** owner/name */
+  repository: string
+  /** GITHUB_API_URL, e.g. https://api.github.com or https://ghes.example.com/api/v3 */
+  apiUrl: string
+}
+
+/** `target-version` resolved from a checkout of the release's source (`target-source`). */
+export interface SourceTarget {
+  kind: 'source'
+  version: string
+  /** Absolute path of the checkout. */
+  path: string
+}
+
+export interface DatetimeTarget {
+  kind: 'datetime'
+  cutoff: Cutoff
+}
+
+export type Target = DatetimeTarget | DeploymentsTarget | SourceTarget
+
 export interface SshConfig {
   host: string
   port: number
@@ -39,7 +67,7 @@ export interface KubectlConfig {
 }
 
 export interface Config {
-  cutoff: Cutoff
+  target: Target
   /** Absent: node-postgres reads the PG* environment variables. */
   databaseUrl?: string
   executor: ExecutorKind

@@ -77,7 +77,7 @@ function explain(error: unknown, databaseUrl: string | undefined): HistoryError 
  * row with the cutoff, and that verdict must agree with the text comparison the
  * planner makes.
  */
-export async function readHistory(databaseUrl: string | undefined, cutoff: Cutoff): Promise<History> {
+export async function readHistory(databaseUrl: string | undefined, cutoff?: Cutoff): Promise<History> {
   const client = new pg.Client({
     connectionString: databaseUrl,
     connectionTimeoutMillis: 15000,
@@ -91,11 +91,11 @@ export async function readHistory(databaseUrl: string | undefined, cutoff: Cutof
       `SELECT id, app, name, to_char(applied AT TIME ZONE 'UTC', ${UTC_TEXT}) AS applied,
               applied >= $1::timestamptz AS after_cutoff
          FROM django_migrations ORDER BY applied, id`,
-      [cutoff.utc]
+      [cutoff?.utc ?? null]
     )
     const rows = result.rows.map(row => ({id: Number(row.id), app: row.app, name: row.name, applied: row.applied}))
     result.rows.forEach((row, i) => {
-      if (row.after_cutoff !== rows[i].applied >= cutoff.utc) {
+      if (cutoff && row.after_cutoff !== rows[i].applied >= cutoff.utc) {
         throw new HistoryError(
           `internal check failed: PostgreSQL and the planner disagree on whether row ${row.id} ` +
             `(${row.app}.${row.name}, applied ${row.applied}) is after the cutoff ${cutoff.utc}`

@@ -1,5 +1,6 @@
 import * as core from '@actions/core'
-import type {Config, ExecutorKind, KubectlConfig, SshConfig, Strategy} from './config.js'
+import path from 'node:path'
+import type {Config, ExecutorKind, KubectlConfig, SshConfig, Strategy, Target} from './config.js'
 import {InputError, parseCutoff} from './cutoff.js'
 
 export {InputError}
@@ -192,15 +193,55 @@ function readKubectl(read: InputReader, container: string | undefined): KubectlC
   return {resource, namespace, container: kubectlContainer, context, kubeconfig}
 }
 
-/** Reads and checks every input before anything connects anywhere. */
-export function readInputs(read: InputReader = fromActionInputs): Config {
+const VERSION_TAG = /^[A-Za-z0-9_.][A-Za-z0-9_./+-]*$/
+
+function readTarget(read: InputReader): Target {
   const datetime = read('target-datetime')
-  if (datetime === '') {
+  const version = read('target-version')
+  if (datetime && version) {
     throw new InputError(
-      'target-datetime is empty: give the time the release you are going back to was replaced, e.g. 2024-10-24T08:23:45Z'
+      'target-datetime and target-version are both set: give exactly one, the time to roll back to or the release tag'
     )
   }
-  const cutoff = parseCutoff(datetime)
+  if (datetime) return {kind: 'datetime', cutoff: parseCutoff(datetime)}
+  if (!version) {
+    throw new InputError(
+      'target-datetime and target-version are both empty: give the time the release you are going back to was ' +
+        'replaced (e.g. 2024-10-24T08:23:45Z) or its tag (e.g. v2.150.0)'
+    )
+  }
+  if (!VERSION_TAG.test(version) || version.includes('..')) {
+    throw new InputError(`target-version ${JSON.stringify(version)} is not valid: expected a release tag such as v2.150.0`)
+  }
+  const source = read('target-source')
+  if (source) {
+    return {kind: 'source', version, path: path.resolve(process.env.GITHUB_WORKSPACE ?? process.cwd(), source)}
+  }
+  const environment = required(
+    read,
+    'environment',
+    'target-version is resolved from the GitHub deployments of an environment: name it (e.g. production), ' +
+      'or give target-source, a checkout of the release'
+  )
+  const token = required(
+    read,
+    'github-token',
+    'reading deployments needs a token with deployments: read (the default is the workflow token, github.token)'
+  )
+  core.setSecret(token)
+  const repository = read('deployments-repository') || process.env.GITHUB_REPOSITORY || ''
+  if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository)) {
+    throw new InputError(
+      `deployments-repository ${JSON.stringify(repository)} is not valid: expected owner/name (default: the workflow's repository)`
+    )
+  }
+  const apiUrl = (process.env.GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, '')
+  return {kind: 'deployments', version, environment, token, repository, apiUrl}
+}
+
+/** Reads and checks every input before anything connects anywhere. */
+export function readInputs(read: InputReader = fromActionInputs): Config {
+  const target = readTarget(read)
   const databaseUrl = readDatabaseUrl(read)
   const executor = oneOf('executor', required(read, 'executor', `expected one of ${EXECUTORS.join(', ')}`), EXECUTORS)
   const strategy = oneOf('strategy', read('strategy') || 'exact', STRATEGIES)
@@ -216,7 +257,7 @@ export function readInputs(read: InputReader = fromActionInputs): Config {
   }
 
   return {
-    cutoff,
+    target,
     databaseUrl,
     executor,
     manageCommand,

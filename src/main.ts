@@ -1,12 +1,13 @@
 import * as core from '@actions/core'
+import {deploymentBatches, recentBatches} from './batches.js'
 import {createExecutor} from './executors/index.js'
 import type {Executor} from './executors/executor.js'
 import {readHistory} from './history.js'
 import {readInputs} from './inputs.js'
 import {leftAlone, type Outcome} from './outcome.js'
 import {setOutputs} from './outputs.js'
-import {planRollback} from './plan.js'
 import {checkAndRun} from './rollback.js'
+import {planForTarget, resolveTarget} from './target/resolve.js'
 import {writeSummary} from './summary.js'
 import {verify} from './verify.js'
 
@@ -20,10 +21,17 @@ export async function run(): Promise<Outcome> {
   try {
     const config = readInputs()
     outcome.config = config
-    const history = await readHistory(config.databaseUrl, config.cutoff)
-    const plan = planRollback(history.rows, config.cutoff, history.now)
+    const target = await resolveTarget(config.target)
+    outcome.evidence = target.evidence
+    if (!target.cutoff && !target.source) {
+      outcome.status = 'nothing-to-roll-back'
+      return outcome
+    }
+    const history = await readHistory(config.databaseUrl, target.cutoff ?? undefined)
+    const plan = planForTarget(target, history)
     outcome.plan = plan
-    core.info(`Cutoff ${config.cutoff.utc}: ${plan.after.length} rows applied at or after it, in ${plan.apps.length} apps`)
+    outcome.batches = recentBatches(deploymentBatches(history.rows, plan.cutoff.utc))
+    core.info(`Cutoff ${plan.cutoff.utc}: ${plan.after.length} rows to roll back, in ${plan.apps.length} apps`)
     if (plan.after.length === 0) {
       outcome.status = 'nothing-to-roll-back'
       return outcome
@@ -51,7 +59,7 @@ export async function run(): Promise<Outcome> {
       return outcome
     }
 
-    const after = await readHistory(config.databaseUrl, config.cutoff)
+    const after = await readHistory(config.databaseUrl, target.cutoff ?? undefined)
     const verification = verify(plan, after.rows, leftAlone(result))
     outcome.verification = verification
     outcome.unchanged = verification.unapplied.length === 0 && verification.lostBefore.length === 0

@@ -1,8 +1,10 @@
 /** What a run reached, as the summary and the outputs report it. */
+import type {Batch} from './batches.js'
 import type {Config} from './config.js'
 import type {MigrationRow} from './history.js'
 import type {Plan} from './plan.js'
 import type {RunResult} from './rollback.js'
+import type {TargetEvidence} from './target/resolve.js'
 import type {Verification} from './verify.js'
 
 export type Status = 'rolled-back' | 'nothing-to-roll-back' | 'planned' | 'failed'
@@ -11,9 +13,13 @@ export interface Outcome {
   status: Status
   config?: Config
   where?: string
+  /** Why the cutoff is where it is. */
+  evidence?: TargetEvidence
   plan?: Plan
   run?: RunResult
   verification?: Verification
+  /** The deployment batches around the cutoff, oldest first. */
+  batches?: Batch[]
   /** Why the run failed or stopped, with what to do. */
   error?: string
   /** True when the failure came before anything could change the database. */

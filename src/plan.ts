@@ -41,7 +41,10 @@ export interface MigrateCommand {
 }
 
 export interface Plan {
+  /** For a source target, the earliest applied time in S, shown as the effective cutoff. */
   cutoff: Cutoff
+  /** How S was chosen: every row at or after the cutoff, or the rows the release's source does not contain. */
+  selection: 'cutoff' | 'source'
   /** S: every row applied at or after the cutoff, newest first. */
   after: MigrationRow[]
   /** Every row applied before the cutoff, newest first: none of them may be touched. */
@@ -58,7 +61,7 @@ export const key = (row: {app: string; name: string}): string => `${row.app}.${r
 export const newestFirst = (a: MigrationRow, b: MigrationRow): number =>
   a.applied === b.applied ? b.id - a.id : a.applied < b.applied ? 1 : -1
 
-export function planRollback(rows: MigrationRow[], cutoff: Cutoff, serverNow: string): Plan {
+function checkNames(rows: MigrationRow[]): void {
   for (const row of rows) {
     if (!SAFE_NAME.test(row.app) || !SAFE_NAME.test(row.name)) {
       throw new UnsafeRowError(
@@ -68,17 +71,9 @@ export function planRollback(rows: MigrationRow[], cutoff: Cutoff, serverNow: st
       )
     }
   }
-  // Strings of one fixed UTC format with microseconds compare exactly as the instants do.
-  if (cutoff.utc > serverNow) {
-    throw new FutureCutoffError(
-      `target-datetime ${cutoff.input} (${cutoff.utc}) is in the future: the database clock says ${serverNow}. ` +
-        'Nothing can have been applied after it, so this is almost certainly the wrong date or time zone' +
-        (cutoff.assumedUtc ? ' (it had no offset, so it was read as UTC)' : '')
-    )
-  }
-  const sorted = [...rows].sort(newestFirst)
-  const after = sorted.filter(row => row.applied >= cutoff.utc)
-  const before = sorted.filter(row => row.applied < cutoff.utc)
+}
+
+function withApps(cutoff: Cutoff, selection: Plan['selection'], after: MigrationRow[], before: MigrationRow[]): Plan {
   const apps: AppRollback[] = []
   for (const row of after) {
     const existing = apps.find(a => a.app === row.app)
@@ -89,7 +84,42 @@ export function planRollback(rows: MigrationRow[], cutoff: Cutoff, serverNow: st
     const appBefore = before.filter(r => r.app === row.app).slice(0, MAX_BEFORE).map(r => r.name)
     apps.push({app: row.app, from: row.name, to: appBefore[0] ?? 'zero', count: 1, before: appBefore})
   }
-  return {cutoff, after, before, apps}
+  return {cutoff, selection, after, before, apps}
+}
+
+export function planRollback(rows: MigrationRow[], cutoff: Cutoff, serverNow: string): Plan {
+  checkNames(rows)
+  // Strings of one fixed UTC format with microseconds compare exactly as the instants do.
+  if (cutoff.utc > serverNow) {
+    throw new FutureCutoffError(
+      `target-datetime ${cutoff.input} (${cutoff.utc}) is in the future: the database clock says ${serverNow}. ` +
+        'Nothing can have been applied after it, so this is almost certainly the wrong date or time zone' +
+        (cutoff.assumedUtc ? ' (it had no offset, so it was read as UTC)' : '')
+    )
+  }
+  const sorted = [...rows].sort(newestFirst)
+  return withApps(
+    cutoff,
+    'cutoff',
+    sorted.filter(row => row.applied >= cutoff.utc),
+    sorted.filter(row => row.applied < cutoff.utc)
+  )
+}
+
+/**
+ * A plan whose S was chosen from a release's source (target-source). Its
+ * cutoff is the earliest applied time in S, for the summary and the outputs;
+ * with S empty it is the database clock.
+ */
+export function planFromSelection(
+  rows: MigrationRow[],
+  selection: {after: MigrationRow[]; before: MigrationRow[]; cutoffUtc: string | null},
+  description: string,
+  serverNow: string
+): Plan {
+  checkNames(rows)
+  const cutoff: Cutoff = {input: description, utc: selection.cutoffUtc ?? serverNow, assumedUtc: false}
+  return withApps(cutoff, 'source', [...selection.after].sort(newestFirst), [...selection.before].sort(newestFirst))
 }
 
 export interface VendorStep extends MigrateCommand {

@@ -4,6 +4,7 @@
  * remote output is HTML-escaped; the whole stays under the 1 MiB the runner keeps.
  */
 import * as core from '@actions/core'
+import {BATCH_GAP_SECONDS} from './batches.js'
 import type {PlannedMigration} from './django/commands.js'
 import {remainingKeys, type Outcome} from './outcome.js'
 import {displayCommand, migrateArgv} from './django/commands.js'
@@ -20,6 +21,7 @@ export function escapeHtml(text: string): string {
 const code = (text: string): string => `<code>${escapeHtml(text)}</code>`
 // A blank line would end the HTML block and let Markdown loose on the rest of the text.
 const pre = (lines: string[]): string => `<pre>${escapeHtml(lines.join('\n').replace(/\n\s*\n/g, '\n'))}</pre>`
+const shortTime = (utc: string): string => utc.replace('T', ' ').replace(/(\.\d+)?Z$/, '')
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`
 
 /** Undoing these drops a table or a column: the data in it is gone unless restored from a backup. */
@@ -37,11 +39,18 @@ function headline(outcome: Outcome): string {
   const planned = outcome.run?.report.plan.length ?? 0
   const apps = new Set((outcome.run?.report.plan ?? []).map(p => p.migration.split('.')[0])).size
   const when = outcome.plan ? `${outcome.plan.cutoff.utc.replace('T', ' ').replace('Z', '')} UTC` : ''
+  const e = outcome.evidence
+  const release = e?.kind === 'deployments' ? e.resolution.version : e?.kind === 'source' ? e.version : null
   switch (outcome.status) {
     case 'rolled-back':
-      return `## ✅ Rolled back ${plural(v?.unapplied.length ?? planned, 'migration')} in ${plural(apps, 'app')}: the database is back to its state before ${when}`
-    case 'nothing-to-roll-back':
+      return `## ✅ Rolled back ${plural(v?.unapplied.length ?? planned, 'migration')} in ${plural(apps, 'app')}: the database is back to ${release ? `release ${release} (` : ''}its state before ${when}${release ? ')' : ''}`
+    case 'nothing-to-roll-back': {
+      const e = outcome.evidence
+      if (e?.kind === 'deployments' && !e.resolution.next) {
+        return `## ✅ Nothing to roll back: ${e.resolution.version} is still the latest deployment to ${e.resolution.environment}`
+      }
       return `## ✅ Nothing to roll back: no migration the code knows was applied at or after ${when || 'the cutoff'}`
+    }
     case 'planned':
       return `## 🔍 Dry run: ${plural(planned, 'migration')} in ${plural(apps, 'app')} would be rolled back; nothing was changed`
     case 'failed':
@@ -53,18 +62,45 @@ function headline(outcome: Outcome): string {
   }
 }
 
+function deploymentText(d: {id: number; ref: string; createdAt: string; creator: string | null}): string {
+  return `deployment #${d.id} of ${code(d.ref)} (created ${escapeHtml(shortTime(d.createdAt))} UTC${d.creator ? ` by ${escapeHtml(d.creator)}` : ''})`
+}
+
+/** Where the cutoff came from, in words a reviewer can check. */
+function cutoffEvidence(outcome: Outcome): string {
+  const plan = outcome.plan as NonNullable<Outcome['plan']>
+  const evidence = outcome.evidence
+  if (evidence?.kind === 'deployments') {
+    const r = evidence.resolution
+    return (
+      `${code(plan.cutoff.utc)}: the creation of ${r.next ? deploymentText(r.next) : 'the next deployment'} to ` +
+      `${code(r.environment)}, the first after ${code(r.version)}'s latest, ${deploymentText(r.target)}, in ` +
+      `${escapeHtml(r.repository)}. Every migration applied at or after it is rolled back.`
+    )
+  }
+  if (evidence?.kind === 'source') {
+    const outside = evidence.outsideApps.length
+      ? ` Apps the source does not contain (${evidence.outsideApps.map(a => code(a.app)).join(', ')}): their rows ` +
+        'applied at or after that time are rolled back too.'
+      : ''
+    return (
+      `Every applied migration that the source of ${code(evidence.version)} (${code(evidence.path)}: ` +
+      `${evidence.apps} apps, ${evidence.migrations} migrations) does not contain; the earliest was applied at ` +
+      `${code(plan.cutoff.utc)}.${outside}`
+    )
+  }
+  return (
+    `${code(plan.cutoff.utc)}, from target-datetime ${code(plan.cutoff.input)}` +
+    (plan.cutoff.assumedUtc ? ' (no offset given: read as UTC)' : '') +
+    '. Every migration applied at or after it is rolled back.'
+  )
+}
+
 function facts(outcome: Outcome): string {
   const rows: [string, string][] = []
   const plan = outcome.plan
   const config = outcome.config
-  if (plan) {
-    rows.push([
-      'Cutoff',
-      `${code(plan.cutoff.utc)}, from target-datetime ${code(plan.cutoff.input)}` +
-        (plan.cutoff.assumedUtc ? ' (no offset given: read as UTC)' : '') +
-        '. Every migration applied at or after it is rolled back.'
-    ])
-  }
+  if (plan) rows.push(['Cutoff', cutoffEvidence(outcome)])
   if (config) {
     const django = outcome.run ? `, Django ${escapeHtml(outcome.run.report.django)}` : ''
     rows.push(['Strategy', `${config.strategy}${config.dryRun ? ' (dry run)' : ''}${django}`])
@@ -145,6 +181,38 @@ function leftAloneSection(outcome: Outcome): string {
   return parts.join('\n\n')
 }
 
+function batchesSection(outcome: Outcome): string {
+  const batches = outcome.batches
+  if (!batches || batches.length === 0 || !outcome.plan) return ''
+  const cutoffRow =
+    `<tr><td colspan="3"><b>✂ cutoff ${escapeHtml(shortTime(outcome.plan.cutoff.utc))} UTC</b>: ` +
+    'everything below is rolled back</td></tr>'
+  let body = ''
+  let cutoffShown = false
+  for (const b of batches) {
+    if (!cutoffShown && b.side !== 'before') {
+      body += cutoffRow
+      cutoffShown = true
+    }
+    const when = b.first === b.last ? shortTime(b.first) : `${shortTime(b.first)} → ${shortTime(b.last)}`
+    const apps = b.apps.length > 6 ? `${b.apps.slice(0, 6).join(', ')} and ${b.apps.length - 6} more` : b.apps.join(', ')
+    const mark = b.side === 'split' ? '⚠️ split by the cutoff: ' : ''
+    body += `<tr><td>${escapeHtml(when)}</td><td>${mark}${b.rows}</td><td>${escapeHtml(apps)}</td></tr>`
+  }
+  if (!cutoffShown) body += cutoffRow
+  const split = batches.find(b => b.side === 'split')
+  const warning = split
+    ? `> [!WARNING]\n> The cutoff falls inside a batch of migrations applied together between ${shortTime(split.first)} and ` +
+      `${shortTime(split.last)} UTC, most likely by one deployment: the time given and the database disagree. ` +
+      'Check the time (and its time zone) before rolling back.\n\n'
+    : ''
+  return (
+    `### Deployments as the database saw them\n\n${warning}Migrations applied within ${BATCH_GAP_SECONDS / 60} minutes ` +
+    'of each other are shown as one batch (one deployment).\n\n' +
+    `<table><tr><th>Applied (UTC)</th><th>Migrations</th><th>Apps</th></tr>${body}</table>`
+  )
+}
+
 function migrationList(outcome: Outcome): string {
   const report = outcome.run?.report
   const plan = outcome.plan
@@ -214,13 +282,14 @@ export function renderSummary(outcome: Outcome): string {
     failureSection(outcome),
     facts(outcome),
     perAppTable(outcome),
+    batchesSection(outcome),
     leftAloneSection(outcome),
     commandsSection(outcome),
     migrationList(outcome)
   ]
   let markdown = `${sections.filter(s => s).join('\n\n')}\n`
   if (Buffer.byteLength(markdown) > SUMMARY_LIMIT) {
-    markdown = `${sections.slice(0, 7).join('\n\n')}\n\n(The migration list was left out: it exceeded the summary size limit.)\n`
+    markdown = `${sections.slice(0, -1).join('\n\n')}\n\n(The migration list was left out: it exceeded the summary size limit.)\n`
   }
   return markdown
 }

@@ -5,7 +5,7 @@ import {key, newestFirst, type Plan} from './plan.js'
 export interface Verification {
   /** Rows of S that are gone now, in the order they were planned (newest first). */
   unapplied: string[]
-  /** Rows at or after the cutoff still applied that the code knows (not orphans, not squash bookkeeping). */
+  /** Rows of S (or, for a cutoff, any row at or after it) still applied that the code knows (not orphans, not squash bookkeeping). */
   remaining: MigrationRow[]
   /** Rows applied before the cutoff that disappeared: must never happen. */
   lostBefore: string[]
@@ -18,12 +18,14 @@ export function verify(
 ): Verification {
   const now = new Set(rowsNow.map(key))
   const ignored = new Set([...leaveAlone.orphans, ...leaveAlone.bookkeeping])
-  const beforeKeys = new Set(plan.after.map(key))
+  const plannedKeys = new Set(plan.after.map(key))
   return {
     unapplied: plan.after.map(key).filter(k => !now.has(k)),
     remaining: rowsNow
-      .filter(row => row.applied >= plan.cutoff.utc && !ignored.has(key(row)))
+      .filter(row => !ignored.has(key(row)))
+      // A cutoff also catches rows applied meanwhile; a source selection is exactly its rows.
+      .filter(row => (plan.selection === 'cutoff' ? row.applied >= plan.cutoff.utc : plannedKeys.has(key(row))))
       .sort(newestFirst),
-    lostBefore: plan.before.filter(row => !now.has(key(row)) && !beforeKeys.has(key(row))).map(key)
+    lostBefore: plan.before.filter(row => !now.has(key(row)) && !plannedKeys.has(key(row))).map(key)
   }
 }

@@ -16,6 +16,21 @@ export interface ActionRun {
   summary: string
   /** Everything the action wrote anywhere a person or a later step can read. */
   everything: string
+  /** What the action left in RUNNER_TEMP (paths relative to it, directories end with "/"), besides the runner's own files. */
+  leftInRunnerTemp: string[]
+  /** The GITHUB_STATE file the action wrote (for the post step). */
+  state: string
+}
+
+function listTree(root: string, skip: Set<string>, rel = ''): string[] {
+  const found: string[] = []
+  for (const entry of fs.readdirSync(path.join(root, rel), {withFileTypes: true})) {
+    const name = path.join(rel, entry.name)
+    if (skip.has(name)) continue
+    if (entry.isDirectory()) found.push(`${name}/`, ...listTree(root, skip, name))
+    else found.push(name)
+  }
+  return found
 }
 
 /** Parses the `name<<DELIMITER ... DELIMITER` blocks that @actions/core writes to GITHUB_OUTPUT. */
@@ -62,6 +77,8 @@ export async function runAction(
   })
   const outputText = fs.readFileSync(outputFile, 'utf8')
   const summary = fs.readFileSync(summaryFile, 'utf8')
+  const state = fs.readFileSync(stateFile, 'utf8')
+  const leftInRunnerTemp = listTree(dir, new Set(['output', 'summary', 'state']))
   fs.rmSync(dir, {recursive: true, force: true})
   return {
     exitCode,
@@ -69,7 +86,9 @@ export async function runAction(
     stderr,
     outputs: parseOutputFile(outputText),
     summary,
-    everything: [stdout, stderr, outputText, summary].join('\n')
+    everything: [stdout, stderr, outputText, summary].join('\n'),
+    leftInRunnerTemp,
+    state
   }
 }
 

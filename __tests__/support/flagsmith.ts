@@ -12,6 +12,9 @@
  * - expectedApplied(tag) / expectedTables(tag): what a fresh deploy must leave,
  *   derived from the graph, not from running the deploy.
  * - appliedMigrations(dbUrl) / flagsmithTables(dbUrl): what a database has.
+ * - flagsmithSourceTree(tag): what a checkout of Flagsmith's repository at tag
+ *   holds, migrations-wise (apps at their real dirs, apps.py labels), for
+ *   `target-source`; flagsmithSourceManifest(tag) says what a scan must find.
  */
 import {execFile, spawnSync} from 'node:child_process'
 import crypto from 'node:crypto'
@@ -111,6 +114,52 @@ export function flagsmithProject(tag: string): string {
     fs.rmSync(tmp, {recursive: true, force: true})
   }
   return dir
+}
+
+/** What flagsmith_project.py --source-tree writes to flagsmith-source.json at the tree's root. */
+export interface FlagsmithSourceManifest {
+  tag: string
+  apps: Record<string, {dir: string; labelFrom: 'apps.py' | 'folder'; migrations: string[]}>
+}
+
+/**
+ * The repository layout at a release tag (flagsmith_project.py --source-tree):
+ * os.tmpdir()/rollback-flagsmith-KEY/source-TAG, generated once per tag the way
+ * flagsmithProject is (private temporary directory, then a rename). Treat it as
+ * read-only: copy it to change it.
+ */
+export function flagsmithSourceTree(tag: string): string {
+  checkTag(tag)
+  const root = path.join(os.tmpdir(), `rollback-flagsmith-${cacheKey()}`)
+  const dir = path.join(root, `source-${tag}`)
+  const marker = 'flagsmith-source.json'
+  if (fs.existsSync(path.join(dir, marker))) return dir
+  fs.mkdirSync(root, {recursive: true})
+  const tmp = fs.mkdtempSync(path.join(root, `.source-${tag}-`))
+  const out = path.join(tmp, 'tree')
+  const result = spawnSync(pythonBin(), [GENERATOR, tag, out, '--source-tree', '--fixture', FLAGSMITH_FIXTURE], {
+    encoding: 'utf8'
+  })
+  if (result.status !== 0) {
+    fs.rmSync(tmp, {recursive: true, force: true})
+    throw new Error(`flagsmith_project.py ${tag} --source-tree failed (${result.status}): ${result.stderr}${result.stdout}`)
+  }
+  try {
+    fs.renameSync(out, dir)
+  } catch (error) {
+    // Another worker renamed its copy first (ENOTEMPTY/EEXIST): use that one.
+    if (!fs.existsSync(path.join(dir, marker))) throw error
+  } finally {
+    fs.rmSync(tmp, {recursive: true, force: true})
+  }
+  return dir
+}
+
+/** The source tree's flagsmith-source.json. */
+export function flagsmithSourceManifest(tag: string): FlagsmithSourceManifest {
+  return JSON.parse(
+    fs.readFileSync(path.join(flagsmithSourceTree(tag), 'flagsmith-source.json'), 'utf8')
+  ) as FlagsmithSourceManifest
 }
 
 /** The project's flagsmith-expected.json. */

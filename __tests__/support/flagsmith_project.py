@@ -1,6 +1,7 @@
 """Generate a runnable Django project with Flagsmith's real migration graph at one release.
 
     python flagsmith_project.py TAG OUTDIR [--fixture PATH]
+    python flagsmith_project.py TAG OUTDIR --source-tree [--fixture PATH]
 
 Reads ../shared/fixtures/flagsmith-migration-graph.json (Flagsmith's migration
 graph across releases) and writes, into OUTDIR (created; must be empty if it
@@ -26,6 +27,17 @@ fsm_<app>_<first 4 chars of name>_<8 hex of sha1("app.name")> with the comment
 "app.name", and drops it backwards, so the database's real schema shows which
 migrations' operations are in effect. Output is deterministic (sorted, no
 timestamps); generation takes a few tens of milliseconds.
+
+With --source-tree it writes instead what a checkout of Flagsmith's repository
+at TAG holds, as far as migrations go (what `target-source` points at): each
+app at its real location (the graph's `dir`, e.g. api/integrations/amplitude),
+with __init__.py, apps.py (an AppConfig whose `label = "..."` is set only where
+the folder name is not the label, as in Flagsmith: e.g. api/features/versioning
+is `feature_versioning`), migrations/__init__.py and one file per migration
+present at TAG. task_processor is absent from v2.129.0 on (it is a pip package
+there, not in the repository), and so is the oauth2_provider stub. The tree
+also gets flagsmith-source.json: {"tag", "apps": {label: {"dir", "labelFrom",
+"migrations"}}}, what a scan of the tree must find.
 """
 import argparse
 import hashlib
@@ -280,15 +292,69 @@ def generate(graph, tag, outdir):
     return manifest
 
 
+def generate_source_tree(graph, tag, outdir):
+    tags = graph["tags"]
+    if tag not in tags:
+        raise SystemExit(f"flagsmith_project.py: unknown tag {tag!r} (the graph has {tags[0]} .. {tags[-1]})")
+    pos = {t: i for i, t in enumerate(tags)}
+    at = pos[tag]
+    nodes = [n for n in graph["nodes"] if any(pos[a] <= at <= pos[b] for a, b in n["present"])]
+    by_label = {}
+    for n in nodes:
+        if not NAME_RE.match(n["app"]) or not NAME_RE.match(n["name"]):
+            raise SystemExit(f"flagsmith_project.py: bad migration name {n['app']}.{n['name']}")
+        by_label.setdefault(n["app"], []).append(n)
+    dirs = {}
+    for label, ns in by_label.items():
+        ds = {n["dir"] for n in ns}
+        if len(ds) != 1:
+            raise SystemExit(f"flagsmith_project.py: {label} lives in several dirs at {tag}: {sorted(ds)}")
+        dirs[label] = ds.pop()
+    if os.path.exists(outdir) and os.listdir(outdir):
+        raise SystemExit(f"flagsmith_project.py: {outdir} is not empty")
+    os.makedirs(outdir, exist_ok=True)
+    manifest = {"tag": tag, "apps": {}}
+    for label in sorted(by_label):
+        rel = dirs[label]
+        pkg = os.path.join(outdir, *rel.split("/"))
+        module = ".".join(rel.split("/")[1:])  # api/ is the Django project root
+        # Every package on the way is a Python package, as in the repository.
+        parts = rel.split("/")
+        for i in range(2, len(parts) + 1):
+            init = os.path.join(outdir, *parts[:i], "__init__.py")
+            if not os.path.exists(init):
+                write(init, "")
+        folder = parts[-1]
+        config = "from django.apps import AppConfig\n\n\nclass Config(AppConfig):\n" f"    name = {module!r}\n"
+        if folder != label:
+            config += f'    label = "{label}"\n'
+        write(os.path.join(pkg, "apps.py"), config)
+        write(os.path.join(pkg, "migrations", "__init__.py"), "")
+        ns = sorted(by_label[label], key=lambda n: n["name"])
+        for n in ns:
+            write(os.path.join(pkg, "migrations", f"{n['name']}.py"), migration_source(label, n["name"], n["dependencies"], n["replaces"]))
+        manifest["apps"][label] = {
+            "dir": rel,
+            "labelFrom": "folder" if folder == label else "apps.py",
+            "migrations": [n["name"] for n in ns],
+        }
+    write(os.path.join(outdir, "flagsmith-source.json"), json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return manifest
+
+
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("tag")
     parser.add_argument("outdir")
     parser.add_argument("--fixture", default=DEFAULT_FIXTURE)
+    parser.add_argument("--source-tree", action="store_true", help="write the repository layout at TAG instead of a project")
     args = parser.parse_args(argv)
     with open(args.fixture, encoding="utf-8") as f:
         graph = json.load(f)
-    generate(graph, args.tag, args.outdir)
+    if args.source_tree:
+        generate_source_tree(graph, args.tag, args.outdir)
+    else:
+        generate(graph, args.tag, args.outdir)
 
 
 if __name__ == "__main__":

@@ -204,6 +204,37 @@ describe('executor kubectl, errors end to end: the message in ::error:: and the 
     )
   })
 
+  it('an exec request too long for a proxy on the way: says so, with the size, instead of a bare "Error from server:"', async () => {
+    // A server with Node's default 16 KiB header limit stands in for a proxy in front of the API server.
+    const small = await startKubeApiServer({
+      pods: [apiPod(CHOSEN, {env: {DATABASE_URL: db}})],
+      workloads: [{kind: 'deployment', name: 'flagsmith-api', namespace: NAMESPACE, matchLabels: {app: 'flagsmith-api'}}]
+    })
+    try {
+      const run = await runAction({
+        'target-datetime': cutoff,
+        'database-url': db,
+        executor: 'kubectl',
+        'kubectl-resource': 'deployment/flagsmith-api',
+        'kubectl-namespace': NAMESPACE,
+        'kubectl-container': 'flagsmith-api',
+        kubeconfig: small.kubeconfig,
+        'manage-command': manage()
+      })
+      expect(run.outputs.status).toBe('failed')
+      const line = errorLine(run)
+      expect(line).toContain(`refused the exec request for pod ${CHOSEN}`)
+      expect(line).toMatch(/kubectl exec sends the command in the request URL, \d+ bytes here/)
+      expect(run.summary).toContain('kubectl exec sends the command in the request URL')
+      expect(run.summary.split('\n')[0]).toBe('## ⛔ Rollback stopped before any change: the database is as it was')
+      expect(small.execs).toEqual([])
+      expect(sorted(await appliedMigrations(db))).toEqual(before)
+      expect(run.leftInRunnerTemp).toEqual([])
+    } finally {
+      await small.stop()
+    }
+  })
+
   it("container not found: lists the pod's containers", async () => {
     await expectFailure(
       {'kubectl-container': 'flagsmith'},

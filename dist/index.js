@@ -38282,6 +38282,14 @@ class KubectlExecutor {
         }
         if (raw.exitCode === 0)
             return raw;
+        // kubectl exec sends argv in the request URL (?command=...). A server or proxy that refuses a long request
+        // line answers 414/431 with no body, which kubectl prints as a bare "Error from server:".
+        const urlBytes = argv.reduce((n, word) => n + '&command='.length + encodeURIComponent(word).length, 0);
+        if (urlBytes > 8 * 1024 && /(^|\n)\s*(Error from server:?\s*(\n|$)|.*(Request Header Fields Too Large|URI Too Long|\b431\b|\b414\b))/i.test(raw.stderr)) {
+            throw new ExecutorError(`The Kubernetes API server, or a proxy in front of it, refused the exec request for pod ${this.pod} (${firstLines(raw.stderr) || 'no message'}): ` +
+                `kubectl exec sends the command in the request URL, ${urlBytes} bytes here, and something on the way accepts less. ` +
+                "The Kubernetes API server itself accepts up to 1 MiB; raise the proxy's limit for request headers (e.g. nginx large_client_header_buffers) or connect to the API server directly.");
+        }
         const failure = explain(raw.stderr, {
             kind: this.kind,
             resource: this.resource,
@@ -39523,7 +39531,7 @@ async function resolveTagSha(api, repository, tag, log) {
     }
     // 404/422: no such tag (or the token cannot read contents). Deployments by ref can still match.
     if ([200, 403, 404, 409, 422].includes(response.status)) {
-        log(`Could not resolve tag ${tag} to a commit (HTTP ${response.status}: ${messageOf(response)}); matching deployments by ref only`);
+        log(`Could not resolve tag ${tag} to a commit (HTTP ${response.status}: ${messageOf(response)}); matching deployments by ref only (matching by commit needs the tag and \`contents: read\`)`);
         return null;
     }
     throw unexpectedStatus(response, `GET /repos/${repository}/commits/${path}`);
@@ -39803,13 +39811,22 @@ async function scanSource(root) {
  * - apps the source contains: exactly their rows whose migration the source
  *   does not contain (whenever they were applied);
  * - apps it does not contain: their rows applied at or after cutoffUtc, the
- *   earliest applied time among the rows selected by the first rule. With no
- *   such row there is no time to go by and nothing of theirs is selected.
+ *   earliest applied time among the rows selected by the first rule that came
+ *   after the newest row the source does contain. A row from before that (a
+ *   migration some intermediate release added and a later one deleted) is
+ *   still rolled back, but it does not date the deployment that replaced the
+ *   release. With no such row there is no time to go by and nothing of theirs is selected.
  */
 function selectFromSource(rows, source) {
-    const exact = rows.filter(r => source.has(r.app) && !source.get(r.app).has(r.name));
+    const inSource = (r) => source.get(r.app)?.has(r.name) ?? false;
+    const exact = rows.filter(r => source.has(r.app) && !inSource(r));
+    let newestOfRelease = '';
+    for (const r of rows)
+        if (inSource(r) && r.applied > newestOfRelease)
+            newestOfRelease = r.applied;
+    const dating = exact.some(r => r.applied >= newestOfRelease) ? exact.filter(r => r.applied >= newestOfRelease) : exact;
     let cutoffUtc = null;
-    for (const r of exact)
+    for (const r of dating)
         if (cutoffUtc === null || r.applied < cutoffUtc)
             cutoffUtc = r.applied;
     const outside = new Map();

@@ -184,6 +184,28 @@ describe('selectFromSource (pure)', () => {
   })
 })
 
+describe('squash bookkeeping', () => {
+  it('keeps a squashed migration recorded late, and the rows of what it replaces, out of S (a datetime cutoff would not)', async () => {
+    // A database older than the squash applied features 0011 and 0012 one by one; Django records the
+    // squash's own row only at the end of a later migrate run, possibly the deploy being rolled back.
+    // The source has the squash (and through its `replaces`, 0011 and 0012): none of the three is in S,
+    // whereas `applied >= cutoff` would take the late squash row.
+    const {migrations} = await scanSource(flagsmithSourceTree('v2.150.0'))
+    const [squashApp, squashName] = SQUASH.split('.')
+    const rows: MigrationRow[] = [
+      {id: 1, app: 'features', name: SQUASHED[0].split('.')[1], applied: '2019-04-24T10:00:00.000000Z'},
+      {id: 2, app: 'features', name: SQUASHED[1].split('.')[1], applied: '2019-04-24T10:00:00.100000Z'},
+      {id: 3, app: 'features', name: '0012_auto_20190424_1555', applied: '2019-04-24T10:00:00.200000Z'},
+      {id: 4, app: 'features', name: '0099_from_a_later_release', applied: '2024-10-24T08:23:45.000001Z'},
+      {id: 5, app: squashApp, name: squashName, applied: '2024-10-24T08:23:46.000000Z'}
+    ]
+    const s = selectFromSource(rows, migrations)
+    expect(s.after.map(r => r.id)).toEqual([4])
+    expect(s.before.map(r => r.id)).toEqual([5, 3, 2, 1])
+    expect(rows.filter(r => r.applied >= s.cutoffUtc!).map(r => r.id)).toEqual([4, 5])
+  })
+})
+
 async function rowsOf(db: string): Promise<MigrationRow[]> {
   const rows = await query<MigrationRow>(
     db,
@@ -295,18 +317,17 @@ describe('selectFromSource on real Flagsmith histories', () => {
     )
   })
 
-  it('v2.28.0 <- v2.29.0 (deployed through v2.27.0): the row of a migration deleted before the target release is selected too', async () => {
+  it('v2.28.0 <- v2.29.0 (deployed through v2.27.0): a migration deleted before the target release is selected, but does not date the cutoff', async () => {
     // features.0043_add_uuid_fields exists in v2.27.0 and v2.27.1 only. A database deployed at v2.27.0
     // keeps its row for good (Django ignores rows without a file), and the v2.28.0 source does not have
-    // it: the exact rule selects it although it was applied long before the cutoff, and its applied time
-    // drags cutoffUtc back to the v2.27.0 deploy, so rows of apps outside the source from v2.28.0's deploy
-    // would be selected as well. The datetime cutoff does not select it. Neither the current code
-    // (v2.29.0) has that migration, so the check in the target (the migration graph) must refuse such a
-    // plan; this test pins the selection so that the lead can decide (see the report).
+    // it, so the exact rule selects it (the check in the target then reports it as an orphan: the current
+    // code has no file for it either). Its applied time must not become the cutoff for apps outside the
+    // source: that would roll back their rows from the v2.28.0 deploy too.
     const {rows, byDatetime, newRows} = await history('v2.27.0', 'v2.28.0', 'v2.29.0')
     const s = await fromSource('v2.28.0', rows)
     expect(byDatetime).toEqual(newRows)
     expect(keys(s.after)).toEqual([...newRows, 'features.0043_add_uuid_fields'].sort())
-    expect(s.cutoffUtc).toBe(rows.find(r => r.app === 'features' && r.name === '0043_add_uuid_fields')!.applied)
+    const earliestNew = rows.filter(r => newRows.includes(`${r.app}.${r.name}`)).map(r => r.applied).sort()[0]
+    expect(s.cutoffUtc).toBe(earliestNew)
   })
 })

@@ -12,6 +12,7 @@ import {
   expectedApplied,
   expectedTables,
   flagsmithProject,
+  flagsmithSourceTree,
   flagsmithTables
 } from '../support/flagsmith.js'
 import {startGitHubApiServer, type GitHubApiServer} from '../support/github-api-server.js'
@@ -87,5 +88,42 @@ describe('target-version through GitHub deployments', () => {
     expect(run.stdout).toMatch(/::error::.*v2\.18\.0.*production/)
     expect(run.stdout).toContain('v2.19.2')
     expect(run.summary.split('\n')[0]).toBe('## ⛔ Rollback stopped before any change: the database is as it was')
+  })
+})
+
+describe('target-version from the release source (target-source)', () => {
+  function rollbackToSource(version: string, current: string, db: string) {
+    return runAction(
+      {
+        'target-version': version,
+        'target-source': flagsmithSourceTree(version),
+        'database-url': db,
+        executor: 'local',
+        'manage-command': `${pythonBin()} ${flagsmithProject(current)}/manage.py`
+      },
+      {env: {DATABASE_URL: db}}
+    )
+  }
+
+  it('v2.265.0 -> v2.150.0: every applied migration the v2.150.0 tree lacks, and new apps by the cutoff rule', async () => {
+    const db = await databaseAtRelease('v2.150.0')
+    await deployFlagsmith(db, 'v2.265.0')
+    const run = await rollbackToSource('v2.150.0', 'v2.265.0', db)
+    expect(run.stdout).not.toContain('::error::')
+    expect(run.outputs.status).toBe('rolled-back')
+    expect(sorted(await appliedMigrations(db))).toEqual(sorted(expectedApplied('v2.150.0')))
+    expect(sorted(await flagsmithTables(db))).toEqual(sorted(expectedTables('v2.150.0')))
+    expect(run.summary).toMatch(/Every applied migration that the source of <code>v2.150.0<\/code>/)
+    expect(run.summary).toMatch(/Apps the source does not contain \(.*<code>oauth2_provider<\/code>/)
+  })
+
+  it('v2.150.0 -> v2.128.0 across the release where task_processor left the repository', async () => {
+    const db = await databaseAtRelease('v2.128.0')
+    await deployFlagsmith(db, 'v2.129.0')
+    await deployFlagsmith(db, 'v2.150.0')
+    const run = await rollbackToSource('v2.128.0', 'v2.150.0', db)
+    expect(run.outputs.status).toBe('rolled-back')
+    expect(sorted(await appliedMigrations(db))).toEqual(sorted(expectedApplied('v2.128.0')))
+    expect(sorted(await flagsmithTables(db))).toEqual(sorted(expectedTables('v2.128.0')))
   })
 })

@@ -193,13 +193,20 @@ export interface SourceSelection {
  * - apps the source contains: exactly their rows whose migration the source
  *   does not contain (whenever they were applied);
  * - apps it does not contain: their rows applied at or after cutoffUtc, the
- *   earliest applied time among the rows selected by the first rule. With no
- *   such row there is no time to go by and nothing of theirs is selected.
+ *   earliest applied time among the rows selected by the first rule that came
+ *   after the newest row the source does contain. A row from before that (a
+ *   migration some intermediate release added and a later one deleted) is
+ *   still rolled back, but it does not date the deployment that replaced the
+ *   release. With no such row there is no time to go by and nothing of theirs is selected.
  */
 export function selectFromSource(rows: MigrationRow[], source: SourceMigrations): SourceSelection {
-  const exact = rows.filter(r => source.has(r.app) && !source.get(r.app)!.has(r.name))
+  const inSource = (r: MigrationRow): boolean => source.get(r.app)?.has(r.name) ?? false
+  const exact = rows.filter(r => source.has(r.app) && !inSource(r))
+  let newestOfRelease = ''
+  for (const r of rows) if (inSource(r) && r.applied > newestOfRelease) newestOfRelease = r.applied
+  const dating = exact.some(r => r.applied >= newestOfRelease) ? exact.filter(r => r.applied >= newestOfRelease) : exact
   let cutoffUtc: string | null = null
-  for (const r of exact) if (cutoffUtc === null || r.applied < cutoffUtc) cutoffUtc = r.applied
+  for (const r of dating) if (cutoffUtc === null || r.applied < cutoffUtc) cutoffUtc = r.applied
   const outside = new Map<string, number>()
   const after: MigrationRow[] = []
   const before: MigrationRow[] = []

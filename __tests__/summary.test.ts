@@ -46,7 +46,7 @@ const report = (overrides: Partial<DjangoReport> = {}): DjangoReport => ({
 })
 const run = (r: DjangoReport): RunResult => ({
   report: r,
-  commands: ['python manage.py shell -v 0 -c "$(cat rollback.py)"'],
+  commands: ["python manage.py shell -v 0 -c 'import io,sys;...' < rollback.py+request"],
   equivalent: [
     {app: 'features', target: 'zero'},
     {app: 'shop', target: '0001_initial'}

@@ -13,6 +13,7 @@ import {
   migrateArgv,
   parseReport,
   scriptArgv,
+  scriptInput,
   VENDOR_COMMAND,
   vendorArgv
 } from './django/commands.js'
@@ -81,7 +82,7 @@ function isEquivalent(report: DjangoReport): boolean {
 
 async function runScript(executor: Executor, config: Config, request: ScriptRequest): Promise<DjangoReport> {
   core.info(`Django: checking${request.execute ? ' and running' : ''} the plan in ${executor.where}`)
-  const result = await executor.exec(scriptArgv(config.manageCommand), {input: JSON.stringify(request)})
+  const result = await executor.exec(scriptArgv(config.manageCommand), {input: scriptInput(request)})
   const report = parseReport(result.stdout, result.stderr, result.exitCode)
   for (const line of result.stdout.split('\n')) if (/^\s+Unapplying /.test(line)) core.info(line)
   return report

@@ -79,8 +79,24 @@ export class ScriptOutputError extends Error {
   }
 }
 
+const REQUEST_SEPARATOR = '\n#ROLLBACK-REQUEST\n'
+
+/**
+ * A short bootstrap that reads rollback.py and the request from stdin. The
+ * script itself stays off the command line: kubectl exec sends argv in the
+ * request URL, which proxies in front of an API server may cap at 8 KiB.
+ */
+export const BOOTSTRAP =
+  "import io,sys;d=sys.stdin.read();s,_,r=d.partition('\\n#ROLLBACK-REQUEST\\n');sys.stdin=io.StringIO(r);" +
+  "exec(compile(s,'rollback.py','exec'),{'__name__':'rollback'})"
+
 export function scriptArgv(manageCommand: string[]): string[] {
-  return [...manageCommand, 'shell', '-v', '0', '-c', ROLLBACK_PY]
+  return [...manageCommand, 'shell', '-v', '0', '-c', BOOTSTRAP]
+}
+
+/** What the bootstrap reads on stdin: the script, then the request. */
+export function scriptInput(request: ScriptRequest): string {
+  return `${ROLLBACK_PY}${REQUEST_SEPARATOR}${JSON.stringify(request)}`
 }
 
 export function migrateArgv(manageCommand: string[], app: string, target: string): string[] {
@@ -91,9 +107,10 @@ export function vendorArgv(manageCommand: string[], cutoff: Cutoff): string[] {
   return [...manageCommand, VENDOR_COMMAND, utcWithOffset(cutoff.utc)]
 }
 
-/** A command line as a person would type it; the script itself is shown by name, not inlined. */
+/** A command line as a person would type it. */
 export function displayCommand(argv: string[]): string {
-  return argv.map(word => (word === ROLLBACK_PY ? '"$(cat rollback.py)"' : quoteArg(word))).join(' ')
+  const line = argv.map(quoteArg).join(' ')
+  return argv[argv.length - 1] === BOOTSTRAP ? `${line} < rollback.py+request` : line
 }
 
 export function parseReport(stdout: string, stderr: string, exitCode: number): DjangoReport {

@@ -1,11 +1,14 @@
 """Exact rollback of Django migrations, run inside the application's container.
 
-Invoked as `manage.py shell -v 0 -c "<this file>"` with a JSON request on stdin.
-The last stdout line is always `ROLLBACK-REPORT <json>`. Works with Django 3.2+
-and Python 3.8+. Only stdlib and Django imports: the file is shipped as text.
+The action sends this file and a JSON request on stdin to a short bootstrap,
+`manage.py shell -v 0 -c BOOTSTRAP` (src/django/commands.ts), which exec()s it
+with stdin replaced by the request; `manage.py shell -v 0 -c "<this file>"` with
+the request alone on stdin works the same. The last stdout line is always
+`ROLLBACK-REPORT <json>`. Works with Django 3.2+ and Python 3.8+. Only stdlib
+and Django imports: the file is shipped as text.
 
-`shell -c` exec()s this text with a globals dict, so top-level functions see
-each other; names start with an underscore to stay out of the shell's namespace.
+exec() runs this text with one globals dict, so top-level functions see each
+other; names start with an underscore to stay out of the shell's namespace.
 """
 
 

@@ -33,7 +33,7 @@ async function deployAThenB(from = 'A'): Promise<Deployed> {
   return {db, cutoff, releaseA, schemaA}
 }
 
-function rollback(d: Deployed, inputs: Record<string, string> = {}) {
+function rollback(d: Deployed, inputs: Record<string, string> = {}, env: Record<string, string> = {}) {
   return runAction(
     {
       'target-datetime': d.cutoff,
@@ -42,7 +42,7 @@ function rollback(d: Deployed, inputs: Record<string, string> = {}) {
       'manage-command': manageCommand,
       ...inputs
     },
-    {env: {DATABASE_URL: d.db}}
+    {env: {DATABASE_URL: d.db, ...env}}
   )
 }
 
@@ -99,6 +99,34 @@ describe('rollback by datetime, local executor', () => {
     expect(await appliedMigrations(d.db)).toEqual(before)
     expect(run.summary.split('\n')[0]).toBe('## ⛔ Rollback stopped before any change: the database is as it was')
     expect(run.summary).toContain('allow-irreversible')
+  })
+
+  it('a failure half way says what was reached, and the same inputs finish the job once the cause is fixed', async () => {
+    const d = await deployAThenB('A0')
+    const afterB = await appliedMigrations(d.db, d.cutoff)
+    // allow-irreversible runs into shop.0003_seed_products, which has no reverse: Django stops there.
+    const first = await rollback(d, {'allow-irreversible': 'true'})
+    expect(first.exitCode).toBe(1)
+    expect(first.outputs.status).toBe('failed')
+    const unapplied = json(first.outputs['rolled-back'])
+    expect(unapplied.length).toBeGreaterThan(0)
+    expect(unapplied).not.toContain('shop.0003_seed_products')
+    const left = await appliedMigrations(d.db, d.cutoff)
+    expect(left).toContain('shop.0003_seed_products')
+    expect([...left, ...unapplied].sort()).toEqual(afterB)
+    expect(first.summary.split('\n')[0]).toBe(
+      `## ❌ Rollback failed part-way: ${unapplied.length} of ${afterB.length} migrations unapplied, ${left.length} still applied after the cutoff`
+    )
+    expect(first.summary).toContain('IrreversibleError')
+    expect(first.summary).toContain('<code>shop.0003_seed_products</code>')
+    expect(first.summary).toContain('Run this workflow again with the same inputs')
+
+    // The fix: a release whose migration has a reverse. Same inputs again.
+    const second = await rollback(d, {'allow-irreversible': 'true'}, {SHOP_SEED_REVERSIBLE: '1'})
+    expect(second.outputs.status).toBe('rolled-back')
+    expect(json(second.outputs['rolled-back']).sort()).toEqual(left)
+    expect(await appliedMigrations(d.db)).toEqual(d.releaseA)
+    expect(await schema(d.db)).toEqual(d.schemaA)
   })
 
   it('per-app refuses a branch point before any change and points to exact', async () => {

@@ -2,6 +2,7 @@ import * as core from '@actions/core'
 import path from 'node:path'
 import type {Config, ExecutorKind, KubectlConfig, SshConfig, Strategy, Target} from './config.js'
 import {InputError, parseCutoff} from './cutoff.js'
+import {kubeconfigSecrets} from './executors/kubectl.js'
 
 export {InputError}
 
@@ -189,7 +190,11 @@ function readKubectl(read: InputReader, container: string | undefined): KubectlC
     throw new InputError(`kubectl-context ${JSON.stringify(context)} is not valid: expected a context name from the kubeconfig`)
   }
   const kubeconfig = read('kubeconfig') || undefined
-  if (kubeconfig) maskSecret(kubeconfig)
+  if (kubeconfig) {
+    // Only the credentials: masking every line would blank words like "users:" in the rest of the job's log.
+    core.setSecret(kubeconfig)
+    for (const secret of kubeconfigSecrets(kubeconfig)) core.setSecret(secret)
+  }
   return {resource, namespace, container: kubectlContainer, context, kubeconfig}
 }
 

@@ -22,7 +22,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
-import {query, testServer} from './postgres.js'
+import {query, testServer, uniqueSuffix} from './postgres.js'
 import {REPO_ROOT, pythonBin} from './python.js'
 
 export const FLAGSMITH_FIXTURE =
@@ -283,7 +283,7 @@ async function templateFor(tag: string): Promise<string> {
 export async function databaseAtRelease(tag: string, prefix = 'fs'): Promise<string> {
   checkTag(tag)
   const template = await templateFor(tag)
-  const name = `${prefix.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${tag.replace(/\W/g, '_')}_${process.pid}_${++dbCounter}`
+  const name = `${prefix.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${tag.replace(/\W/g, '_')}_${uniqueSuffix()}_${++dbCounter}`
   await withAdmin(async admin => {
     for (let attempt = 0; ; attempt++) {
       try {

@@ -2,6 +2,7 @@
  * A real PostgreSQL 15 server for the tests: started once by global-setup.mjs,
  * one fresh database per test file via createDatabase().
  */
+import crypto from 'node:crypto'
 import net from 'node:net'
 import pg from 'pg'
 
@@ -32,10 +33,18 @@ export function testServer(): PostgresServer {
 }
 
 let counter = 0
+/**
+ * Jest reuses a worker process for several test files and gives each file fresh
+ * module state, so pid and counter alone can repeat: add randomness.
+ */
+export function uniqueSuffix(): string {
+  return `${process.pid}_${crypto.randomBytes(3).toString('hex')}`
+}
+
 /** Creates an empty database with a unique name and returns its URL. */
 export async function createDatabase(prefix: string): Promise<string> {
   const server = testServer()
-  const name = `${prefix.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${process.pid}_${++counter}`
+  const name = `${prefix.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${uniqueSuffix()}_${++counter}`
   const client = new pg.Client({connectionString: server.adminUrl})
   await client.connect()
   try {

@@ -9,8 +9,10 @@
  * remote environment); for another container it fails like docker does.
  *
  * The remote environment (e.g. DATABASE_URL for the remote Django) is an env
- * file that both the remote shell (BASH_ENV, via sshd SetEnv) and the stand-in
- * source; setEnv() rewrites it between commands.
+ * file the docker stand-in sources; setEnv() rewrites it between commands.
+ * Commands run on the host itself (no container) do not see it: Debian's bash
+ * started by sshd reads ~/.bashrc and ignores BASH_ENV, so give them the
+ * variables explicitly (e.g. /usr/bin/env NAME=VALUE in front).
  */
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import fs from 'node:fs'
@@ -179,7 +181,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
       `MaxSessions 50`,
       `MaxStartups 50`,
       `LogLevel INFO`,
-      // BASH_ENV: bash -c sources it, so commands without a container see the env too.
+      // BASH_ENV is set for shells that honour it; Debian's bash under sshd does not (see the comment on top).
       `SetEnv PATH=${remotePath} BASH_ENV=${envFile}`,
       ''
     ].join('\n')

@@ -87,8 +87,8 @@ const REQUEST_SEPARATOR = '\n#ROLLBACK-REQUEST\n'
  * request URL, which proxies in front of an API server may cap at 8 KiB.
  */
 export const BOOTSTRAP =
-  "import io,sys;d=sys.stdin.read();s,_,r=d.partition('\\n#ROLLBACK-REQUEST\\n');sys.stdin=io.StringIO(r);" +
-  "exec(compile(s,'rollback.py','exec'),{'__name__':'rollback'})"
+  'import io,sys;d=sys.stdin.read();s,_,r=d.partition("\\n#ROLLBACK-REQUEST\\n");sys.stdin=io.StringIO(r);' +
+  'exec(compile(s,"rollback.py","exec"),{"__name__":"rollback"})'
 
 export function scriptArgv(manageCommand: string[]): string[] {
   return [...manageCommand, 'shell', '-v', '0', '-c', BOOTSTRAP]
@@ -130,4 +130,43 @@ export function parseReport(stdout: string, stderr: string, exitCode: number): D
   } catch (error) {
     throw new ScriptOutputError(`the rollback report is not valid JSON: ${(error as Error).message}`)
   }
+}
+
+// ---- database-alias (issue 5, item 6) ----
+
+export const DEFAULT_DATABASE = 'default'
+
+/**
+ * Why strategy flagsmith cannot roll back another database: the vendor command
+ * takes only the datetime (no --database) and always works on `default`.
+ */
+export const VENDOR_DATABASE_REFUSAL =
+  `Flagsmith's ${VENDOR_COMMAND} has no --database option: it only rolls back the default database. ` +
+  'Use strategy: exact (or per-app) with database-alias'
+
+/** The refusal for strategy flagsmith with a non-default alias, or null when they go together. */
+export function vendorDatabaseRefusal(alias: string): string | null {
+  return alias === DEFAULT_DATABASE ? null : `database-alias is ${JSON.stringify(alias)}. ${VENDOR_DATABASE_REFUSAL}`
+}
+
+/** A Django database alias as the input may give it: a settings key, never an option or a shell word. */
+export function checkDatabaseAlias(alias: string): string | null {
+  return /^[A-Za-z_][A-Za-z0-9_.-]*$/.test(alias)
+    ? null
+    : `database-alias ${JSON.stringify(alias)} is not a Django database alias (letters, digits, _ . -, as in DATABASES)`
+}
+
+/**
+ * `--database ALIAS` on a `migrate` command line (from migrateArgv); unchanged
+ * for `default`, so command lines stay as they were. The rollback script takes
+ * the alias in its request instead, and the vendor command cannot take one.
+ */
+export function withDatabase(argv: string[], alias: string): string[] {
+  if (alias === DEFAULT_DATABASE) return argv
+  if (argv[argv.length - 1] === BOOTSTRAP) {
+    throw new Error('withDatabase: the rollback and history scripts take the alias in their request (database)')
+  }
+  if (argv.includes(VENDOR_COMMAND)) throw new Error(VENDOR_DATABASE_REFUSAL)
+  if (!argv.includes('migrate')) throw new Error(`withDatabase: not a migrate command: ${argv.join(' ')}`)
+  return [...argv, '--database', alias]
 }

@@ -175,10 +175,10 @@ def _run(report, state, label, problem):
             report["bookkeeping"].append(label(q_key))
             excluded.add(q_key)
         elif q_key in s_set and r_in != replaced:
-            missing = sorted(label(k) for k in replaced - r_in - r_before)
-            problem("squash", label(q_key),
-                    "The squash row %s is after the cutoff but these migrations it replaces were never applied: %s. "
-                    "Check django_migrations by hand." % (label(q_key), ", ".join(missing)), True)
+            # Some migrations it replaces are not applied (typically: an earlier
+            # run was interrupted after unapplying them). Django already treats
+            # the squash as unapplied; only its stale row is left to delete.
+            report["rowsOnly"].append(label(q_key))
             excluded.add(q_key)
         elif q_key in before and r_in == replaced:
             problem("squash", label(q_key),
@@ -292,6 +292,14 @@ def _run(report, state, label, problem):
 
     if not execute or report["blocked"]:
         return
+    # Stale squash rows go first: Django decides a squash's state from the rows
+    # of what it replaces, so deleting them changes nothing Django sees, and a run
+    # that fails half way then leaves no stale row behind for the next run.
+    recorder = MigrationRecorder(connection)
+    for row in report["rowsOnly"]:
+        app_label, name = row.split(".", 1)
+        recorder.record_unapplied(app_label, name)
+        report["rowsDeleted"].append(row)
     if plan:
         # As the migrate command does: pre_migrate, migrate with the plan, post_migrate.
         backwards_plan = [(migration, True) for migration in plan]
@@ -310,11 +318,6 @@ def _run(report, state, label, problem):
         post_apps.render_multiple([ModelState.from_model(global_apps.get_model(*m)) for m in model_keys])
         emit_post_migrate_signal(0, False, connection.alias, stdout=sys.stdout,
                                  apps=post_apps, plan=backwards_plan)
-    recorder = MigrationRecorder(connection)
-    for row in report["rowsOnly"]:
-        app_label, name = row.split(".", 1)
-        recorder.record_unapplied(app_label, name)
-        report["rowsDeleted"].append(row)
 
 
 def _evaluate_command(command, connection, report, label, problem, describe, rows_of,

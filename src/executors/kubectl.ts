@@ -127,16 +127,6 @@ export class KubectlExecutor implements Executor {
       return result
     }
     if (raw.exitCode === 0) return raw
-    // kubectl exec sends argv in the request URL (?command=...). A server or proxy that refuses a long request
-    // line answers 414/431 with no body, which kubectl prints as a bare "Error from server:".
-    const urlBytes = argv.reduce((n, word) => n + '&command='.length + encodeURIComponent(word).length, 0)
-    if (urlBytes > 8 * 1024 && /(^|\n)\s*(Error from server:?\s*(\n|$)|.*(Request Header Fields Too Large|URI Too Long|\b431\b|\b414\b))/i.test(raw.stderr)) {
-      throw new ExecutorError(
-        `The Kubernetes API server, or a proxy in front of it, refused the exec request for pod ${this.pod} (${firstLines(raw.stderr) || 'no message'}): ` +
-          `kubectl exec sends the command in the request URL, ${urlBytes} bytes here, and something on the way accepts less. ` +
-          "The Kubernetes API server itself accepts up to 1 MiB; raise the proxy's limit for request headers (e.g. nginx large_client_header_buffers) or connect to the API server directly."
-      )
-    }
     const failure = explain(raw.stderr, {
       kind: this.kind,
       resource: this.resource,

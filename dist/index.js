@@ -37983,6 +37983,15 @@ function recentBatches(batches, before = 3, maxAfter = 20) {
     return batches.slice(start, start + before + maxAfter);
 }
 
+;// CONCATENATED MODULE: ./src/executors/executor.ts
+/** A transport failure the user must fix (host, credentials, container), as opposed to a failing command. */
+class ExecutorError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'ExecutorError';
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/executors/process.ts
 
 /**
@@ -38007,12 +38016,14 @@ async function runProcess(argv, options = {}) {
         silent: true,
         ignoreReturnCode: true,
         input: options.input === undefined ? undefined : Buffer.from(options.input, 'utf8'),
-        env: options.env ?? childEnvironment()
+        env: options.env ?? childEnvironment(),
+        listeners: options.onStdoutLine ? { stdline: options.onStdoutLine } : undefined
     });
     return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
 }
 
 ;// CONCATENATED MODULE: ./src/executors/docker.ts
+
 
 /** `docker exec -i CONTAINER argv...` on the runner: docker passes argv to the container without a shell. */
 class DockerExecutor {
@@ -38023,7 +38034,13 @@ class DockerExecutor {
         this.where = `docker exec -i ${container}`;
     }
     async exec(argv, options = {}) {
-        return runProcess(['docker', 'exec', '-i', this.container, ...argv], options);
+        const result = await runProcess(['docker', 'exec', '-i', this.container, ...argv], options);
+        const daemon = /Error response from daemon: (.*(No such container|is not running|is paused).*)/.exec(result.stderr);
+        if (result.exitCode !== 0 && daemon) {
+            throw new ExecutorError(`docker exec into ${this.container} failed: ${daemon[1]}. Set container to the name or ID of the running ` +
+                'application container of the current release (docker ps shows it)');
+        }
+        return result;
     }
     async close() { }
 }
@@ -38173,15 +38190,6 @@ function removeSavedSecretDirs() {
     return removed;
 }
 
-;// CONCATENATED MODULE: ./src/executors/executor.ts
-/** A transport failure the user must fix (host, credentials, container), as opposed to a failing command. */
-class ExecutorError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'ExecutorError';
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/executors/kubectl.ts
 
 
@@ -38267,7 +38275,7 @@ class KubectlExecutor {
             throw new ExecutorError('the kubectl executor is closed');
         if (argv.length === 0)
             throw new Error('exec needs a command');
-        const raw = await kubectl(this.secrets, this.env, ['exec', '-i', this.pod, `--container=${this.container}`, ...this.globalFlags, '--', ...argv], options.input ?? '');
+        const raw = await kubectl(this.secrets, this.env, ['exec', '-i', this.pod, `--container=${this.container}`, ...this.globalFlags, '--', ...argv], options.input ?? '', options.onStdoutLine);
         const terminated = /(?:^|\n)command terminated with exit code (\d+)\s*$/.exec(raw.stderr);
         if (terminated) {
             const result = { exitCode: raw.exitCode, stdout: raw.stdout, stderr: raw.stderr.slice(0, terminated.index + (raw.stderr[terminated.index] === '\n' ? 1 : 0)) };
@@ -38309,10 +38317,10 @@ function firstLines(text, count = 4) {
         .slice(0, count)
         .join('\n');
 }
-async function kubectl(secrets, env, args, input) {
+async function kubectl(secrets, env, args, input, onStdoutLine) {
     let result;
     try {
-        result = await runProcess(['kubectl', ...args], { input, env: childEnvironment(env) });
+        result = await runProcess(['kubectl', ...args], { input, env: childEnvironment(env), onStdoutLine });
     }
     catch (error) {
         const message = error instanceof Error ? error.message : String(error);
@@ -38604,7 +38612,10 @@ class SshExecutor {
         this.used = true;
         let result;
         try {
-            result = await runProcess(['ssh', ...this.baseArgs, '--', this.config.host, remote], { input: options.input ?? '' });
+            result = await runProcess(['ssh', ...this.baseArgs, '--', this.config.host, remote], {
+                input: options.input ?? '',
+                onStdoutLine: options.onStdoutLine
+            });
         }
         catch (error) {
             throw new ExecutorError(`Could not run the OpenSSH client (ssh): ${this.secrets.redact(error instanceof Error ? error.message : String(error))}. ` +
@@ -39252,6 +39263,41 @@ function parseReport(stdout, stderr, exitCode) {
         throw new ScriptOutputError(`the rollback report is not valid JSON: ${error.message}`);
     }
 }
+// ---- database-alias (issue 5, item 6) ----
+const DEFAULT_DATABASE = 'default';
+/**
+ * Why strategy flagsmith cannot roll back another database: the vendor command
+ * takes only the datetime (no --database) and always works on `default`.
+ */
+const VENDOR_DATABASE_REFUSAL = `Flagsmith's ${VENDOR_COMMAND} has no --database option: it only rolls back the default database. ` +
+    'Use strategy: exact (or per-app) with database-alias';
+/** The refusal for strategy flagsmith with a non-default alias, or null when they go together. */
+function vendorDatabaseRefusal(alias) {
+    return alias === DEFAULT_DATABASE ? null : `database-alias is ${JSON.stringify(alias)}. ${VENDOR_DATABASE_REFUSAL}`;
+}
+/** A Django database alias as the input may give it: a settings key, never an option or a shell word. */
+function checkDatabaseAlias(alias) {
+    return /^[A-Za-z_][A-Za-z0-9_.-]*$/.test(alias)
+        ? null
+        : `database-alias ${JSON.stringify(alias)} is not a Django database alias (letters, digits, _ . -, as in DATABASES)`;
+}
+/**
+ * `--database ALIAS` on a `migrate` command line (from migrateArgv); unchanged
+ * for `default`, so command lines stay as they were. The rollback script takes
+ * the alias in its request instead, and the vendor command cannot take one.
+ */
+function withDatabase(argv, alias) {
+    if (alias === DEFAULT_DATABASE)
+        return argv;
+    if (argv[argv.length - 1] === BOOTSTRAP) {
+        throw new Error('withDatabase: the rollback and history scripts take the alias in their request (database)');
+    }
+    if (argv.includes(VENDOR_COMMAND))
+        throw new Error(VENDOR_DATABASE_REFUSAL);
+    if (!argv.includes('migrate'))
+        throw new Error(`withDatabase: not a migrate command: ${argv.join(' ')}`);
+    return [...argv, '--database', alias];
+}
 
 ;// CONCATENATED MODULE: ./src/plan.ts
 /** App labels and migration names cross process and shell boundaries; anything else stops the run. */
@@ -39392,12 +39438,15 @@ function isEquivalent(report) {
 }
 async function runScript(executor, config, request) {
     info(`Django: checking${request.execute ? ' and running' : ''} the plan in ${executor.where}`);
-    const result = await executor.exec(scriptArgv(config.manageCommand), { input: scriptInput(request) });
-    const report = parseReport(result.stdout, result.stderr, result.exitCode);
-    for (const line of result.stdout.split('\n'))
-        if (/^\s+Unapplying /.test(line))
-            info(line);
-    return report;
+    const result = await executor.exec(scriptArgv(config.manageCommand), {
+        input: scriptInput(request),
+        // Progress as it happens: a long data migration should not look like a hang.
+        onStdoutLine: line => {
+            if (/^\s+Unapplying /.test(line))
+                info(line);
+        }
+    });
+    return parseReport(result.stdout, result.stderr, result.exitCode);
 }
 async function checkAndRun(executor, config, plan) {
     const vendor = config.strategy === 'flagsmith';
@@ -39434,11 +39483,8 @@ async function checkAndRun(executor, config, plan) {
     for (const argv of runs) {
         const line = displayCommand(argv);
         info(`Running: ${line}`);
-        const outcome = await executor.exec(argv);
+        const outcome = await executor.exec(argv, { onStdoutLine: l => l.trim() && info(l) });
         result.djangoProcesses++;
-        for (const l of outcome.stdout.split('\n'))
-            if (l.trim())
-                info(l);
         if (outcome.exitCode !== 0) {
             const tail = `${outcome.stderr}\n${outcome.stdout}`.trim().split('\n').slice(-10).join('\n');
             result.failed = { command: line, message: `exited with ${outcome.exitCode}:\n${tail}` };

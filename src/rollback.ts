@@ -82,10 +82,14 @@ function isEquivalent(report: DjangoReport): boolean {
 
 async function runScript(executor: Executor, config: Config, request: ScriptRequest): Promise<DjangoReport> {
   core.info(`Django: checking${request.execute ? ' and running' : ''} the plan in ${executor.where}`)
-  const result = await executor.exec(scriptArgv(config.manageCommand), {input: scriptInput(request)})
-  const report = parseReport(result.stdout, result.stderr, result.exitCode)
-  for (const line of result.stdout.split('\n')) if (/^\s+Unapplying /.test(line)) core.info(line)
-  return report
+  const result = await executor.exec(scriptArgv(config.manageCommand), {
+    input: scriptInput(request),
+    // Progress as it happens: a long data migration should not look like a hang.
+    onStdoutLine: line => {
+      if (/^\s+Unapplying /.test(line)) core.info(line)
+    }
+  })
+  return parseReport(result.stdout, result.stderr, result.exitCode)
 }
 
 export async function checkAndRun(executor: Executor, config: Config, plan: Plan): Promise<RunResult> {
@@ -126,9 +130,8 @@ export async function checkAndRun(executor: Executor, config: Config, plan: Plan
   for (const argv of runs) {
     const line = displayCommand(argv)
     core.info(`Running: ${line}`)
-    const outcome = await executor.exec(argv)
+    const outcome = await executor.exec(argv, {onStdoutLine: l => l.trim() && core.info(l)})
     result.djangoProcesses++
-    for (const l of outcome.stdout.split('\n')) if (l.trim()) core.info(l)
     if (outcome.exitCode !== 0) {
       const tail = `${outcome.stderr}\n${outcome.stdout}`.trim().split('\n').slice(-10).join('\n')
       result.failed = {command: line, message: `exited with ${outcome.exitCode}:\n${tail}`}

@@ -8,6 +8,8 @@ export interface ExecResult {
 export interface ExecOptions {
   /** Written to the command's standard input, then closed. */
   input?: string
+  /** Called with each complete line of standard output as it arrives, for a live log. */
+  onStdoutLine?: (line: string) => void
 }
 
 /**

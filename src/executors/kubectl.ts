@@ -108,7 +108,8 @@ export class KubectlExecutor implements Executor {
       this.secrets,
       this.env,
       ['exec', '-i', this.pod, `--container=${this.container}`, ...this.globalFlags, '--', ...argv],
-      options.input ?? ''
+      options.input ?? '',
+      options.onStdoutLine
     )
     const terminated = /(?:^|\n)command terminated with exit code (\d+)\s*$/.exec(raw.stderr)
     if (terminated) {
@@ -155,10 +156,16 @@ function firstLines(text: string, count = 4): string {
     .join('\n')
 }
 
-async function kubectl(secrets: SecretDir, env: Record<string, string>, args: string[], input?: string): Promise<ExecResult> {
+async function kubectl(
+  secrets: SecretDir,
+  env: Record<string, string>,
+  args: string[],
+  input?: string,
+  onStdoutLine?: (line: string) => void
+): Promise<ExecResult> {
   let result: ExecResult
   try {
-    result = await runProcess(['kubectl', ...args], {input, env: childEnvironment(env)})
+    result = await runProcess(['kubectl', ...args], {input, env: childEnvironment(env), onStdoutLine})
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
     if (/Unable to locate executable file|ENOENT|not found/i.test(message)) {

@@ -26,7 +26,8 @@ export async function runProcess(
     silent: true,
     ignoreReturnCode: true,
     input: options.input === undefined ? undefined : Buffer.from(options.input, 'utf8'),
-    env: options.env ?? childEnvironment()
+    env: options.env ?? childEnvironment(),
+    listeners: options.onStdoutLine ? {stdline: options.onStdoutLine} : undefined
   })
   return {exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr}
 }

@@ -120,7 +120,10 @@ export class SshExecutor implements Executor {
     this.used = true
     let result: ExecResult
     try {
-      result = await runProcess(['ssh', ...this.baseArgs, '--', this.config.host, remote], {input: options.input ?? ''})
+      result = await runProcess(['ssh', ...this.baseArgs, '--', this.config.host, remote], {
+        input: options.input ?? '',
+        onStdoutLine: options.onStdoutLine
+      })
     } catch (error) {
       throw new ExecutorError(
         `Could not run the OpenSSH client (ssh): ${this.secrets.redact(error instanceof Error ? error.message : String(error))}. ` +

@@ -31,8 +31,23 @@ describe('readInputs', () => {
       manageCommand: ['python', 'manage.py'],
       dryRun: false,
       allowIrreversible: false,
-      strategy: 'exact'
+      strategy: 'exact',
+      historySource: 'database',
+      databaseAlias: 'default',
+      backup: false
     })
+  })
+
+  it('needs no database URL when the history is read through the container', () => {
+    const saved = {...process.env}
+    try {
+      for (const k of Object.keys(process.env)) if (k.startsWith('PG')) delete process.env[k]
+      const config = readInputs(reader({...base, 'database-url': '', 'history-source': 'container'}))
+      expect(config.databaseUrl).toBeUndefined()
+      expect(config.historySource).toBe('container')
+    } finally {
+      process.env = saved
+    }
   })
 
   it.each([
@@ -51,7 +66,11 @@ describe('readInputs', () => {
     [{'manage-command': 'cd /app && python manage.py'}, 'manage-command "cd /app && python manage.py" contains "&"'],
     [{'manage-command': 'python "manage.py'}, 'unclosed " quote'],
     [{executor: 'docker'}, 'container is empty: executor docker needs'],
-    [{executor: 'docker', container: 'api;reboot'}, 'container "api;reboot" is not valid']
+    [{executor: 'docker', container: 'api;reboot'}, 'container "api;reboot" is not valid'],
+    [{'history-source': 'api'}, 'history-source "api" is not valid: expected one of database, container'],
+    [{'database-alias': '--settings=x'}, 'database-alias "--settings=x" is not a Django database alias'],
+    [{'database-alias': 'analytics', strategy: 'flagsmith'}, "rollbackmigrationsappliedafter has no --database option"],
+    [{backup: 'true', 'database-url': '', 'history-source': 'container'}, 'backup is true but database-url is empty']
   ])('rejects %j with a message naming the input', (overrides, expected) => {
     expect(errorOf({...base, ...overrides}).message).toContain(expected)
   })

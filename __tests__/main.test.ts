@@ -2,6 +2,11 @@
  * End to end: the built action (`node dist/index.js`, run as the runner runs it)
  * against a real PostgreSQL and the real Django test project, executor local.
  */
+import {spawnSync} from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {acquireRollbackLock} from '../src/lock.js'
 import {json, runAction} from './support/action.js'
 import {appliedMigrations, columns, deployRelease, projectDir, serverNow, tables} from './support/django-project.js'
 import {createDatabase, query} from './support/postgres.js'
@@ -184,5 +189,87 @@ describe('rollback by datetime, local executor', () => {
     expect(run.outputs.status).toBe('planned')
     expect(run.stdout).toContain(`::add-mask::${password}`)
     expect(run.everything.replace(/::add-mask::.*\n/g, '')).not.toContain(password)
+  })
+})
+
+describe('safety around the run', () => {
+  it('history-source container: no database credentials on the runner, same plan, check and verification', async () => {
+    const d = await deployAThenB()
+    const run = await runAction(
+      {
+        'target-datetime': d.cutoff,
+        'history-source': 'container',
+        executor: 'local',
+        'manage-command': manageCommand
+      },
+      // Only Django (the "container") knows the database; the action's side has no URL and no PG* variables.
+      {env: {DATABASE_URL: d.db}}
+    )
+    expect(run.stdout).not.toContain('::error::')
+    expect(run.outputs.status).toBe('rolled-back')
+    expect(await appliedMigrations(d.db)).toEqual(d.releaseA)
+    expect(run.summary).toContain('read through Django in the target (history-source: container)')
+  })
+
+  it('backup: a pg_dump before any change, restorable, its path an output', async () => {
+    const d = await deployAThenB()
+    const afterB = await appliedMigrations(d.db)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'backup-e2e-'))
+    const run = await rollback(d, {backup: 'true', 'backup-path': path.join(dir, 'before-rollback.dump')})
+    expect(run.outputs.status).toBe('rolled-back')
+    expect(run.outputs['backup-path']).toBe(path.join(dir, 'before-rollback.dump'))
+    expect(fs.statSync(run.outputs['backup-path']).mode & 0o777).toBe(0o600)
+    expect(run.summary).toContain('actions/upload-artifact')
+    // The dump holds release B's state: restore it and compare.
+    const scratch = await createDatabase('restored')
+    const restore = spawnSync('/usr/lib/postgresql/15/bin/pg_restore', ['--no-owner', '-d', scratch, run.outputs['backup-path']], {encoding: 'utf8'})
+    expect(restore.stderr).toBe('')
+    expect(await appliedMigrations(scratch)).toEqual(afterB)
+    fs.rmSync(dir, {recursive: true, force: true})
+  })
+
+  it('one rollback at a time: a second run fails at once, naming the holder, and changes nothing', async () => {
+    const d = await deployAThenB()
+    const before = await appliedMigrations(d.db)
+    const held = await acquireRollbackLock(d.db)
+    try {
+      const run = await rollback(d)
+      expect(run.exitCode).toBe(1)
+      expect(run.stdout).toMatch(new RegExp(`::error::another rollback is running on .*pid ${held.pid}`))
+      expect(run.summary.split('\n')[0]).toBe('## ⛔ Rollback stopped before any change: the database is as it was')
+      expect(await appliedMigrations(d.db)).toEqual(before)
+    } finally {
+      await held.release()
+    }
+    const after = await rollback(d)
+    expect(after.outputs.status).toBe('rolled-back')
+  })
+
+  it('database-alias: rolls back that database only', async () => {
+    const d = await deployAThenB()
+    const analytics = await createDatabase('main_analytics')
+    const env = {ANALYTICS_DATABASE_URL: analytics}
+    const deploy = (release: string): Promise<void> => deployRelease(d.db, release, {database: 'analytics', env})
+    await deploy('A')
+    const cutoff = await serverNow(analytics)
+    await deploy('B')
+    const defaultBefore = await appliedMigrations(d.db)
+    const run = await runAction(
+      {
+        'target-datetime': cutoff,
+        'database-url': analytics,
+        'database-alias': 'analytics',
+        executor: 'local',
+        'manage-command': manageCommand
+      },
+      {env: {DATABASE_URL: d.db, ...env}}
+    )
+    expect(run.stdout.split('\n').filter(l => l.startsWith('::error::'))).toEqual([])
+    expect(run.outputs.status).toBe('rolled-back')
+    expect(run.summary).toContain('Django alias <code>analytics</code>')
+    // The by-hand equivalent carries the alias too.
+    expect(run.summary).not.toContain('migrate audit 0001_initial\n')
+    expect(await columns(analytics, 'audit_entry')).not.toContain('actor')
+    expect(await appliedMigrations(d.db)).toEqual(defaultBefore)
   })
 })

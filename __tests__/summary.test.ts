@@ -16,6 +16,9 @@ const rows = [
 const plan = planRollback(rows, cutoff, '2030-01-01T00:00:00.000000Z')
 const config: Config = {
   target: {kind: 'datetime', cutoff},
+  historySource: 'database',
+  databaseAlias: 'default',
+  backup: false,
   executor: 'local',
   manageCommand: ['python', 'manage.py'],
   dryRun: false,

@@ -34986,7 +34986,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3604);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5082);
 
 // The exit status is set by run() through core.setFailed; nothing may escape unhandled.
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
@@ -34996,7 +34996,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3604:
+/***/ 5082:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -37950,6 +37950,318 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+var external_node_fs_default = /*#__PURE__*/__nccwpck_require__.n(external_node_fs_namespaceObject);
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+var promises_default = /*#__PURE__*/__nccwpck_require__.n(promises_namespaceObject);
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_namespaceObject);
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_namespaceObject);
+;// CONCATENATED MODULE: ./src/executors/process.ts
+
+/**
+ * The action's own inputs (INPUT_*) carry secrets such as the database URL;
+ * a child process has no use for them.
+ */
+function childEnvironment(extra = {}) {
+    const env = {};
+    for (const [key, value] of Object.entries(process.env)) {
+        if (value !== undefined && !key.startsWith('INPUT_'))
+            env[key] = value;
+    }
+    return { ...env, ...extra };
+}
+/**
+ * Runs argv directly (no shell) and collects its output. Silent because the
+ * callers decide what reaches the log: a command line may hold a whole script.
+ */
+async function runProcess(argv, options = {}) {
+    const [command, ...args] = argv;
+    const result = await getExecOutput(command, args, {
+        silent: true,
+        ignoreReturnCode: true,
+        input: options.input === undefined ? undefined : Buffer.from(options.input, 'utf8'),
+        env: options.env ?? childEnvironment(),
+        listeners: options.onStdoutLine ? { stdline: options.onStdoutLine } : undefined
+    });
+    return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+}
+
+;// CONCATENATED MODULE: ./src/backup.ts
+
+
+
+
+
+
+/** The dump could not be made; the message says why and what to do. Nothing was changed. */
+class BackupError extends Error {
+    kind;
+    constructor(message, kind = 'other') {
+        super(message);
+        this.kind = kind;
+        this.name = 'BackupError';
+    }
+}
+const DEBIAN_LIB_DIR = '/usr/lib/postgresql';
+/** libpq's URL query parameters that have an environment variable of their own. */
+const QUERY_TO_ENV = {
+    sslmode: 'PGSSLMODE',
+    sslrootcert: 'PGSSLROOTCERT',
+    sslcert: 'PGSSLCERT',
+    sslkey: 'PGSSLKEY',
+    sslcrl: 'PGSSLCRL',
+    connect_timeout: 'PGCONNECT_TIMEOUT',
+    options: 'PGOPTIONS',
+    target_session_attrs: 'PGTARGETSESSIONATTRS',
+    host: 'PGHOST', // a Unix socket directory: postgres://user@/db?host=/var/run/postgresql
+    port: 'PGPORT',
+    user: 'PGUSER',
+    password: 'PGPASSWORD',
+    dbname: 'PGDATABASE'
+};
+/**
+ * The connection as libpq environment variables, so that the password never
+ * appears in pg_dump's argv (visible to every user through ps). Without a URL
+ * the runner's own PG* variables are used as they are.
+ */
+function pgEnvironment(databaseUrl) {
+    const env = childEnvironment();
+    const settings = { PGAPPNAME: 'django-migration-rollback backup' };
+    if (databaseUrl) {
+        // Inherited PG* variables (PGSERVICE, PGSSLMODE...) must not mix with the URL's connection.
+        for (const key of Object.keys(env))
+            if (key.startsWith('PG'))
+                delete env[key];
+        let url;
+        try {
+            url = new URL(databaseUrl);
+        }
+        catch {
+            throw new BackupError('database-url is not a URL such as postgres://user:password@host:5432/name, so pg_dump cannot be given it');
+        }
+        if (!/^postgres(ql)?:$/.test(url.protocol)) {
+            throw new BackupError(`database-url must start with postgres:// or postgresql://, not ${url.protocol}//`);
+        }
+        const host = url.hostname.replace(/^\[(.*)\]$/, '$1'); // IPv6 literals lose their brackets
+        if (host)
+            settings.PGHOST = decodeURIComponent(host);
+        if (url.port)
+            settings.PGPORT = url.port;
+        if (url.username)
+            settings.PGUSER = decodeURIComponent(url.username);
+        if (url.password)
+            settings.PGPASSWORD = decodeURIComponent(url.password);
+        const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+        if (database)
+            settings.PGDATABASE = database;
+        for (const [name, value] of url.searchParams) {
+            if (QUERY_TO_ENV[name])
+                settings[QUERY_TO_ENV[name]] = value;
+        }
+    }
+    // A silent firewall would otherwise hold pg_dump for minutes before the rollback starts.
+    if (!settings.PGCONNECT_TIMEOUT && !env.PGCONNECT_TIMEOUT)
+        settings.PGCONNECT_TIMEOUT = '15';
+    return { ...env, ...settings };
+}
+async function isExecutable(file) {
+    try {
+        const stat = await promises_default().stat(file);
+        if (!stat.isFile())
+            return false;
+        await promises_default().access(file, external_node_fs_namespaceObject.constants.X_OK);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+/** "9.6" < "15" < "16", not string order. */
+function compareVersions(a, b) {
+    const pa = a.split('.').map(Number);
+    const pb = b.split('.').map(Number);
+    for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+        const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+        if (d !== 0)
+            return d;
+    }
+    return 0;
+}
+/**
+ * The newest pg_dump: Debian and Ubuntu (GitHub's ubuntu runners included)
+ * keep one per major version in /usr/lib/postgresql/N/bin, and the newest can
+ * dump every older server, while /usr/bin/pg_dump's wrapper may choose another.
+ * Otherwise the first pg_dump on PATH.
+ */
+async function findPgDump(libDir = DEBIAN_LIB_DIR, searchPath = process.env.PATH ?? '') {
+    const versions = (await promises_default().readdir(libDir).catch(() => [])).filter(v => /^\d+(\.\d+)?$/.test(v));
+    for (const version of versions.sort(compareVersions).reverse()) {
+        const candidate = external_node_path_default().join(libDir, version, 'bin', 'pg_dump');
+        if (await isExecutable(candidate))
+            return candidate;
+    }
+    return findOnPath('pg_dump', searchPath);
+}
+async function findOnPath(name, searchPath) {
+    for (const dir of searchPath.split((external_node_path_default()).delimiter).filter(Boolean)) {
+        const candidate = external_node_path_default().join(dir, name);
+        if (await isExecutable(candidate))
+            return candidate;
+    }
+    return undefined;
+}
+/** How to get a pg_dump of major version `major` (or newer) onto an Ubuntu/Debian runner. */
+function installHint(major) {
+    const pkg = `postgresql-client-${major ?? 'NN'}`;
+    return (`Install it on the runner before this step: \`sudo apt-get install -y ${pkg}\`` +
+        (major ? '' : ' (NN = the server\'s major version, or newer)') +
+        '; if apt has no such package, add the PostgreSQL (PGDG) apt repository first: ' +
+        `\`sudo apt-get install -y postgresql-common && sudo /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y && sudo apt-get install -y ${pkg}\``);
+}
+/** "16.2 (Ubuntu ...)" -> 16; "9.6.24" -> "9.6" (before 10 the major version had two numbers). */
+function majorVersion(version) {
+    const m = /(\d+)(?:\.(\d+))?/.exec(version);
+    if (!m)
+        return undefined;
+    return Number(m[1]) < 10 && m[2] !== undefined ? `${m[1]}.${m[2]}` : m[1];
+}
+function lastLines(text, count = 6) {
+    return text.trim().split('\n').slice(-count).join('\n');
+}
+async function freeSpace(dir) {
+    try {
+        const stat = await promises_default().statfs(dir);
+        return `${((stat.bavail * stat.bsize) / 1024 ** 2).toFixed(0)} MiB free now`;
+    }
+    catch {
+        return 'free space unknown';
+    }
+}
+async function explainFailure(stderr, exitCode, pgDump, pgDumpVersion, where, target) {
+    const detail = lastLines(stderr) || `(no message; exit code ${exitCode})`;
+    const mismatch = /server version: ([^;\n]+); pg_dump version: ([^\s\n]+)/.exec(stderr);
+    if (/server version mismatch/i.test(stderr) || mismatch) {
+        const server = mismatch?.[1].trim();
+        const needed = server ? majorVersion(server) : undefined;
+        const have = mismatch?.[2] ?? majorVersion(pgDumpVersion) ?? pgDumpVersion;
+        return new BackupError(`pg_dump ${have} (${pgDump}) is older than the PostgreSQL server${server ? ` (${server})` : ''} at ${where}: ` +
+            `the backup needs pg_dump ${needed ?? 'of the server\'s major version'} or newer. ` +
+            installHint(needed) +
+            `. Nothing was changed.\npg_dump said:\n${detail}`, 'version-mismatch');
+    }
+    if (/No space left on device|disk full|could not write to output file|could not write to file/i.test(stderr)) {
+        return new BackupError(`the disk holding ${target} filled up during the dump (${await freeSpace(external_node_path_default().dirname(target))}): ` +
+            'choose a backup-path on a larger disk, or free space. Nothing was changed; the partial file was removed.\n' +
+            `pg_dump said:\n${detail}`, 'disk-full');
+    }
+    const missing = /database "([^"]*)" does not exist/.exec(stderr);
+    if (missing) {
+        return new BackupError(`the database "${missing[1]}" does not exist on the PostgreSQL server at ${where}: check the database name in database-url. ` +
+            `Nothing was changed.\npg_dump said:\n${detail}`, 'no-database');
+    }
+    if (/password authentication failed|no password supplied|authentication failed|role "[^"]*" does not exist|no pg_hba\.conf entry/i.test(stderr)) {
+        return new BackupError(`pg_dump could not log in to PostgreSQL at ${where}: check the user and password in database-url. Nothing was changed.\n` +
+            `pg_dump said:\n${detail}`, 'authentication');
+    }
+    if (/connection to server|could not connect|could not translate host name|Connection refused|timeout expired|Connection timed out/i.test(stderr)) {
+        return new BackupError(`pg_dump could not connect to PostgreSQL at ${where}: check database-url's host and port, and that this runner ` +
+            'can reach the database. Nothing was changed.\n' +
+            `pg_dump said:\n${detail}`, 'connection');
+    }
+    if (/permission denied/i.test(stderr)) {
+        return new BackupError(`pg_dump was refused access to part of the database at ${where}: the user in database-url must be able to read ` +
+            'every table (the application\'s owner role usually can). Nothing was changed.\n' +
+            `pg_dump said:\n${detail}`, 'permission');
+    }
+    return new BackupError(`pg_dump failed (exit code ${exitCode}) dumping ${where}. Nothing was changed.\npg_dump said:\n${detail}`);
+}
+function describeWhere(env) {
+    return `${env.PGHOST || 'localhost'}:${env.PGPORT || 5432}/${env.PGDATABASE || env.PGUSER || '(default database)'}`;
+}
+/**
+ * The default backup-path: under RUNNER_TEMP (emptied after the job, so
+ * upload it with actions/upload-artifact), named after the database and the time.
+ */
+function defaultBackupPath(databaseUrl, now = new Date(), env = process.env) {
+    let name = env.PGDATABASE || 'database';
+    try {
+        if (databaseUrl)
+            name = decodeURIComponent(new URL(databaseUrl).pathname.replace(/^\//, '')) || name;
+    }
+    catch {
+        // the dump itself will report the bad URL
+    }
+    const stamp = now.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+    const base = `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}-${stamp}.dump`;
+    return external_node_path_default().join(env.RUNNER_TEMP || external_node_os_default().tmpdir(), 'django-migration-rollback', base);
+}
+/**
+ * pg_dump --format=custom of the whole database to `target` (restore with
+ * pg_restore). The file is mode 0600 from its creation, in a directory created
+ * if missing; pg_dump writes a hidden temporary file next to it that is renamed
+ * only after success, so a failed dump leaves no partial file behind.
+ */
+async function backupDatabase(databaseUrl, target, options = {}) {
+    const started = Date.now();
+    const env = pgEnvironment(databaseUrl);
+    const where = describeWhere(env);
+    const file = external_node_path_default().resolve(target);
+    const pgDump = options.pgDump
+        ? external_node_path_default().isAbsolute(options.pgDump)
+            ? options.pgDump
+            : await findOnPath(options.pgDump, process.env.PATH ?? '')
+        : await findPgDump(options.libDir ?? DEBIAN_LIB_DIR);
+    if (!pgDump || !(await isExecutable(pgDump))) {
+        throw new BackupError(`backup: true needs pg_dump, and none was found (looked in ${options.libDir ?? DEBIAN_LIB_DIR}/*/bin and PATH). ${installHint()}.`, 'not-installed');
+    }
+    const versionRun = await runProcess([pgDump, '--version'], { env }).catch((e) => ({ exitCode: -1, stdout: '', stderr: e.message }));
+    if (versionRun.exitCode !== 0) {
+        throw new BackupError(`${pgDump} --version failed (exit code ${versionRun.exitCode}): ${lastLines(versionRun.stderr || versionRun.stdout)}. ${installHint()}.`, 'not-installed');
+    }
+    const versionLine = versionRun.stdout.trim().split('\n')[0];
+    const pgDumpVersion = /\(PostgreSQL\)\s+(\S+)/.exec(versionLine)?.[1] ?? versionLine;
+    const pgDumpLabel = `${pgDump} (PostgreSQL) ${pgDumpVersion}`;
+    const dir = external_node_path_default().dirname(file);
+    await promises_default().mkdir(dir, { recursive: true, mode: 0o700 }).catch((e) => {
+        throw new BackupError(`cannot create the backup directory ${dir}: ${e.message}`);
+    });
+    const partial = external_node_path_default().join(dir, `.${external_node_path_default().basename(file)}.partial-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`);
+    // Created 0600 before pg_dump opens it: pg_dump truncates it and keeps the mode, so the data is never world-readable.
+    await (await promises_default().open(partial, 'wx', 0o600)).close();
+    try {
+        // --no-password: never wait for a prompt on a runner.
+        const result = await runProcess([pgDump, '--format=custom', `--file=${partial}`, '--no-password'], { env }).catch((e) => ({
+            exitCode: -1,
+            stdout: '',
+            stderr: e.message
+        }));
+        if (result.exitCode !== 0)
+            throw await explainFailure(result.stderr, result.exitCode, pgDump, pgDumpVersion, where, file);
+        await promises_default().chmod(partial, 0o600);
+        await promises_default().rename(partial, file);
+    }
+    catch (error) {
+        await promises_default().rm(partial, { force: true });
+        if (error instanceof BackupError)
+            throw error;
+        const e = error;
+        if (e.code === 'ENOSPC') {
+            throw new BackupError(`the disk holding ${file} is full (${await freeSpace(dir)}): choose a backup-path on a larger disk. Nothing was changed.`, 'disk-full');
+        }
+        throw new BackupError(`backup to ${file} failed: ${e.message ?? String(error)}. Nothing was changed.`);
+    }
+    const { size } = await promises_default().stat(file);
+    return { path: file, bytes: size, seconds: (Date.now() - started) / 1000, pgDump: pgDumpLabel };
+}
+
 ;// CONCATENATED MODULE: ./src/batches.ts
 /** A pause longer than this between two applied migrations starts a new batch. */
 const BATCH_GAP_SECONDS = 300;
@@ -37992,36 +38304,6 @@ class ExecutorError extends Error {
     }
 }
 
-;// CONCATENATED MODULE: ./src/executors/process.ts
-
-/**
- * The action's own inputs (INPUT_*) carry secrets such as the database URL;
- * a child process has no use for them.
- */
-function childEnvironment(extra = {}) {
-    const env = {};
-    for (const [key, value] of Object.entries(process.env)) {
-        if (value !== undefined && !key.startsWith('INPUT_'))
-            env[key] = value;
-    }
-    return { ...env, ...extra };
-}
-/**
- * Runs argv directly (no shell) and collects its output. Silent because the
- * callers decide what reaches the log: a command line may hold a whole script.
- */
-async function runProcess(argv, options = {}) {
-    const [command, ...args] = argv;
-    const result = await getExecOutput(command, args, {
-        silent: true,
-        ignoreReturnCode: true,
-        input: options.input === undefined ? undefined : Buffer.from(options.input, 'utf8'),
-        env: options.env ?? childEnvironment(),
-        listeners: options.onStdoutLine ? { stdline: options.onStdoutLine } : undefined
-    });
-    return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
-}
-
 ;// CONCATENATED MODULE: ./src/executors/docker.ts
 
 
@@ -38045,15 +38327,6 @@ class DockerExecutor {
     async close() { }
 }
 
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
-var external_node_fs_default = /*#__PURE__*/__nccwpck_require__.n(external_node_fs_namespaceObject);
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_namespaceObject);
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_namespaceObject);
 ;// CONCATENATED MODULE: ./src/secret-files.ts
 /**
  * Secrets that a tool can only read from a file (an SSH private key, a
@@ -38757,116 +39030,6 @@ async function createExecutor(config) {
     }
 }
 
-// EXTERNAL MODULE: ./node_modules/pg/lib/index.js
-var lib = __nccwpck_require__(3273);
-;// CONCATENATED MODULE: ./node_modules/pg/esm/index.mjs
-// ESM wrapper for pg
-
-
-// Re-export all the properties
-const Client = lib.Client
-const Pool = lib.Pool
-const Connection = lib.Connection
-const types = lib.types
-const Query = lib.Query
-const DatabaseError = lib.DatabaseError
-const escapeIdentifier = lib.escapeIdentifier
-const escapeLiteral = lib.escapeLiteral
-const Result = lib.Result
-const TypeOverrides = lib.TypeOverrides
-
-// Also export the defaults
-const defaults = lib.defaults
-
-// Re-export the default
-/* harmony default export */ const esm = (lib);
-
-;// CONCATENATED MODULE: ./src/history.ts
-
-/** The database could not be read; the message says what to check. */
-class HistoryError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'HistoryError';
-    }
-}
-const UTC_TEXT = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
-function describeTarget(databaseUrl) {
-    if (!databaseUrl)
-        return `the database given by the PG* environment variables (${process.env.PGHOST ?? 'localhost'})`;
-    try {
-        const url = new URL(databaseUrl);
-        return `${url.hostname}:${url.port || 5432}${url.pathname}`;
-    }
-    catch {
-        return 'database-url';
-    }
-}
-function history_explain(error, databaseUrl) {
-    const where = describeTarget(databaseUrl);
-    const e = error;
-    const reason = e.message ?? String(error);
-    switch (e.code) {
-        case 'ECONNREFUSED':
-            return new HistoryError(`could not connect to PostgreSQL at ${where}: connection refused. Check database-url's host and port, ` +
-                'and that this runner can reach the database (a private database needs a self-hosted runner or a tunnel)');
-        case 'ENOTFOUND':
-        case 'EAI_AGAIN':
-            return new HistoryError(`could not connect to PostgreSQL at ${where}: the host name does not resolve. Check database-url's host`);
-        case 'ETIMEDOUT':
-            return new HistoryError(`could not connect to PostgreSQL at ${where}: timed out. Check the host, port and firewall`);
-        case '28P01':
-        case '28000':
-            return new HistoryError(`PostgreSQL at ${where} rejected the credentials: check the user and password in database-url (${reason})`);
-        case '3D000':
-            return new HistoryError(`PostgreSQL at ${where}: ${reason}. Check the database name in database-url`);
-        case '42P01':
-            return new HistoryError(`there is no django_migrations table in ${where}: is database-url the application's database ` +
-                '(the one its Django settings use)?');
-        default:
-            if (/timeout/i.test(reason)) {
-                return new HistoryError(`could not connect to PostgreSQL at ${where}: ${reason}. Check the host, port and firewall`);
-            }
-            return new HistoryError(`reading django_migrations from ${where} failed: ${reason}`);
-    }
-}
-/**
- * Reads the whole migration history in one query. The session time zone is
- * UTC and timestamps come back as text, so the microseconds PostgreSQL keeps
- * are never rounded by a JavaScript Date. PostgreSQL itself also compares every
- * row with the cutoff, and that verdict must agree with the text comparison the
- * planner makes.
- */
-async function readHistory(databaseUrl, cutoff) {
-    const client = new esm.Client({
-        connectionString: databaseUrl,
-        connectionTimeoutMillis: 15000,
-        application_name: 'django-migration-rollback'
-    });
-    try {
-        await client.connect();
-        await client.query(`SET TIME ZONE 'UTC'`);
-        const clock = await client.query(`SELECT to_char(now() AT TIME ZONE 'UTC', ${UTC_TEXT}) AS now`);
-        const result = await client.query(`SELECT id, app, name, to_char(applied AT TIME ZONE 'UTC', ${UTC_TEXT}) AS applied,
-              applied >= $1::timestamptz AS after_cutoff
-         FROM django_migrations ORDER BY applied, id`, [cutoff?.utc ?? null]);
-        const rows = result.rows.map(row => ({ id: Number(row.id), app: row.app, name: row.name, applied: row.applied }));
-        result.rows.forEach((row, i) => {
-            if (cutoff && row.after_cutoff !== rows[i].applied >= cutoff.utc) {
-                throw new HistoryError(`internal check failed: PostgreSQL and the planner disagree on whether row ${row.id} ` +
-                    `(${row.app}.${row.name}, applied ${row.applied}) is after the cutoff ${cutoff.utc}`);
-            }
-        });
-        return { rows, now: clock.rows[0].now };
-    }
-    catch (error) {
-        throw error instanceof HistoryError ? error : history_explain(error, databaseUrl);
-    }
-    finally {
-        await client.end().catch(() => undefined);
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/cutoff.ts
 /** A value a person typed that cannot be used; the message names the input and the expected form. */
 class InputError extends Error {
@@ -38930,7 +39093,402 @@ function utcWithOffset(utc) {
     return utc.replace(/Z$/, '+00:00');
 }
 
+;// CONCATENATED MODULE: ./src/django/rollback-script.ts
+// Generated by scripts/embed-python.mjs from rollback.py; edit that file, then run npm run build.
+const ROLLBACK_PY = "\"\"\"Exact rollback of Django migrations, run inside the application's container.\n\nThe action sends this file and a JSON request on stdin to a short bootstrap,\n`manage.py shell -v 0 -c BOOTSTRAP` (src/django/commands.ts), which exec()s it\nwith stdin replaced by the request; `manage.py shell -v 0 -c \"<this file>\"` with\nthe request alone on stdin works the same. The last stdout line is always\n`ROLLBACK-REPORT <json>`. Works with Django 3.2+ and Python 3.8+. Only stdlib\nand Django imports: the file is shipped as text.\n\nexec() runs this text with one globals dict, so top-level functions see each\nother; names start with an underscore to stay out of the shell's namespace.\n\"\"\"\n\n\ndef _rollback_main():\n    import json\n    import sys\n    import time\n    import traceback\n\n    report = {\n        \"version\": 1,\n        \"django\": None,\n        \"orphans\": [],\n        \"bookkeeping\": [],\n        \"rowsOnly\": [],\n        \"plan\": [],\n        \"problems\": [],\n        \"blocked\": False,\n        \"commands\": [],\n        \"perApp\": [],\n        \"commandsExtra\": [],\n        \"commandsMissing\": [],\n        \"hasFlagsmithCommand\": False,\n        \"executed\": [],\n        \"rowsDeleted\": [],\n        \"error\": None,\n    }\n    # A progress line (\"  Unapplying x...\") may be open when something fails:\n    # the report must start on its own line.\n    state = {\"line_open\": False, \"current\": None}\n\n    def label(key):\n        return \"%s.%s\" % (key[0], key[1])\n\n    def problem(kind, migration, message, blocking, command=None):\n        report[\"problems\"].append({\n            \"kind\": kind,\n            \"migration\": migration,\n            \"message\": message,\n            \"blocking\": bool(blocking),\n            \"command\": command,\n        })\n        if blocking:\n            report[\"blocked\"] = True\n\n    def emit(exit_code):\n        if state[\"line_open\"]:\n            sys.stdout.write(\"\\n\")\n        sys.stdout.write(\"ROLLBACK-REPORT \" + json.dumps(report, sort_keys=True) + \"\\n\")\n        sys.stdout.flush()\n        if exit_code:\n            # SystemExit goes through Django's shell and sets the process status.\n            sys.exit(exit_code)\n\n    try:\n        _run(report, state, label, problem)\n    except Exception as exc:  # report every failure, never a bare traceback\n        report[\"error\"] = {\n            \"message\": \"%s: %s\" % (type(exc).__name__, exc),\n            \"migration\": state[\"current\"],\n            \"traceback\": traceback.format_exc(),\n        }\n    emit(1 if report[\"error\"] else 0)\n\n\ndef _run(report, state, label, problem):\n    import json\n    import sys\n    import time\n\n    import django\n    from django.apps import apps as global_apps\n    from django.core.management import get_commands\n    from django.core.management.commands.migrate import Command as MigrateCommand\n    from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal\n    from django.db import connections\n    from django.db.migrations.exceptions import AmbiguityError\n    from django.db.migrations.executor import MigrationExecutor\n    from django.db.migrations.loader import MigrationLoader\n    from django.db.migrations.recorder import MigrationRecorder\n    from django.db.migrations.state import ModelState\n\n    report[\"django\"] = django.get_version()\n    request = json.loads(sys.stdin.read())\n    if request.get(\"version\") != 1:\n        raise ValueError(\"unsupported request version %r\" % (request.get(\"version\"),))\n    alias = request.get(\"database\") or \"default\"\n    execute = bool(request.get(\"execute\"))\n    allow_irreversible = bool(request.get(\"allowIrreversible\"))\n    connection = connections[alias]\n\n    report[\"hasFlagsmithCommand\"] = \"rollbackmigrationsappliedafter\" in get_commands()\n\n    def progress(action, migration=None, fake=False):\n        # Same lines as `migrate`'s progress callback, plus bookkeeping.\n        if action == \"unapply_start\":\n            state[\"current\"] = label((migration.app_label, migration.name))\n            sys.stdout.write(\"  Unapplying %s...\" % (migration,))\n            sys.stdout.flush()\n            state[\"line_open\"] = True\n            state[\"start\"] = time.monotonic()\n        elif action == \"unapply_success\":\n            sys.stdout.write(\" OK\\n\")\n            sys.stdout.flush()\n            state[\"line_open\"] = False\n            report[\"executed\"].append(label((migration.app_label, migration.name)))\n            state[\"current\"] = None\n\n    def describe(migration, backwards):\n        ops = []\n        for operation in migration.operations:\n            text, is_error = MigrateCommand.describe_operation(operation, backwards)\n            # describe_operation only knows RunPython/RunSQL; custom operations\n            # can declare themselves irreversible too.\n            irreversible = bool(backwards and (is_error or not getattr(operation, \"reversible\", True)))\n            ops.append({\"description\": text, \"irreversible\": irreversible})\n        return ops\n\n    executor = MigrationExecutor(connection, progress)\n    loader = executor.loader\n\n    conflicts = loader.detect_conflicts()\n    if conflicts:\n        names = \"; \".join(\"%s in %s\" % (\", \".join(sorted(v)), k) for k, v in sorted(conflicts.items()))\n        problem(\"conflict\", None,\n                \"Conflicting migrations detected; multiple leaf nodes in the migration graph: (%s). \"\n                \"Django's migrate refuses to run; fix the code (makemigrations --merge) before rolling back.\" % names,\n                True)\n\n    # S: the rows applied at/after the cutoff; `recorded`: every row right now.\n    s_keys = []\n    for row in request.get(\"after\") or []:\n        key = (row[\"app\"], row[\"name\"])\n        if key not in s_keys:\n            s_keys.append(key)\n    s_set = set(s_keys)\n    recorded = set(MigrationRecorder(connection).applied_migrations())\n    before = recorded - s_set\n    disk = loader.disk_migrations\n\n    orphans = sorted(k for k in s_set if k not in disk)\n    excluded = set(orphans)\n\n    # Squashes: classify against S (see DESIGN.md \"Squash bookkeeping\").\n    split = set()        # squashes whose replaced migrations straddle the cutoff\n    replaced_by = {}     # replaced key -> squash key\n    for q_key, q in loader.replacements.items():\n        replaced = set(q.replaces)\n        for r in replaced:\n            replaced_by[r] = q_key\n        r_in = replaced & s_set\n        r_before = replaced & before\n        if r_in and r_before:\n            split.add(q_key)\n            if q_key in s_set:\n                report[\"rowsOnly\"].append(label(q_key))\n                excluded.add(q_key)\n            elif q_key in before:\n                problem(\"squash\", label(q_key),\n                        \"The squash row %s predates the cutoff but some migrations it replaces are after it; \"\n                        \"after the rollback its row is stale (Django ignores it while a replaced migration is unapplied).\"\n                        % label(q_key), False)\n        elif q_key in s_set and not r_in and r_before == replaced:\n            report[\"bookkeeping\"].append(label(q_key))\n            excluded.add(q_key)\n        elif q_key in s_set and r_in != replaced:\n            # Some migrations it replaces are not applied (typically: an earlier\n            # run was interrupted after unapplying them). Django already treats\n            # the squash as unapplied; only its stale row is left to delete.\n            report[\"rowsOnly\"].append(label(q_key))\n            excluded.add(q_key)\n        elif q_key in before and r_in == replaced:\n            problem(\"squash\", label(q_key),\n                    \"The squash row %s predates the cutoff but every migration it replaces is after it. \"\n                    \"Check django_migrations by hand.\" % label(q_key), True)\n    report[\"orphans\"] = [label(k) for k in orphans]\n    report[\"bookkeeping\"].sort()\n    report[\"rowsOnly\"].sort()\n    exact = [k for k in s_keys if k not in excluded]\n\n    if split:\n        # Like Django's migration_plan for a replaced target: rebuild without\n        # replacements, then redo the replacement step ourselves so that split\n        # squashes are dropped with their children remapped onto the replaced\n        # migrations (what Django does for a partially applied squash), and\n        # every other squash is handled exactly as Django would.\n        loader.replace_migrations = False\n        loader.build_graph()\n        graph = loader.graph\n        for q_key, q in loader.replacements.items():\n            statuses = [r in loader.applied_migrations for r in q.replaces]\n            if q_key not in split and (all(statuses) or not any(statuses)):\n                if all(statuses):\n                    loader.applied_migrations[q_key] = q\n                graph.remove_replaced_nodes(q_key, q.replaces)\n            else:\n                loader.applied_migrations.pop(q_key, None)\n                graph.remove_replacement_node(q_key, q.replaces)\n        graph.validate_consistency()\n    graph = loader.graph\n\n    # Map the rows onto graph nodes: a fully applied squash stands for the\n    # migrations it replaces.\n    plan_nodes = set()\n    for key in exact:\n        if key in graph.nodes:\n            plan_nodes.add(key)\n        elif key in replaced_by and replaced_by[key] in graph.nodes:\n            plan_nodes.add(replaced_by[key])\n        else:\n            problem(\"unknown\", label(key),\n                    \"%s is in django_migrations and on disk but not in the migration graph; cannot plan it.\" % label(key),\n                    True)\n\n    # Reverse of the order Django would apply everything on an empty database.\n    full_plan = executor.migration_plan(graph.leaf_nodes(), clean_start=True)\n    plan = []\n    for migration, _ in reversed(full_plan):\n        key = (migration.app_label, migration.name)\n        if key in plan_nodes:\n            plan.append(migration)\n    applied_nodes = set(loader.applied_migrations)\n    for migration in plan:\n        key = (migration.app_label, migration.name)\n        ops = describe(migration, True)\n        report[\"plan\"].append({\"migration\": label(key), \"operations\": ops})\n        if any(op[\"irreversible\"] for op in ops):\n            problem(\"irreversible\", label(key),\n                    \"%s has an irreversible operation (%s); Django stops there and leaves the rollback half done. \"\n                    \"Set allow-irreversible only if you accept that, or roll back to a later point.\"\n                    % (label(key), \"; \".join(op[\"description\"] for op in ops if op[\"irreversible\"])),\n                    not allow_irreversible)\n        if key not in applied_nodes:\n            problem(\"unknown\", label(key),\n                    \"%s is recorded after the cutoff but Django does not consider it applied.\" % label(key), True)\n        for child in graph.backwards_plan(key):\n            if child != key and child not in plan_nodes and child in applied_nodes:\n                problem(\"outside\", label(child),\n                        \"%s (applied before the cutoff) depends on %s, which the rollback would unapply: \"\n                        \"the history would be inconsistent. Choose an earlier cutoff.\" % (label(child), label(key)),\n                        True)\n\n    # The rows the exact run removes, to compare commands against.\n    def rows_of(key, migration):\n        rows = {key}\n        if getattr(migration, \"replaces\", None):\n            rows |= set(migration.replaces)\n        return rows & recorded\n\n    # Per-app targets for the documented style: each app's newest row before the\n    # cutoff that is a real step. A squash row is bookkeeping Django writes at the\n    # end of a migrate run, after the migrations that follow the squash, so as a\n    # target it would unapply those long-applied migrations; a name with no file\n    # cannot be a target at all.\n    exact_apps = set(k[0] for k in exact)\n    for entry in request.get(\"perApp\") or []:\n        app_label = entry[\"app\"]\n        if app_label not in exact_apps:\n            continue  # only orphans or bookkeeping rows: nothing to run\n        target, fallback = None, None\n        for name in entry.get(\"before\") or []:\n            key = (app_label, name)\n            if key not in disk:\n                continue\n            if key in loader.replacements:\n                fallback = fallback or name\n                continue\n            target = name\n            break\n        report[\"perApp\"].append({\"app\": app_label, \"target\": target or fallback or \"zero\"})\n\n    commands = list(request.get(\"commands\") or []) + report[\"perApp\"]\n    exact_rows = set(exact)\n    cmd_rows = set()\n    for command in commands:\n        cmd_rows |= _evaluate_command(command, connection, report, label, problem, describe, rows_of,\n                                     global_apps, MigrationExecutor, AmbiguityError)\n    rows_only = {tuple(r.split(\".\", 1)) for r in report[\"rowsOnly\"]}\n    report[\"commandsExtra\"] = sorted(label(k) for k in cmd_rows - exact_rows - rows_only)\n    report[\"commandsMissing\"] = sorted(label(k) for k in exact_rows - cmd_rows) if commands else []\n\n    if not execute or report[\"blocked\"]:\n        return\n    # Stale squash rows go first: Django decides a squash's state from the rows\n    # of what it replaces, so deleting them changes nothing Django sees, and a run\n    # that fails half way then leaves no stale row behind for the next run.\n    recorder = MigrationRecorder(connection)\n    for row in report[\"rowsOnly\"]:\n        app_label, name = row.split(\".\", 1)\n        recorder.record_unapplied(app_label, name)\n        report[\"rowsDeleted\"].append(row)\n    if plan:\n        # As the migrate command does: pre_migrate, migrate with the plan, post_migrate.\n        backwards_plan = [(migration, True) for migration in plan]\n        pre_state = executor._create_project_state(with_applied_migrations=True)\n        emit_pre_migrate_signal(0, False, connection.alias, stdout=sys.stdout,\n                                apps=pre_state.apps, plan=backwards_plan)\n        post_state = executor.migrate([], plan=backwards_plan, state=pre_state.clone())\n        post_state.clear_delayed_apps_cache()\n        post_apps = post_state.apps\n        with post_apps.bulk_update():\n            model_keys = []\n            for model_state in post_apps.real_models:\n                model_key = model_state.app_label, model_state.name_lower\n                model_keys.append(model_key)\n                post_apps.unregister_model(*model_key)\n        post_apps.render_multiple([ModelState.from_model(global_apps.get_model(*m)) for m in model_keys])\n        emit_post_migrate_signal(0, False, connection.alias, stdout=sys.stdout,\n                                 apps=post_apps, plan=backwards_plan)\n\n\ndef _evaluate_command(command, connection, report, label, problem, describe, rows_of,\n                     global_apps, MigrationExecutor, AmbiguityError):\n    \"\"\"`migrate APP TARGET` as the migrate command would plan it, on a fresh executor.\"\"\"\n    app_label, target = command[\"app\"], command[\"target\"]\n    text = \"migrate %s %s\" % (app_label, target)\n    entry = {\"app\": app_label, \"target\": target, \"resolved\": None, \"error\": None, \"plan\": [], \"irreversible\": []}\n    report[\"commands\"].append(entry)\n\n    def fail(kind, message, migration=None):\n        entry[\"error\"] = \"%s: %s\" % (kind, message)\n        problem(kind, migration, \"`%s`: %s\" % (text, message), False, command=text)\n        return set()\n\n    # Fresh executor: migration_plan may rebuild its loader's graph.\n    executor = MigrationExecutor(connection)\n    loader = executor.loader\n    try:\n        global_apps.get_app_config(app_label)\n    except LookupError:\n        return fail(\"unknown-app\", \"No installed app with label '%s'.\" % app_label)\n    if app_label not in loader.migrated_apps:\n        return fail(\"unknown-app\", \"App '%s' does not have migrations.\" % app_label)\n    if target == \"zero\":\n        entry[\"resolved\"] = \"zero\"\n        key = (app_label, None)\n    else:\n        try:\n            migration = loader.get_migration_by_prefix(app_label, target)\n        except AmbiguityError:\n            names = sorted(n for a, n in loader.disk_migrations if a == app_label and n.startswith(target))\n            return fail(\"ambiguous\",\n                        \"More than one migration matches '%s' in app '%s' (%s); Django matches by prefix with no \"\n                        \"exact-match precedence, so this target cannot be used. Use the exact strategy.\"\n                        % (target, app_label, \", \".join(names)))\n        except KeyError:\n            return fail(\"not-found\", \"Cannot find a migration matching '%s' from app '%s'.\" % (target, app_label))\n        entry[\"resolved\"] = migration.name\n        key = (app_label, migration.name)\n        # Same substitution as the migrate command for a partially applied squash.\n        if key not in loader.graph.nodes and key in loader.replacements:\n            key = loader.replacements[key].replaces[-1]\n    try:\n        planned = executor.migration_plan([key])\n    except Exception as exc:\n        # Django before 4.0 cannot plan a replaced migration as target while its\n        # squash is applied (KeyError in migration_plan): that is what migrate does too.\n        replaced = any(key in q.replaces for q in loader.replacements.values())\n        return fail(\"squash\" if replaced else \"unknown\",\n                    \"Django cannot plan this target (%s: %s)%s.\" % (\n                        type(exc).__name__, exc,\n                        \"; it is replaced by a squashed migration\" if replaced else \"\"))\n    rows = set()\n    for migration, backwards in planned:\n        m_key = (migration.app_label, migration.name)\n        entry[\"plan\"].append({\"migration\": label(m_key), \"backwards\": bool(backwards)})\n        if backwards:\n            rows |= rows_of(m_key, migration)\n            if any(op[\"irreversible\"] for op in describe(migration, True)):\n                entry[\"irreversible\"].append(label(m_key))\n        else:\n            problem(\"forward\", label(m_key),\n                    \"`%s` would apply %s (migrate forwards) instead of rolling back.\" % (text, label(m_key)),\n                    False, command=text)\n    return rows\n\n\n_rollback_main()\n";
+
+;// CONCATENATED MODULE: ./src/django/commands.ts
+
+
+
+const REPORT_PREFIX = 'ROLLBACK-REPORT ';
+const VENDOR_COMMAND = 'rollbackmigrationsappliedafter';
+/** rollback.py's output could not be read: the target is not a Django app we can talk to. */
+class ScriptOutputError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'ScriptOutputError';
+    }
+}
+const REQUEST_SEPARATOR = '\n#ROLLBACK-REQUEST\n';
+/**
+ * A short bootstrap that reads rollback.py and the request from stdin. The
+ * script itself stays off the command line: kubectl exec sends argv in the
+ * request URL, which proxies in front of an API server may cap at 8 KiB.
+ */
+const BOOTSTRAP = 'import io,sys;d=sys.stdin.read();s,_,r=d.partition("\\n#ROLLBACK-REQUEST\\n");sys.stdin=io.StringIO(r);' +
+    'exec(compile(s,"rollback.py","exec"),{"__name__":"rollback"})';
+function scriptArgv(manageCommand) {
+    return [...manageCommand, 'shell', '-v', '0', '-c', BOOTSTRAP];
+}
+/** What the bootstrap reads on stdin: the script, then the request. */
+function scriptInput(request) {
+    return `${ROLLBACK_PY}${REQUEST_SEPARATOR}${JSON.stringify(request)}`;
+}
+function migrateArgv(manageCommand, app, target) {
+    return [...manageCommand, 'migrate', app, target];
+}
+function vendorArgv(manageCommand, cutoff) {
+    return [...manageCommand, VENDOR_COMMAND, utcWithOffset(cutoff.utc)];
+}
+/** A command line as a person would type it. */
+function displayCommand(argv) {
+    const line = argv.map(quoteArg).join(' ');
+    return argv[argv.length - 1] === BOOTSTRAP ? `${line} < rollback.py+request` : line;
+}
+function parseReport(stdout, stderr, exitCode) {
+    const line = stdout
+        .split('\n')
+        .reverse()
+        .find(l => l.startsWith(REPORT_PREFIX));
+    if (!line) {
+        const output = `${stderr}\n${stdout}`.trim().split('\n').slice(-15).join('\n');
+        throw new ScriptOutputError(`manage.py shell exited with ${exitCode} without a rollback report. Check manage-command (it must run the ` +
+            `application's manage.py) and that the container runs the current release. Last output:\n${output}`);
+    }
+    try {
+        return JSON.parse(line.slice(REPORT_PREFIX.length));
+    }
+    catch (error) {
+        throw new ScriptOutputError(`the rollback report is not valid JSON: ${error.message}`);
+    }
+}
+// ---- database-alias (issue 5, item 6) ----
+const DEFAULT_DATABASE = 'default';
+/**
+ * Why strategy flagsmith cannot roll back another database: the vendor command
+ * takes only the datetime (no --database) and always works on `default`.
+ */
+const VENDOR_DATABASE_REFUSAL = `Flagsmith's ${VENDOR_COMMAND} has no --database option: it only rolls back the default database. ` +
+    'Use strategy: exact (or per-app) with database-alias';
+/** The refusal for strategy flagsmith with a non-default alias, or null when they go together. */
+function vendorDatabaseRefusal(alias) {
+    return alias === DEFAULT_DATABASE ? null : `database-alias is ${JSON.stringify(alias)}. ${VENDOR_DATABASE_REFUSAL}`;
+}
+/** A Django database alias as the input may give it: a settings key, never an option or a shell word. */
+function checkDatabaseAlias(alias) {
+    return /^[A-Za-z_][A-Za-z0-9_.-]*$/.test(alias)
+        ? null
+        : `database-alias ${JSON.stringify(alias)} is not a Django database alias (letters, digits, _ . -, as in DATABASES)`;
+}
+/**
+ * `--database ALIAS` on a `migrate` command line (from migrateArgv); unchanged
+ * for `default`, so command lines stay as they were. The rollback script takes
+ * the alias in its request instead, and the vendor command cannot take one.
+ */
+function withDatabase(argv, alias) {
+    if (alias === DEFAULT_DATABASE)
+        return argv;
+    if (argv[argv.length - 1] === BOOTSTRAP) {
+        throw new Error('withDatabase: the rollback and history scripts take the alias in their request (database)');
+    }
+    if (argv.includes(VENDOR_COMMAND))
+        throw new Error(VENDOR_DATABASE_REFUSAL);
+    if (!argv.includes('migrate'))
+        throw new Error(`withDatabase: not a migrate command: ${argv.join(' ')}`);
+    return [...argv, '--database', alias];
+}
+
+;// CONCATENATED MODULE: ./src/django/history-script.ts
+// Generated by scripts/embed-python.mjs from history.py; edit that file, then run npm run build.
+const HISTORY_PY = "\"\"\"Reads django_migrations through the application's own Django connection.\n\nFor `history-source: container`: the runner needs no database credentials or\nnetwork path, the container already has both. Sent exactly like rollback.py:\nthe bootstrap `manage.py shell -v 0 -c BOOTSTRAP` (src/django/commands.ts) reads\nthis file, `\\\\n#ROLLBACK-REQUEST\\\\n` and the JSON request\n`{\"version\": 1, \"database\": \"default\", \"cutoff\": \"2024-10-24T08:23:45.000000Z\" or null}`\nfrom stdin; `manage.py shell -v 0 -c \"<this file>\"` with the request alone on\nstdin works the same.\n\nThe query is SQL, not the ORM: PostgreSQL formats every timestamp as UTC text\nwith microseconds and compares each row with the cutoff itself, exactly like\nsrc/history.ts does over a direct connection, so both sources give the same\ntext and the same verdicts. The last stdout line is always\n`ROLLBACK-HISTORY <json>`: {\"version\", \"database\", \"django\", \"rows\": [{\"id\",\n\"app\", \"name\", \"applied\", \"afterCutoff\"}], \"now\", \"error\"}. Works with Django\n3.2+ and Python 3.8+; only stdlib and Django imports.\n\"\"\"\n\n\ndef _history_main():\n    import json\n    import sys\n    import traceback\n\n    report = {\"version\": 1, \"database\": None, \"django\": None, \"rows\": [], \"now\": None, \"error\": None}\n    try:\n        _history_read(report)\n    except Exception as exc:  # report every failure, never a bare traceback\n        report[\"rows\"] = []\n        report[\"error\"] = {\n            \"kind\": getattr(exc, \"history_kind\", \"django\"),\n            \"message\": str(exc) if getattr(exc, \"history_kind\", None) else \"%s: %s\" % (type(exc).__name__, exc),\n            \"traceback\": traceback.format_exc(),\n        }\n    sys.stdout.write(\"\\nROLLBACK-HISTORY \" + json.dumps(report, sort_keys=True) + \"\\n\")\n    sys.stdout.flush()\n    if report[\"error\"]:\n        # SystemExit goes through Django's shell and sets the process status.\n        sys.exit(1)\n\n\nclass _HistoryProblem(Exception):\n    \"\"\"A failure whose message already tells a person what to check.\"\"\"\n\n    def __init__(self, kind, message):\n        Exception.__init__(self, message)\n        self.history_kind = kind\n\n\ndef _history_read(report):\n    import json\n    import sys\n\n    import django\n    from django.conf import settings\n    from django.db import connections\n\n    report[\"django\"] = django.get_version()\n    request = json.loads(sys.stdin.read() or \"{}\")\n    if request.get(\"version\") != 1:\n        raise _HistoryProblem(\"request\", \"unsupported request version %r\" % (request.get(\"version\"),))\n    alias = request.get(\"database\") or \"default\"\n    cutoff = request.get(\"cutoff\")\n    report[\"database\"] = alias\n\n    if alias not in settings.DATABASES:\n        raise _HistoryProblem(\n            \"alias\",\n            \"there is no database alias %r in the application's Django settings (DATABASES has: %s). \"\n            \"Check database-alias.\" % (alias, \", \".join(sorted(settings.DATABASES))))\n    connection = connections[alias]\n    name = connection.settings_dict.get(\"NAME\") or \"?\"\n    host = connection.settings_dict.get(\"HOST\") or \"localhost\"\n    where = \"database alias %r (%s on %s)\" % (alias, name, host)\n    if connection.vendor != \"postgresql\":\n        raise _HistoryProblem(\n            \"vendor\", \"%s uses %s, not PostgreSQL: this action only supports PostgreSQL.\" % (where, connection.vendor))\n\n    with connection.cursor() as cursor:\n        if \"django_migrations\" not in connection.introspection.table_names(cursor):\n            raise _HistoryProblem(\n                \"no-table\",\n                \"there is no django_migrations table in %s: is this the application's database (the one its \"\n                \"Django settings use for migrations)? Check manage-command, the container and database-alias.\" % where)\n        utc_text = \"'YYYY-MM-DD\\\"T\\\"HH24:MI:SS.US\\\"Z\\\"'\"\n        cursor.execute(\"SET TIME ZONE 'UTC'\")\n        cursor.execute(\"SELECT to_char(now() AT TIME ZONE 'UTC', %s)\" % utc_text)\n        report[\"now\"] = cursor.fetchone()[0]\n        cursor.execute(\n            \"SELECT id, app, name, to_char(applied AT TIME ZONE 'UTC', \" + utc_text + \"), \"\n            \"applied >= %s::timestamptz FROM django_migrations ORDER BY applied, id\",\n            [cutoff])\n        report[\"rows\"] = [\n            {\"id\": int(row[0]), \"app\": row[1], \"name\": row[2], \"applied\": row[3], \"afterCutoff\": row[4]}\n            for row in cursor.fetchall()\n        ]\n\n\n_history_main()\n";
+
+// EXTERNAL MODULE: ./node_modules/pg/lib/index.js
+var lib = __nccwpck_require__(3273);
+;// CONCATENATED MODULE: ./node_modules/pg/esm/index.mjs
+// ESM wrapper for pg
+
+
+// Re-export all the properties
+const Client = lib.Client
+const Pool = lib.Pool
+const Connection = lib.Connection
+const types = lib.types
+const Query = lib.Query
+const DatabaseError = lib.DatabaseError
+const escapeIdentifier = lib.escapeIdentifier
+const escapeLiteral = lib.escapeLiteral
+const Result = lib.Result
+const TypeOverrides = lib.TypeOverrides
+
+// Also export the defaults
+const defaults = lib.defaults
+
+// Re-export the default
+/* harmony default export */ const esm = (lib);
+
+;// CONCATENATED MODULE: ./src/retry.ts
+
+
+const TRANSIENT_NODE_CODES = new Set([
+    'ECONNREFUSED', // server not listening yet (restart, failover)
+    'ETIMEDOUT',
+    'ECONNRESET',
+    'EPIPE',
+    'EAI_AGAIN' // DNS temporary failure; ENOTFOUND (no such name) is not retried
+]);
+const TRANSIENT_SQLSTATES = new Set([
+    '57P03', // cannot_connect_now: starting up, shutting down, in recovery
+    '57P01', // admin_shutdown: a restart ended the session while it was starting
+    '57P02', // crash_shutdown
+    '53300' // too_many_connections: frees up as other sessions end
+]);
+/** pg's own messages when the socket closes or its connectionTimeoutMillis expires. */
+const TRANSIENT_MESSAGES = [/Connection terminated unexpectedly/i, /timeout expired/i, /connection timeout/i];
+function errorCode(error) {
+    const code = error?.code;
+    return typeof code === 'string' ? code : undefined;
+}
+/**
+ * True for faults that another attempt in a few seconds may not hit: refused
+ * connections, timeouts, resets, temporary DNS failures, a server starting up.
+ * False for everything else, in particular authentication (28P01, 28000), a
+ * missing database (3D000) and SQL errors: retrying those only delays the
+ * message the user needs.
+ */
+function isTransientPgError(error) {
+    if (error === null || typeof error !== 'object')
+        return false;
+    const code = errorCode(error);
+    if (code && (TRANSIENT_NODE_CODES.has(code) || TRANSIENT_SQLSTATES.has(code)))
+        return true;
+    if (code && /^[0-9A-Z]{5}$/.test(code))
+        return false; // any other SQLSTATE is the server's final word
+    // Node's happy-eyeballs connect (localhost -> ::1 and 127.0.0.1) fails with an AggregateError.
+    if (error instanceof AggregateError && error.errors.some(isTransientPgError))
+        return true;
+    const text = error.message;
+    return typeof text === 'string' && TRANSIENT_MESSAGES.some(pattern => pattern.test(text));
+}
+/** Short reason for the retry log line. */
+function describeFault(error) {
+    const code = errorCode(error) ?? (error instanceof AggregateError ? errorCode(error.errors[0]) : undefined);
+    switch (code) {
+        case 'ECONNREFUSED':
+            return 'connection refused';
+        case 'ETIMEDOUT':
+            return 'timed out';
+        case 'ECONNRESET':
+        case 'EPIPE':
+            return 'connection reset';
+        case 'EAI_AGAIN':
+            return 'host name lookup failed temporarily';
+    }
+    const text = error instanceof Error ? error.message : String(error);
+    return code && /^[0-9A-Z]{5}$/.test(code) ? `${text} (${code})` : text;
+}
+const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms));
+function retry_seconds(ms) {
+    return `${Number((ms / 1000).toFixed(2))} s`;
+}
+/**
+ * Runs fn until it succeeds, fails with a non-transient error, or the attempts
+ * run out; the last error is rethrown unchanged so callers keep explaining it
+ * by its code. `what` starts each log line, e.g. "PostgreSQL at db:5432".
+ */
+async function withRetries(what, fn, opts = {}) {
+    const attempts = Math.max(1, opts.attempts ?? 4);
+    const baseDelayMs = opts.baseDelayMs ?? 1000;
+    const maxDelayMs = opts.maxDelayMs ?? 8000;
+    const isTransient = opts.isTransient ?? isTransientPgError;
+    const log = opts.log ?? ((line) => info(line));
+    for (let attempt = 1;; attempt++) {
+        try {
+            return await fn();
+        }
+        catch (error) {
+            if (!isTransient(error))
+                throw error;
+            if (attempt >= attempts) {
+                log(`${what}: ${describeFault(error)}; giving up after ${attempts} attempts`);
+                throw error;
+            }
+            const delay = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+            log(`${what}: ${describeFault(error)}; retrying in ${retry_seconds(delay)} (attempt ${attempt + 1} of ${attempts})`);
+            await sleep(delay);
+        }
+    }
+}
+/** "PostgreSQL at host:port" for logs, never with the user or password. */
+function describePostgres(databaseUrl) {
+    if (!databaseUrl) {
+        return `PostgreSQL at ${process.env.PGHOST || 'localhost'}:${process.env.PGPORT || 5432} (PG* variables)`;
+    }
+    try {
+        const url = new URL(databaseUrl);
+        const host = url.hostname || url.searchParams.get('host') || 'localhost';
+        return `PostgreSQL at ${decodeURIComponent(host)}:${url.port || url.searchParams.get('port') || 5432}`;
+    }
+    catch {
+        return 'PostgreSQL at database-url';
+    }
+}
+/**
+ * A connected pg.Client, retrying transient connection faults. A pg.Client
+ * cannot connect twice, so each attempt builds a new one.
+ */
+async function connectPostgres(config, opts = {}) {
+    return withRetries(describePostgres(config.connectionString), async () => {
+        const client = new esm.Client(config);
+        try {
+            await client.connect();
+            return client;
+        }
+        catch (error) {
+            await client.end().catch(() => undefined);
+            throw error;
+        }
+    }, opts);
+}
+
+;// CONCATENATED MODULE: ./src/history.ts
+
+/** The database could not be read; the message says what to check. */
+class HistoryError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'HistoryError';
+    }
+}
+const UTC_TEXT = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
+function describeTarget(databaseUrl) {
+    if (!databaseUrl)
+        return `the database given by the PG* environment variables (${process.env.PGHOST ?? 'localhost'})`;
+    try {
+        const url = new URL(databaseUrl);
+        return `${url.hostname}:${url.port || 5432}${url.pathname}`;
+    }
+    catch {
+        return 'database-url';
+    }
+}
+/** A database error in words that say what to check; also used for the lock's connection. */
+function explainDatabaseError(error, databaseUrl) {
+    const where = describeTarget(databaseUrl);
+    const e = error;
+    const reason = e.message ?? String(error);
+    switch (e.code) {
+        case 'ECONNREFUSED':
+            return new HistoryError(`could not connect to PostgreSQL at ${where}: connection refused. Check database-url's host and port, ` +
+                'and that this runner can reach the database (a private database needs a self-hosted runner or a tunnel)');
+        case 'ENOTFOUND':
+        case 'EAI_AGAIN':
+            return new HistoryError(`could not connect to PostgreSQL at ${where}: the host name does not resolve. Check database-url's host`);
+        case 'ETIMEDOUT':
+            return new HistoryError(`could not connect to PostgreSQL at ${where}: timed out. Check the host, port and firewall`);
+        case '28P01':
+        case '28000':
+            return new HistoryError(`PostgreSQL at ${where} rejected the credentials: check the user and password in database-url (${reason})`);
+        case '3D000':
+            return new HistoryError(`PostgreSQL at ${where}: ${reason}. Check the database name in database-url`);
+        case '42P01':
+            return new HistoryError(`there is no django_migrations table in ${where}: is database-url the application's database ` +
+                '(the one its Django settings use)?');
+        default:
+            if (/timeout/i.test(reason)) {
+                return new HistoryError(`could not connect to PostgreSQL at ${where}: ${reason}. Check the host, port and firewall`);
+            }
+            return new HistoryError(`reading django_migrations from ${where} failed: ${reason}`);
+    }
+}
+/**
+ * Reads the whole migration history in one query. The session time zone is
+ * UTC and timestamps come back as text, so the microseconds PostgreSQL keeps
+ * are never rounded by a JavaScript Date. PostgreSQL itself also compares every
+ * row with the cutoff, and that verdict must agree with the text comparison the
+ * planner makes.
+ */
+async function readHistory(databaseUrl, cutoff) {
+    let client;
+    try {
+        // Refused connections and timeouts are retried with backoff (a database restarting); credentials are not.
+        client = await connectPostgres({
+            connectionString: databaseUrl,
+            connectionTimeoutMillis: 15000,
+            application_name: 'django-migration-rollback'
+        });
+        await client.query(`SET TIME ZONE 'UTC'`);
+        const clock = await client.query(`SELECT to_char(now() AT TIME ZONE 'UTC', ${UTC_TEXT}) AS now`);
+        const result = await client.query(`SELECT id, app, name, to_char(applied AT TIME ZONE 'UTC', ${UTC_TEXT}) AS applied,
+              applied >= $1::timestamptz AS after_cutoff
+         FROM django_migrations ORDER BY applied, id`, [cutoff?.utc ?? null]);
+        const rows = result.rows.map(row => ({ id: Number(row.id), app: row.app, name: row.name, applied: row.applied }));
+        result.rows.forEach((row, i) => {
+            if (cutoff && row.after_cutoff !== rows[i].applied >= cutoff.utc) {
+                throw new HistoryError(`internal check failed: PostgreSQL and the planner disagree on whether row ${row.id} ` +
+                    `(${row.app}.${row.name}, applied ${row.applied}) is after the cutoff ${cutoff.utc}`);
+            }
+        });
+        return { rows, now: clock.rows[0].now };
+    }
+    catch (error) {
+        throw error instanceof HistoryError ? error : explainDatabaseError(error, databaseUrl);
+    }
+    finally {
+        await client?.end().catch(() => undefined);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/history-container.ts
+
+
+
+const HISTORY_PREFIX = 'ROLLBACK-HISTORY ';
+const history_container_REQUEST_SEPARATOR = '\n#ROLLBACK-REQUEST\n';
+/** The same bootstrap as rollback.py: the script and the request travel on stdin, never on the command line. */
+function historyArgv(manageCommand) {
+    return [...manageCommand, 'shell', '-v', '0', '-c', BOOTSTRAP];
+}
+function historyInput(request) {
+    return `${HISTORY_PY}${history_container_REQUEST_SEPARATOR}${JSON.stringify(request)}`;
+}
+function tail(stdout, stderr) {
+    return `${stderr}\n${stdout}`.trim().split('\n').slice(-15).join('\n');
+}
+function parseHistoryReport(stdout, stderr, exitCode) {
+    const line = stdout
+        .split('\n')
+        .reverse()
+        .find(l => l.startsWith(HISTORY_PREFIX));
+    if (!line) {
+        throw new HistoryError(`manage.py shell exited with ${exitCode} without a history report. Check manage-command (it must run the ` +
+            `application's manage.py) and that the container runs the application. Last output:\n${tail(stdout, stderr)}`);
+    }
+    try {
+        return JSON.parse(line.slice(HISTORY_PREFIX.length));
+    }
+    catch (error) {
+        throw new HistoryError(`the history report is not valid JSON: ${error.message}`);
+    }
+}
+/**
+ * Reads the whole migration history of database alias `database` in one Django
+ * process in the target. Transport failures (ExecutorError) pass through as
+ * they are; everything Django or the script reports becomes a HistoryError.
+ */
+async function readHistoryInContainer(executor, manageCommand, database, cutoff) {
+    const request = { version: 1, database, cutoff: cutoff?.utc ?? null };
+    const result = await executor.exec(historyArgv(manageCommand), { input: historyInput(request) });
+    const report = parseHistoryReport(result.stdout, result.stderr, result.exitCode);
+    if (report.error) {
+        throw new HistoryError(`reading django_migrations through Django (database alias '${database}') in ${executor.where} failed: ` +
+            report.error.message);
+    }
+    if (report.version !== 1 || !Array.isArray(report.rows) || typeof report.now !== 'string') {
+        throw new HistoryError(`the history report from ${executor.where} is incomplete: ${JSON.stringify(report).slice(0, 300)}`);
+    }
+    const rows = report.rows.map(({ id, app, name, applied }) => ({ id: Number(id), app, name, applied }));
+    report.rows.forEach((row, i) => {
+        if (cutoff && row.afterCutoff !== rows[i].applied >= cutoff.utc) {
+            throw new HistoryError(`internal check failed: PostgreSQL and the planner disagree on whether row ${row.id} ` +
+                `(${row.app}.${row.name}, applied ${row.applied}) is after the cutoff ${cutoff.utc}`);
+        }
+    });
+    return { rows, now: report.now };
+}
+
 ;// CONCATENATED MODULE: ./src/inputs.ts
+
 
 
 
@@ -39021,8 +39579,10 @@ function maskSecret(value) {
             if (line.length > 3)
                 core_setSecret(line);
 }
-function readDatabaseUrl(read) {
+function readDatabaseUrl(read, historySource) {
     const value = read('database-url');
+    if (value === '' && historySource === 'container')
+        return undefined;
     if (value === '') {
         if (!Object.keys(process.env).some(key => /^PG(HOST|DATABASE|USER|PORT|PASSWORD|SERVICE)$/.test(key))) {
             throw new InputError('database-url is empty and no PG* environment variables are set: pass the application database as ' +
@@ -39154,9 +39714,17 @@ function readTarget(read) {
 /** Reads and checks every input before anything connects anywhere. */
 function readInputs(read = fromActionInputs) {
     const target = readTarget(read);
-    const databaseUrl = readDatabaseUrl(read);
+    const historySource = oneOf('history-source', read('history-source') || 'database', ['database', 'container']);
+    const databaseUrl = readDatabaseUrl(read, historySource);
+    const databaseAlias = read('database-alias') || DEFAULT_DATABASE;
+    const aliasProblem = checkDatabaseAlias(databaseAlias);
+    if (aliasProblem)
+        throw new InputError(aliasProblem);
     const executor = oneOf('executor', required(read, 'executor', `expected one of ${EXECUTORS.join(', ')}`), EXECUTORS);
     const strategy = oneOf('strategy', read('strategy') || 'exact', STRATEGIES);
+    const vendorProblem = strategy === 'flagsmith' ? vendorDatabaseRefusal(databaseAlias) : null;
+    if (vendorProblem)
+        throw new InputError(vendorProblem);
     const manageCommand = splitWords('manage-command', read('manage-command') || 'python manage.py');
     if (manageCommand.length === 0)
         throw new InputError('manage-command is empty: expected e.g. python manage.py');
@@ -39167,9 +39735,22 @@ function readInputs(read = fromActionInputs) {
     if (executor === 'docker' && !container) {
         throw new InputError('container is empty: executor docker needs the name or ID of the running application container');
     }
+    const backup = booleanInput(read, 'backup', false);
+    if (backup && !databaseUrl && !Object.keys(process.env).some(key => /^PG(HOST|DATABASE|SERVICE)$/.test(key))) {
+        throw new InputError('backup is true but database-url is empty: pg_dump runs on the runner and needs the database URL ' +
+            '(history-source: container alone cannot back up)');
+    }
+    const backupPath = read('backup-path') || undefined;
+    if (backupPath && (backupPath.includes('\0') || backupPath.endsWith('/'))) {
+        throw new InputError(`backup-path ${JSON.stringify(backupPath)} is not valid: expected a file path such as backups/flagsmith.dump`);
+    }
     return {
         target,
         databaseUrl,
+        backup,
+        backupPath: backupPath ? external_node_path_default().resolve(process.env.GITHUB_WORKSPACE ?? process.cwd(), backupPath) : undefined,
+        historySource,
+        databaseAlias,
         executor,
         manageCommand,
         container,
@@ -39179,6 +39760,133 @@ function readInputs(read = fromActionInputs) {
         allowIrreversible: booleanInput(read, 'allow-irreversible', false),
         strategy
     };
+}
+
+;// CONCATENATED MODULE: ./src/lock.ts
+
+
+/**
+ * The advisory lock key every run of this action takes, in the database it
+ * rolls back: the first 8 bytes of sha256("django-migration-rollback") as a
+ * signed bigint (0x252896966d413392). A constant, not hashtext(), so it is the
+ * same on every server version and anyone can look for it:
+ *   SELECT * FROM pg_locks WHERE locktype = 'advisory' AND classid = 623416982 AND objid = 1832989586
+ * Advisory locks are per database, so rollbacks of different databases on one
+ * server do not exclude each other.
+ */
+const ROLLBACK_LOCK_KEY = '2677555551294010258';
+const LOCK_APPLICATION_NAME = 'django-migration-rollback';
+/** Another session holds the lock; the message names it and says what to do. */
+class LockHeldError extends Error {
+    holder;
+    constructor(message, holder) {
+        super(message);
+        this.holder = holder;
+        this.name = 'LockHeldError';
+    }
+}
+/**
+ * The holder, from pg_locks: a bigint advisory key shows as classid = high 32
+ * bits, objid = low 32 bits, objsubid = 1, in the current database.
+ */
+const HOLDER_SQL = `
+  SELECT l.pid, a.application_name, a.usename, host(a.client_addr) AS client_addr, a.client_hostname, a.state,
+         to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS backend_start,
+         to_char(a.query_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS query_start
+    FROM pg_locks l
+    LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+   WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+     AND l.classid = (($1::bigint >> 32) & 4294967295)::oid
+     AND l.objid = ($1::bigint & 4294967295)::oid
+     AND l.pid <> pg_backend_pid()
+   LIMIT 1`;
+async function findHolder(client) {
+    const { rows } = await client.query(HOLDER_SQL, [ROLLBACK_LOCK_KEY]);
+    const row = rows[0];
+    if (!row)
+        return undefined;
+    return {
+        pid: Number(row.pid),
+        applicationName: row.application_name ?? null,
+        user: row.usename ?? null,
+        clientAddress: row.client_hostname ?? row.client_addr ?? null,
+        backendStart: row.backend_start ?? null,
+        queryStart: row.query_start ?? null,
+        state: row.state ?? null
+    };
+}
+function heldMessage(where, holder) {
+    if (!holder) {
+        return (`another rollback held the lock on ${where} a moment ago and has just released it: ` +
+            'run this one again once you have checked what that run did');
+    }
+    const who = [
+        `pid ${holder.pid}`,
+        `application_name "${holder.applicationName ?? '?'}"`,
+        holder.user ? `user ${holder.user}` : undefined,
+        `from ${holder.clientAddress ?? 'a local socket or an address hidden from this user'}`,
+        holder.backendStart ? `connected since ${holder.backendStart}` : undefined,
+        holder.queryStart ? `last statement at ${holder.queryStart}` : undefined
+    ]
+        .filter(Boolean)
+        .join(', ');
+    return (`another rollback is running on ${where}: the session (${who}) holds the rollback lock. ` +
+        'Wait for that run to finish (see its job summary), then check the history before running again. ' +
+        `If that run is dead (its job was cancelled or its runner lost) and the session lingers, end it with ` +
+        `SELECT pg_terminate_backend(${holder.pid}); the lock is released with the session.`);
+}
+/**
+ * Takes the session-level advisory lock on a dedicated connection, outside
+ * any transaction: it never holds a snapshot, so Django's migrations (even
+ * CREATE INDEX CONCURRENTLY) do not wait for it, and it ends with the session
+ * if this process dies. Fails at once, without waiting, if another run holds it.
+ */
+async function acquireRollbackLock(databaseUrl, options = {}) {
+    const where = describePostgres(databaseUrl).replace(/^PostgreSQL at /, '');
+    const client = await connectPostgres({
+        connectionString: databaseUrl,
+        connectionTimeoutMillis: 15000,
+        application_name: LOCK_APPLICATION_NAME,
+        // Notices a vanished network path while the run is long.
+        keepAlive: true
+    }, options.retry);
+    let lostError;
+    let released = false;
+    // Without a listener an idle client's error (terminated session, server restart) would crash the process.
+    client.on('error', error => {
+        if (released || lostError)
+            return;
+        lostError = error;
+        (options.onLost ?? (e => warning(`the rollback lock on ${where} was lost: ${e.message}`)))(error);
+    });
+    try {
+        const { rows } = await client.query('SELECT pg_try_advisory_lock($1::bigint) AS locked, pg_backend_pid() AS pid', [ROLLBACK_LOCK_KEY]);
+        if (!rows[0].locked) {
+            const holder = await findHolder(client);
+            throw new LockHeldError(heldMessage(where, holder), holder);
+        }
+        const pid = Number(rows[0].pid);
+        return {
+            pid,
+            lost: () => lostError,
+            async release() {
+                if (released)
+                    return;
+                released = true;
+                if (!lostError) {
+                    // Closing the session would release it too; unlocking first says so explicitly in the server log.
+                    await client.query('SELECT pg_advisory_unlock($1::bigint)', [ROLLBACK_LOCK_KEY]).catch(() => undefined);
+                }
+                await client.end().catch(() => undefined);
+            }
+        };
+    }
+    catch (error) {
+        released = true;
+        await client.end().catch(() => undefined);
+        throw error;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/outcome.ts
@@ -39200,103 +39908,9 @@ function setOutputs(outcome) {
     const report = outcome.run?.report;
     setOutput('plan', JSON.stringify(report ? [...report.plan.map(m => m.migration), ...report.rowsOnly] : []));
     setOutput('commands', JSON.stringify(outcome.run?.commands ?? []));
+    if (outcome.backup)
+        setOutput('backup-path', outcome.backup.path);
     setOutput('rolled-back', JSON.stringify(outcome.verification?.unapplied ?? []));
-}
-
-;// CONCATENATED MODULE: ./src/django/rollback-script.ts
-// Generated by scripts/embed-python.mjs from rollback.py; edit that file, then run npm run build.
-const ROLLBACK_PY = "\"\"\"Exact rollback of Django migrations, run inside the application's container.\n\nThe action sends this file and a JSON request on stdin to a short bootstrap,\n`manage.py shell -v 0 -c BOOTSTRAP` (src/django/commands.ts), which exec()s it\nwith stdin replaced by the request; `manage.py shell -v 0 -c \"<this file>\"` with\nthe request alone on stdin works the same. The last stdout line is always\n`ROLLBACK-REPORT <json>`. Works with Django 3.2+ and Python 3.8+. Only stdlib\nand Django imports: the file is shipped as text.\n\nexec() runs this text with one globals dict, so top-level functions see each\nother; names start with an underscore to stay out of the shell's namespace.\n\"\"\"\n\n\ndef _rollback_main():\n    import json\n    import sys\n    import time\n    import traceback\n\n    report = {\n        \"version\": 1,\n        \"django\": None,\n        \"orphans\": [],\n        \"bookkeeping\": [],\n        \"rowsOnly\": [],\n        \"plan\": [],\n        \"problems\": [],\n        \"blocked\": False,\n        \"commands\": [],\n        \"perApp\": [],\n        \"commandsExtra\": [],\n        \"commandsMissing\": [],\n        \"hasFlagsmithCommand\": False,\n        \"executed\": [],\n        \"rowsDeleted\": [],\n        \"error\": None,\n    }\n    # A progress line (\"  Unapplying x...\") may be open when something fails:\n    # the report must start on its own line.\n    state = {\"line_open\": False, \"current\": None}\n\n    def label(key):\n        return \"%s.%s\" % (key[0], key[1])\n\n    def problem(kind, migration, message, blocking, command=None):\n        report[\"problems\"].append({\n            \"kind\": kind,\n            \"migration\": migration,\n            \"message\": message,\n            \"blocking\": bool(blocking),\n            \"command\": command,\n        })\n        if blocking:\n            report[\"blocked\"] = True\n\n    def emit(exit_code):\n        if state[\"line_open\"]:\n            sys.stdout.write(\"\\n\")\n        sys.stdout.write(\"ROLLBACK-REPORT \" + json.dumps(report, sort_keys=True) + \"\\n\")\n        sys.stdout.flush()\n        if exit_code:\n            # SystemExit goes through Django's shell and sets the process status.\n            sys.exit(exit_code)\n\n    try:\n        _run(report, state, label, problem)\n    except Exception as exc:  # report every failure, never a bare traceback\n        report[\"error\"] = {\n            \"message\": \"%s: %s\" % (type(exc).__name__, exc),\n            \"migration\": state[\"current\"],\n            \"traceback\": traceback.format_exc(),\n        }\n    emit(1 if report[\"error\"] else 0)\n\n\ndef _run(report, state, label, problem):\n    import json\n    import sys\n    import time\n\n    import django\n    from django.apps import apps as global_apps\n    from django.core.management import get_commands\n    from django.core.management.commands.migrate import Command as MigrateCommand\n    from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal\n    from django.db import connections\n    from django.db.migrations.exceptions import AmbiguityError\n    from django.db.migrations.executor import MigrationExecutor\n    from django.db.migrations.loader import MigrationLoader\n    from django.db.migrations.recorder import MigrationRecorder\n    from django.db.migrations.state import ModelState\n\n    report[\"django\"] = django.get_version()\n    request = json.loads(sys.stdin.read())\n    if request.get(\"version\") != 1:\n        raise ValueError(\"unsupported request version %r\" % (request.get(\"version\"),))\n    alias = request.get(\"database\") or \"default\"\n    execute = bool(request.get(\"execute\"))\n    allow_irreversible = bool(request.get(\"allowIrreversible\"))\n    connection = connections[alias]\n\n    report[\"hasFlagsmithCommand\"] = \"rollbackmigrationsappliedafter\" in get_commands()\n\n    def progress(action, migration=None, fake=False):\n        # Same lines as `migrate`'s progress callback, plus bookkeeping.\n        if action == \"unapply_start\":\n            state[\"current\"] = label((migration.app_label, migration.name))\n            sys.stdout.write(\"  Unapplying %s...\" % (migration,))\n            sys.stdout.flush()\n            state[\"line_open\"] = True\n            state[\"start\"] = time.monotonic()\n        elif action == \"unapply_success\":\n            sys.stdout.write(\" OK\\n\")\n            sys.stdout.flush()\n            state[\"line_open\"] = False\n            report[\"executed\"].append(label((migration.app_label, migration.name)))\n            state[\"current\"] = None\n\n    def describe(migration, backwards):\n        ops = []\n        for operation in migration.operations:\n            text, is_error = MigrateCommand.describe_operation(operation, backwards)\n            # describe_operation only knows RunPython/RunSQL; custom operations\n            # can declare themselves irreversible too.\n            irreversible = bool(backwards and (is_error or not getattr(operation, \"reversible\", True)))\n            ops.append({\"description\": text, \"irreversible\": irreversible})\n        return ops\n\n    executor = MigrationExecutor(connection, progress)\n    loader = executor.loader\n\n    conflicts = loader.detect_conflicts()\n    if conflicts:\n        names = \"; \".join(\"%s in %s\" % (\", \".join(sorted(v)), k) for k, v in sorted(conflicts.items()))\n        problem(\"conflict\", None,\n                \"Conflicting migrations detected; multiple leaf nodes in the migration graph: (%s). \"\n                \"Django's migrate refuses to run; fix the code (makemigrations --merge) before rolling back.\" % names,\n                True)\n\n    # S: the rows applied at/after the cutoff; `recorded`: every row right now.\n    s_keys = []\n    for row in request.get(\"after\") or []:\n        key = (row[\"app\"], row[\"name\"])\n        if key not in s_keys:\n            s_keys.append(key)\n    s_set = set(s_keys)\n    recorded = set(MigrationRecorder(connection).applied_migrations())\n    before = recorded - s_set\n    disk = loader.disk_migrations\n\n    orphans = sorted(k for k in s_set if k not in disk)\n    excluded = set(orphans)\n\n    # Squashes: classify against S (see DESIGN.md \"Squash bookkeeping\").\n    split = set()        # squashes whose replaced migrations straddle the cutoff\n    replaced_by = {}     # replaced key -> squash key\n    for q_key, q in loader.replacements.items():\n        replaced = set(q.replaces)\n        for r in replaced:\n            replaced_by[r] = q_key\n        r_in = replaced & s_set\n        r_before = replaced & before\n        if r_in and r_before:\n            split.add(q_key)\n            if q_key in s_set:\n                report[\"rowsOnly\"].append(label(q_key))\n                excluded.add(q_key)\n            elif q_key in before:\n                problem(\"squash\", label(q_key),\n                        \"The squash row %s predates the cutoff but some migrations it replaces are after it; \"\n                        \"after the rollback its row is stale (Django ignores it while a replaced migration is unapplied).\"\n                        % label(q_key), False)\n        elif q_key in s_set and not r_in and r_before == replaced:\n            report[\"bookkeeping\"].append(label(q_key))\n            excluded.add(q_key)\n        elif q_key in s_set and r_in != replaced:\n            # Some migrations it replaces are not applied (typically: an earlier\n            # run was interrupted after unapplying them). Django already treats\n            # the squash as unapplied; only its stale row is left to delete.\n            report[\"rowsOnly\"].append(label(q_key))\n            excluded.add(q_key)\n        elif q_key in before and r_in == replaced:\n            problem(\"squash\", label(q_key),\n                    \"The squash row %s predates the cutoff but every migration it replaces is after it. \"\n                    \"Check django_migrations by hand.\" % label(q_key), True)\n    report[\"orphans\"] = [label(k) for k in orphans]\n    report[\"bookkeeping\"].sort()\n    report[\"rowsOnly\"].sort()\n    exact = [k for k in s_keys if k not in excluded]\n\n    if split:\n        # Like Django's migration_plan for a replaced target: rebuild without\n        # replacements, then redo the replacement step ourselves so that split\n        # squashes are dropped with their children remapped onto the replaced\n        # migrations (what Django does for a partially applied squash), and\n        # every other squash is handled exactly as Django would.\n        loader.replace_migrations = False\n        loader.build_graph()\n        graph = loader.graph\n        for q_key, q in loader.replacements.items():\n            statuses = [r in loader.applied_migrations for r in q.replaces]\n            if q_key not in split and (all(statuses) or not any(statuses)):\n                if all(statuses):\n                    loader.applied_migrations[q_key] = q\n                graph.remove_replaced_nodes(q_key, q.replaces)\n            else:\n                loader.applied_migrations.pop(q_key, None)\n                graph.remove_replacement_node(q_key, q.replaces)\n        graph.validate_consistency()\n    graph = loader.graph\n\n    # Map the rows onto graph nodes: a fully applied squash stands for the\n    # migrations it replaces.\n    plan_nodes = set()\n    for key in exact:\n        if key in graph.nodes:\n            plan_nodes.add(key)\n        elif key in replaced_by and replaced_by[key] in graph.nodes:\n            plan_nodes.add(replaced_by[key])\n        else:\n            problem(\"unknown\", label(key),\n                    \"%s is in django_migrations and on disk but not in the migration graph; cannot plan it.\" % label(key),\n                    True)\n\n    # Reverse of the order Django would apply everything on an empty database.\n    full_plan = executor.migration_plan(graph.leaf_nodes(), clean_start=True)\n    plan = []\n    for migration, _ in reversed(full_plan):\n        key = (migration.app_label, migration.name)\n        if key in plan_nodes:\n            plan.append(migration)\n    applied_nodes = set(loader.applied_migrations)\n    for migration in plan:\n        key = (migration.app_label, migration.name)\n        ops = describe(migration, True)\n        report[\"plan\"].append({\"migration\": label(key), \"operations\": ops})\n        if any(op[\"irreversible\"] for op in ops):\n            problem(\"irreversible\", label(key),\n                    \"%s has an irreversible operation (%s); Django stops there and leaves the rollback half done. \"\n                    \"Set allow-irreversible only if you accept that, or roll back to a later point.\"\n                    % (label(key), \"; \".join(op[\"description\"] for op in ops if op[\"irreversible\"])),\n                    not allow_irreversible)\n        if key not in applied_nodes:\n            problem(\"unknown\", label(key),\n                    \"%s is recorded after the cutoff but Django does not consider it applied.\" % label(key), True)\n        for child in graph.backwards_plan(key):\n            if child != key and child not in plan_nodes and child in applied_nodes:\n                problem(\"outside\", label(child),\n                        \"%s (applied before the cutoff) depends on %s, which the rollback would unapply: \"\n                        \"the history would be inconsistent. Choose an earlier cutoff.\" % (label(child), label(key)),\n                        True)\n\n    # The rows the exact run removes, to compare commands against.\n    def rows_of(key, migration):\n        rows = {key}\n        if getattr(migration, \"replaces\", None):\n            rows |= set(migration.replaces)\n        return rows & recorded\n\n    # Per-app targets for the documented style: each app's newest row before the\n    # cutoff that is a real step. A squash row is bookkeeping Django writes at the\n    # end of a migrate run, after the migrations that follow the squash, so as a\n    # target it would unapply those long-applied migrations; a name with no file\n    # cannot be a target at all.\n    exact_apps = set(k[0] for k in exact)\n    for entry in request.get(\"perApp\") or []:\n        app_label = entry[\"app\"]\n        if app_label not in exact_apps:\n            continue  # only orphans or bookkeeping rows: nothing to run\n        target, fallback = None, None\n        for name in entry.get(\"before\") or []:\n            key = (app_label, name)\n            if key not in disk:\n                continue\n            if key in loader.replacements:\n                fallback = fallback or name\n                continue\n            target = name\n            break\n        report[\"perApp\"].append({\"app\": app_label, \"target\": target or fallback or \"zero\"})\n\n    commands = list(request.get(\"commands\") or []) + report[\"perApp\"]\n    exact_rows = set(exact)\n    cmd_rows = set()\n    for command in commands:\n        cmd_rows |= _evaluate_command(command, connection, report, label, problem, describe, rows_of,\n                                     global_apps, MigrationExecutor, AmbiguityError)\n    rows_only = {tuple(r.split(\".\", 1)) for r in report[\"rowsOnly\"]}\n    report[\"commandsExtra\"] = sorted(label(k) for k in cmd_rows - exact_rows - rows_only)\n    report[\"commandsMissing\"] = sorted(label(k) for k in exact_rows - cmd_rows) if commands else []\n\n    if not execute or report[\"blocked\"]:\n        return\n    # Stale squash rows go first: Django decides a squash's state from the rows\n    # of what it replaces, so deleting them changes nothing Django sees, and a run\n    # that fails half way then leaves no stale row behind for the next run.\n    recorder = MigrationRecorder(connection)\n    for row in report[\"rowsOnly\"]:\n        app_label, name = row.split(\".\", 1)\n        recorder.record_unapplied(app_label, name)\n        report[\"rowsDeleted\"].append(row)\n    if plan:\n        # As the migrate command does: pre_migrate, migrate with the plan, post_migrate.\n        backwards_plan = [(migration, True) for migration in plan]\n        pre_state = executor._create_project_state(with_applied_migrations=True)\n        emit_pre_migrate_signal(0, False, connection.alias, stdout=sys.stdout,\n                                apps=pre_state.apps, plan=backwards_plan)\n        post_state = executor.migrate([], plan=backwards_plan, state=pre_state.clone())\n        post_state.clear_delayed_apps_cache()\n        post_apps = post_state.apps\n        with post_apps.bulk_update():\n            model_keys = []\n            for model_state in post_apps.real_models:\n                model_key = model_state.app_label, model_state.name_lower\n                model_keys.append(model_key)\n                post_apps.unregister_model(*model_key)\n        post_apps.render_multiple([ModelState.from_model(global_apps.get_model(*m)) for m in model_keys])\n        emit_post_migrate_signal(0, False, connection.alias, stdout=sys.stdout,\n                                 apps=post_apps, plan=backwards_plan)\n\n\ndef _evaluate_command(command, connection, report, label, problem, describe, rows_of,\n                     global_apps, MigrationExecutor, AmbiguityError):\n    \"\"\"`migrate APP TARGET` as the migrate command would plan it, on a fresh executor.\"\"\"\n    app_label, target = command[\"app\"], command[\"target\"]\n    text = \"migrate %s %s\" % (app_label, target)\n    entry = {\"app\": app_label, \"target\": target, \"resolved\": None, \"error\": None, \"plan\": [], \"irreversible\": []}\n    report[\"commands\"].append(entry)\n\n    def fail(kind, message, migration=None):\n        entry[\"error\"] = \"%s: %s\" % (kind, message)\n        problem(kind, migration, \"`%s`: %s\" % (text, message), False, command=text)\n        return set()\n\n    # Fresh executor: migration_plan may rebuild its loader's graph.\n    executor = MigrationExecutor(connection)\n    loader = executor.loader\n    try:\n        global_apps.get_app_config(app_label)\n    except LookupError:\n        return fail(\"unknown-app\", \"No installed app with label '%s'.\" % app_label)\n    if app_label not in loader.migrated_apps:\n        return fail(\"unknown-app\", \"App '%s' does not have migrations.\" % app_label)\n    if target == \"zero\":\n        entry[\"resolved\"] = \"zero\"\n        key = (app_label, None)\n    else:\n        try:\n            migration = loader.get_migration_by_prefix(app_label, target)\n        except AmbiguityError:\n            names = sorted(n for a, n in loader.disk_migrations if a == app_label and n.startswith(target))\n            return fail(\"ambiguous\",\n                        \"More than one migration matches '%s' in app '%s' (%s); Django matches by prefix with no \"\n                        \"exact-match precedence, so this target cannot be used. Use the exact strategy.\"\n                        % (target, app_label, \", \".join(names)))\n        except KeyError:\n            return fail(\"not-found\", \"Cannot find a migration matching '%s' from app '%s'.\" % (target, app_label))\n        entry[\"resolved\"] = migration.name\n        key = (app_label, migration.name)\n        # Same substitution as the migrate command for a partially applied squash.\n        if key not in loader.graph.nodes and key in loader.replacements:\n            key = loader.replacements[key].replaces[-1]\n    try:\n        planned = executor.migration_plan([key])\n    except Exception as exc:\n        # Django before 4.0 cannot plan a replaced migration as target while its\n        # squash is applied (KeyError in migration_plan): that is what migrate does too.\n        replaced = any(key in q.replaces for q in loader.replacements.values())\n        return fail(\"squash\" if replaced else \"unknown\",\n                    \"Django cannot plan this target (%s: %s)%s.\" % (\n                        type(exc).__name__, exc,\n                        \"; it is replaced by a squashed migration\" if replaced else \"\"))\n    rows = set()\n    for migration, backwards in planned:\n        m_key = (migration.app_label, migration.name)\n        entry[\"plan\"].append({\"migration\": label(m_key), \"backwards\": bool(backwards)})\n        if backwards:\n            rows |= rows_of(m_key, migration)\n            if any(op[\"irreversible\"] for op in describe(migration, True)):\n                entry[\"irreversible\"].append(label(m_key))\n        else:\n            problem(\"forward\", label(m_key),\n                    \"`%s` would apply %s (migrate forwards) instead of rolling back.\" % (text, label(m_key)),\n                    False, command=text)\n    return rows\n\n\n_rollback_main()\n";
-
-;// CONCATENATED MODULE: ./src/django/commands.ts
-
-
-
-const REPORT_PREFIX = 'ROLLBACK-REPORT ';
-const VENDOR_COMMAND = 'rollbackmigrationsappliedafter';
-/** rollback.py's output could not be read: the target is not a Django app we can talk to. */
-class ScriptOutputError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'ScriptOutputError';
-    }
-}
-const REQUEST_SEPARATOR = '\n#ROLLBACK-REQUEST\n';
-/**
- * A short bootstrap that reads rollback.py and the request from stdin. The
- * script itself stays off the command line: kubectl exec sends argv in the
- * request URL, which proxies in front of an API server may cap at 8 KiB.
- */
-const BOOTSTRAP = 'import io,sys;d=sys.stdin.read();s,_,r=d.partition("\\n#ROLLBACK-REQUEST\\n");sys.stdin=io.StringIO(r);' +
-    'exec(compile(s,"rollback.py","exec"),{"__name__":"rollback"})';
-function scriptArgv(manageCommand) {
-    return [...manageCommand, 'shell', '-v', '0', '-c', BOOTSTRAP];
-}
-/** What the bootstrap reads on stdin: the script, then the request. */
-function scriptInput(request) {
-    return `${ROLLBACK_PY}${REQUEST_SEPARATOR}${JSON.stringify(request)}`;
-}
-function migrateArgv(manageCommand, app, target) {
-    return [...manageCommand, 'migrate', app, target];
-}
-function vendorArgv(manageCommand, cutoff) {
-    return [...manageCommand, VENDOR_COMMAND, utcWithOffset(cutoff.utc)];
-}
-/** A command line as a person would type it. */
-function displayCommand(argv) {
-    const line = argv.map(quoteArg).join(' ');
-    return argv[argv.length - 1] === BOOTSTRAP ? `${line} < rollback.py+request` : line;
-}
-function parseReport(stdout, stderr, exitCode) {
-    const line = stdout
-        .split('\n')
-        .reverse()
-        .find(l => l.startsWith(REPORT_PREFIX));
-    if (!line) {
-        const output = `${stderr}\n${stdout}`.trim().split('\n').slice(-15).join('\n');
-        throw new ScriptOutputError(`manage.py shell exited with ${exitCode} without a rollback report. Check manage-command (it must run the ` +
-            `application's manage.py) and that the container runs the current release. Last output:\n${output}`);
-    }
-    try {
-        return JSON.parse(line.slice(REPORT_PREFIX.length));
-    }
-    catch (error) {
-        throw new ScriptOutputError(`the rollback report is not valid JSON: ${error.message}`);
-    }
-}
-// ---- database-alias (issue 5, item 6) ----
-const DEFAULT_DATABASE = 'default';
-/**
- * Why strategy flagsmith cannot roll back another database: the vendor command
- * takes only the datetime (no --database) and always works on `default`.
- */
-const VENDOR_DATABASE_REFUSAL = `Flagsmith's ${VENDOR_COMMAND} has no --database option: it only rolls back the default database. ` +
-    'Use strategy: exact (or per-app) with database-alias';
-/** The refusal for strategy flagsmith with a non-default alias, or null when they go together. */
-function vendorDatabaseRefusal(alias) {
-    return alias === DEFAULT_DATABASE ? null : `database-alias is ${JSON.stringify(alias)}. ${VENDOR_DATABASE_REFUSAL}`;
-}
-/** A Django database alias as the input may give it: a settings key, never an option or a shell word. */
-function checkDatabaseAlias(alias) {
-    return /^[A-Za-z_][A-Za-z0-9_.-]*$/.test(alias)
-        ? null
-        : `database-alias ${JSON.stringify(alias)} is not a Django database alias (letters, digits, _ . -, as in DATABASES)`;
-}
-/**
- * `--database ALIAS` on a `migrate` command line (from migrateArgv); unchanged
- * for `default`, so command lines stay as they were. The rollback script takes
- * the alias in its request instead, and the vendor command cannot take one.
- */
-function withDatabase(argv, alias) {
-    if (alias === DEFAULT_DATABASE)
-        return argv;
-    if (argv[argv.length - 1] === BOOTSTRAP) {
-        throw new Error('withDatabase: the rollback and history scripts take the alias in their request (database)');
-    }
-    if (argv.includes(VENDOR_COMMAND))
-        throw new Error(VENDOR_DATABASE_REFUSAL);
-    if (!argv.includes('migrate'))
-        throw new Error(`withDatabase: not a migrate command: ${argv.join(' ')}`);
-    return [...argv, '--database', alias];
 }
 
 ;// CONCATENATED MODULE: ./src/plan.ts
@@ -39453,7 +40067,7 @@ async function checkAndRun(executor, config, plan) {
     const executeInScript = config.strategy === 'exact' && !config.dryRun;
     const request = {
         version: 1,
-        database: 'default',
+        database: config.databaseAlias,
         after: plan.after.map(({ app, name, applied }) => ({ app, name, applied })),
         execute: executeInScript,
         allowIrreversible: config.allowIrreversible,
@@ -39476,7 +40090,7 @@ async function checkAndRun(executor, config, plan) {
     const runs = vendor
         ? [vendorArgv(config.manageCommand, plan.cutoff)]
         : // A command whose plan is empty (only bookkeeping or orphan rows in that app) has nothing to do.
-            report.perApp.filter(evaluated).map(c => migrateArgv(config.manageCommand, c.app, c.target));
+            report.perApp.filter(evaluated).map(c => withDatabase(migrateArgv(config.manageCommand, c.app, c.target), config.databaseAlias));
     result.commands = runs.map(displayCommand);
     if (refused || config.dryRun)
         return result;
@@ -39492,6 +40106,294 @@ async function checkAndRun(executor, config, plan) {
         }
     }
     return result;
+}
+
+;// CONCATENATED MODULE: ./src/summary.ts
+/**
+ * The job summary, for a person at the worst moment of their week: the outcome
+ * first, then the next step, then the evidence. Text from the database or from
+ * remote output is HTML-escaped; the whole stays under the 1 MiB the runner keeps.
+ */
+
+
+
+
+
+const SUMMARY_LIMIT = 1024 * 1024;
+const DETAILS_BUDGET = 700 * 1024;
+/** HTML-escapes, and entity-encodes the characters Markdown would act on around inline HTML (not `_`: names are full of it, and GFM ignores it inside words). */
+function escapeHtml(text) {
+    return text.replace(/[&<>"'|`*[\]\\]/g, c => `&#${c.charCodeAt(0)};`);
+}
+const code = (text) => `<code>${escapeHtml(text)}</code>`;
+// A blank line would end the HTML block and let Markdown loose on the rest of the text.
+const pre = (lines) => `<pre>${escapeHtml(lines.join('\n').replace(/\n\s*\n/g, '\n'))}</pre>`;
+const shortTime = (utc) => utc.replace('T', ' ').replace(/(\.\d+)?Z$/, '');
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+/** Undoing these drops a table or a column: the data in it is gone unless restored from a backup. */
+function losesData(description) {
+    return /^Undo (Create model|Add field)\b/.test(description);
+}
+const NEXT_STEP = '**Next: deploy the earlier release now.** The current release re-applies its migrations whenever one of its ' +
+    "containers starts (Flagsmith's image runs `migrate` on start), so do not restart, scale or redeploy the current " +
+    'release before the earlier one is running.';
+function headline(outcome) {
+    const v = outcome.verification;
+    const planned = outcome.run?.report.plan.length ?? 0;
+    const apps = new Set((outcome.run?.report.plan ?? []).map(p => p.migration.split('.')[0])).size;
+    const when = outcome.plan ? `${outcome.plan.cutoff.utc.replace('T', ' ').replace('Z', '')} UTC` : '';
+    const e = outcome.evidence;
+    const release = e?.kind === 'deployments' ? e.resolution.version : e?.kind === 'source' ? e.version : null;
+    switch (outcome.status) {
+        case 'rolled-back':
+            return `## ✅ Rolled back ${plural(v?.unapplied.length ?? planned, 'migration')} in ${plural(apps, 'app')}: the database is back to ${release ? `release ${release} (` : ''}its state before ${when}${release ? ')' : ''}`;
+        case 'nothing-to-roll-back': {
+            const e = outcome.evidence;
+            if (e?.kind === 'deployments' && !e.resolution.next) {
+                return `## ✅ Nothing to roll back: ${e.resolution.version} is still the latest deployment to ${e.resolution.environment}`;
+            }
+            return `## ✅ Nothing to roll back: no migration the code knows was applied at or after ${when || 'the cutoff'}`;
+        }
+        case 'planned':
+            return `## 🔍 Dry run: ${plural(planned, 'migration')} in ${plural(apps, 'app')} would be rolled back; nothing was changed`;
+        case 'failed':
+            if (outcome.unchanged)
+                return '## ⛔ Rollback stopped before any change: the database is as it was';
+            if (v && v.unapplied.length > 0) {
+                return `## ❌ Rollback failed part-way: ${v.unapplied.length} of ${outcome.plan?.after.length} migrations unapplied, ${v.remaining.length} still applied after the cutoff`;
+            }
+            return '## ❌ Rollback failed';
+    }
+}
+function deploymentText(d) {
+    return `deployment #${d.id} of ${code(d.ref)} (created ${escapeHtml(shortTime(d.createdAt))} UTC${d.creator ? ` by ${escapeHtml(d.creator)}` : ''})`;
+}
+/** Where the cutoff came from, in words a reviewer can check. */
+function cutoffEvidence(outcome) {
+    const plan = outcome.plan;
+    const evidence = outcome.evidence;
+    if (evidence?.kind === 'deployments') {
+        const r = evidence.resolution;
+        return (`${code(plan.cutoff.utc)}: the creation of ${r.next ? deploymentText(r.next) : 'the next deployment'} to ` +
+            `${code(r.environment)}, the first after ${code(r.version)}'s latest, ${deploymentText(r.target)}, in ` +
+            `${escapeHtml(r.repository)}. Every migration applied at or after it is rolled back.`);
+    }
+    if (evidence?.kind === 'source') {
+        const outside = evidence.outsideApps.length
+            ? ` Apps the source does not contain (${evidence.outsideApps.map(a => code(a.app)).join(', ')}): their rows ` +
+                'applied at or after that time are rolled back too.'
+            : '';
+        return (`Every applied migration that the source of ${code(evidence.version)} (${code(evidence.path)}: ` +
+            `${evidence.apps} apps, ${evidence.migrations} migrations) does not contain; the earliest was applied at ` +
+            `${code(plan.cutoff.utc)}.${outside}`);
+    }
+    return (`${code(plan.cutoff.utc)}, from target-datetime ${code(plan.cutoff.input)}` +
+        (plan.cutoff.assumedUtc ? ' (no offset given: read as UTC)' : '') +
+        '. Every migration applied at or after it is rolled back.');
+}
+function facts(outcome) {
+    const rows = [];
+    const plan = outcome.plan;
+    const config = outcome.config;
+    if (plan)
+        rows.push(['Cutoff', cutoffEvidence(outcome)]);
+    if (config) {
+        const django = outcome.run ? `, Django ${escapeHtml(outcome.run.report.django)}` : '';
+        rows.push(['Strategy', `${config.strategy}${config.dryRun ? ' (dry run)' : ''}${django}`]);
+    }
+    if (outcome.where)
+        rows.push(['Ran in', escapeHtml(outcome.where)]);
+    if (config && config.databaseAlias !== 'default')
+        rows.push(['Database', `Django alias ${code(config.databaseAlias)}`]);
+    if (config?.historySource === 'container')
+        rows.push(['History', 'read through Django in the target (history-source: container)']);
+    if (outcome.backup) {
+        const b = outcome.backup;
+        rows.push([
+            'Backup',
+            `${code(b.path)}, ${(b.bytes / 1024 / 1024).toFixed(1)} MiB in ${b.seconds.toFixed(1)} s (${escapeHtml(b.pgDump)}). ` +
+                'It is deleted with the runner: keep it with actions/upload-artifact (output backup-path), with a short ' +
+                'retention-days, since whoever can read the repository can download artifacts. Restore with ' +
+                `${code('pg_restore --clean --if-exists -d DATABASE_URL FILE')}.`
+        ]);
+    }
+    if (outcome.lock)
+        rows.push(['One rollback at a time', escapeHtml(`lock ${outcome.lock}`)]);
+    if (outcome.run) {
+        rows.push(['Django processes', `${outcome.run.djangoProcesses}, ${outcome.seconds.toFixed(1)} s in all`]);
+    }
+    if (rows.length === 0)
+        return '';
+    return `<table>${rows.map(([k, v]) => `<tr><th align="left">${k}</th><td>${v}</td></tr>`).join('')}</table>`;
+}
+function perAppTable(outcome) {
+    const plan = outcome.plan;
+    if (!plan || plan.apps.length === 0)
+        return '';
+    const ignored = new Set([...(outcome.run?.report.orphans ?? []), ...(outcome.run?.report.bookkeeping ?? [])]);
+    const body = plan.apps
+        .map(a => {
+        const rows = plan.after.filter(r => r.app === a.app);
+        const real = rows.filter(r => !ignored.has(key(r))).length;
+        const note = real === rows.length ? '' : ` (${rows.length - real} left alone, see below)`;
+        const to = outcome.run?.report.perApp.find(p => p.app === a.app)?.target ?? a.to;
+        return `<tr><td>${code(a.app)}</td><td>${code(a.from)}</td><td>${code(to)}</td><td>${real}${note}</td></tr>`;
+    })
+        .join('');
+    return ('### Per app\n\n<table><tr><th>App</th><th>From (latest applied)</th><th>To (last applied before the cutoff)</th>' +
+        `<th>Migrations</th></tr>${body}</table>`);
+}
+function commandsSection(outcome) {
+    const run = outcome.run;
+    const config = outcome.config;
+    if (!run || !config)
+        return '';
+    const parts = [];
+    const verb = outcome.status === 'planned' || outcome.unchanged ? 'Would run' : 'Ran';
+    if (run.commands.length > 0)
+        parts.push(`### ${verb}\n\n${pre(run.commands)}`);
+    if (config.strategy === 'exact') {
+        if (config.strategy === 'exact' && run.equivalent && run.equivalent.length > 0) {
+            parts.push('The same rollback by hand, as `migrate APP TARGET` commands (checked: they unapply exactly the same migrations):\n\n' +
+                pre(run.equivalent.map(c => displayCommand(withDatabase(migrateArgv(config.manageCommand, c.app, c.target), config.databaseAlias)))));
+        }
+        else if (run.report.plan.length > 0) {
+            const why = [
+                ...run.report.commandsExtra.map(m => `would also unapply ${m}, applied before the cutoff`),
+                ...run.report.commandsMissing.map(m => `would leave ${m} applied`),
+                ...run.report.commands.filter(c => c.error).map(c => `migrate ${c.app} ${c.target}: ${c.error}`)
+            ];
+            parts.push('No set of `migrate APP TARGET` commands does this rollback exactly (a branch point or a squash: ' +
+                'see DESIGN). The per-app commands ' +
+                (why.length ? `${escapeHtml(why.join('; '))}.` : 'differ.'));
+        }
+    }
+    return parts.join('\n\n');
+}
+function leftAloneSection(outcome) {
+    const report = outcome.run?.report;
+    if (!report)
+        return '';
+    const parts = [];
+    if (report.orphans.length > 0) {
+        parts.push(`> [!WARNING]\n> ${plural(report.orphans.length, 'row')} applied after the cutoff name migrations the current ` +
+            `code no longer has, so Django cannot unapply them: ${report.orphans.map(code).join(', ')}. ` +
+            'Their tables or columns, if any, stay until you remove them by hand; the earlier release may or may not expect them.');
+    }
+    if (report.bookkeeping.length > 0) {
+        parts.push(`> [!NOTE]\n> Left alone: ${report.bookkeeping.map(code).join(', ')}. Django recorded these squashed ` +
+            'migrations after the cutoff, but everything they replace was applied before it.');
+    }
+    return parts.join('\n\n');
+}
+function batchesSection(outcome) {
+    const batches = outcome.batches;
+    if (!batches || batches.length === 0 || !outcome.plan)
+        return '';
+    const cutoffRow = `<tr><td colspan="3"><b>✂ cutoff ${escapeHtml(shortTime(outcome.plan.cutoff.utc))} UTC</b>: ` +
+        'everything below is rolled back</td></tr>';
+    let body = '';
+    let cutoffShown = false;
+    for (const b of batches) {
+        if (!cutoffShown && b.side !== 'before') {
+            body += cutoffRow;
+            cutoffShown = true;
+        }
+        const when = b.first === b.last ? shortTime(b.first) : `${shortTime(b.first)} → ${shortTime(b.last)}`;
+        const apps = b.apps.length > 6 ? `${b.apps.slice(0, 6).join(', ')} and ${b.apps.length - 6} more` : b.apps.join(', ');
+        const mark = b.side === 'split' ? '⚠️ split by the cutoff: ' : '';
+        body += `<tr><td>${escapeHtml(when)}</td><td>${mark}${b.rows}</td><td>${escapeHtml(apps)}</td></tr>`;
+    }
+    if (!cutoffShown)
+        body += cutoffRow;
+    const split = batches.find(b => b.side === 'split');
+    const warning = split
+        ? `> [!WARNING]\n> The cutoff falls inside a batch of migrations applied together between ${shortTime(split.first)} and ` +
+            `${shortTime(split.last)} UTC, most likely by one deployment: the time given and the database disagree. ` +
+            'Check the time (and its time zone) before rolling back.\n\n'
+        : '';
+    return (`### Deployments as the database saw them\n\n${warning}Migrations applied within ${BATCH_GAP_SECONDS / 60} minutes ` +
+        'of each other are shown as one batch (one deployment).\n\n' +
+        `<table><tr><th>Applied (UTC)</th><th>Migrations</th><th>Apps</th></tr>${body}</table>`);
+}
+function migrationList(outcome) {
+    const report = outcome.run?.report;
+    const plan = outcome.plan;
+    if (!report || !plan || report.plan.length === 0)
+        return '';
+    const applied = new Map(plan.after.map(r => [key(r), r.applied]));
+    const lossy = (m) => m.operations.some(o => losesData(o.description));
+    const drop = report.plan.filter(lossy).length;
+    const title = `${plural(report.plan.length, 'migration')} in the order they ${outcome.status === 'rolled-back' ? 'were' : 'are to be'} ` +
+        `unapplied${drop ? `; ⚠️ ${drop} drop tables or columns (data in them is lost)` : ''}`;
+    let body = '';
+    let shown = 0;
+    for (const m of report.plan) {
+        const ops = m.operations
+            .map(o => {
+            const mark = o.irreversible ? '⛔ ' : losesData(o.description) ? '⚠️ ' : '';
+            return `${mark}${escapeHtml(o.description)}`;
+        })
+            .join('<br>');
+        const row = `<tr><td>${code(m.migration)}</td><td>${escapeHtml(applied.get(m.migration) ?? '')}</td><td>${ops}</td></tr>`;
+        if (body.length + row.length > DETAILS_BUDGET)
+            break;
+        body += row;
+        shown++;
+    }
+    const cut = shown < report.plan.length ? `\n\n${report.plan.length - shown} more not shown (summary size limit).` : '';
+    return (`<details><summary>${title}</summary>\n\n<table><tr><th>Migration</th><th>Applied (UTC)</th>` +
+        `<th>Operations Django reported</th></tr>${body}</table>${cut}\n\n</details>`);
+}
+function failureSection(outcome) {
+    if (outcome.status !== 'failed')
+        return '';
+    const parts = [pre([outcome.error ?? 'unknown error'])];
+    const v = outcome.verification;
+    if (outcome.unchanged) {
+        parts.push('Nothing was unapplied. Fix the cause above and run the workflow again.');
+        return parts.join('\n\n');
+    }
+    if (v) {
+        parts.push('### State reached\n\n' +
+            `- Unapplied: ${v.unapplied.length ? v.unapplied.map(code).join(', ') : 'nothing'}\n` +
+            `- Still applied at or after the cutoff: ${v.remaining.length ? remainingKeys(v.remaining).map(code).join(', ') : 'nothing'}` +
+            (v.lostBefore.length ? `\n- ⛔ Unapplied although applied before the cutoff: ${v.lostBefore.map(code).join(', ')}` : ''));
+    }
+    parts.push('### How to continue\n\n' +
+        '1. Do not deploy the earlier release yet, and do not restart the current one.\n' +
+        '2. Fix the cause above (for an irreversible step: add its reverse operation, or restore the affected data from a backup).\n' +
+        '3. Run this workflow again with the same inputs: it re-reads `django_migrations` and unapplies only what is still ' +
+        'applied at or after the cutoff.');
+    return parts.join('\n\n');
+}
+function renderSummary(outcome) {
+    const sections = [
+        headline(outcome),
+        outcome.status === 'rolled-back' ? NEXT_STEP : '',
+        outcome.status === 'planned'
+            ? 'Django checked the plan in the target: every step goes backwards, nothing applied before the cutoff is touched' +
+                (outcome.config?.allowIrreversible ? '.' : ', and no step is irreversible.') +
+                ' Run again with dry-run: false to do it.'
+            : '',
+        failureSection(outcome),
+        facts(outcome),
+        perAppTable(outcome),
+        batchesSection(outcome),
+        leftAloneSection(outcome),
+        commandsSection(outcome),
+        migrationList(outcome)
+    ];
+    let markdown = `${sections.filter(s => s).join('\n\n')}\n`;
+    if (Buffer.byteLength(markdown) > SUMMARY_LIMIT) {
+        markdown = `${sections.slice(0, -1).join('\n\n')}\n\n(The migration list was left out: it exceeded the summary size limit.)\n`;
+    }
+    return markdown;
+}
+async function writeSummary(outcome) {
+    if (!process.env.GITHUB_STEP_SUMMARY)
+        return;
+    await summary.addRaw(renderSummary(outcome)).write();
 }
 
 ;// CONCATENATED MODULE: ./src/target/deployments.ts
@@ -39949,278 +40851,6 @@ function planForTarget(resolved, history) {
     return planRollback(history.rows, resolved.cutoff, history.now);
 }
 
-;// CONCATENATED MODULE: ./src/summary.ts
-/**
- * The job summary, for a person at the worst moment of their week: the outcome
- * first, then the next step, then the evidence. Text from the database or from
- * remote output is HTML-escaped; the whole stays under the 1 MiB the runner keeps.
- */
-
-
-
-
-
-const SUMMARY_LIMIT = 1024 * 1024;
-const DETAILS_BUDGET = 700 * 1024;
-/** HTML-escapes, and entity-encodes the characters Markdown would act on around inline HTML (not `_`: names are full of it, and GFM ignores it inside words). */
-function escapeHtml(text) {
-    return text.replace(/[&<>"'|`*[\]\\]/g, c => `&#${c.charCodeAt(0)};`);
-}
-const code = (text) => `<code>${escapeHtml(text)}</code>`;
-// A blank line would end the HTML block and let Markdown loose on the rest of the text.
-const pre = (lines) => `<pre>${escapeHtml(lines.join('\n').replace(/\n\s*\n/g, '\n'))}</pre>`;
-const shortTime = (utc) => utc.replace('T', ' ').replace(/(\.\d+)?Z$/, '');
-const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
-/** Undoing these drops a table or a column: the data in it is gone unless restored from a backup. */
-function losesData(description) {
-    return /^Undo (Create model|Add field)\b/.test(description);
-}
-const NEXT_STEP = '**Next: deploy the earlier release now.** The current release re-applies its migrations whenever one of its ' +
-    "containers starts (Flagsmith's image runs `migrate` on start), so do not restart, scale or redeploy the current " +
-    'release before the earlier one is running.';
-function headline(outcome) {
-    const v = outcome.verification;
-    const planned = outcome.run?.report.plan.length ?? 0;
-    const apps = new Set((outcome.run?.report.plan ?? []).map(p => p.migration.split('.')[0])).size;
-    const when = outcome.plan ? `${outcome.plan.cutoff.utc.replace('T', ' ').replace('Z', '')} UTC` : '';
-    const e = outcome.evidence;
-    const release = e?.kind === 'deployments' ? e.resolution.version : e?.kind === 'source' ? e.version : null;
-    switch (outcome.status) {
-        case 'rolled-back':
-            return `## ✅ Rolled back ${plural(v?.unapplied.length ?? planned, 'migration')} in ${plural(apps, 'app')}: the database is back to ${release ? `release ${release} (` : ''}its state before ${when}${release ? ')' : ''}`;
-        case 'nothing-to-roll-back': {
-            const e = outcome.evidence;
-            if (e?.kind === 'deployments' && !e.resolution.next) {
-                return `## ✅ Nothing to roll back: ${e.resolution.version} is still the latest deployment to ${e.resolution.environment}`;
-            }
-            return `## ✅ Nothing to roll back: no migration the code knows was applied at or after ${when || 'the cutoff'}`;
-        }
-        case 'planned':
-            return `## 🔍 Dry run: ${plural(planned, 'migration')} in ${plural(apps, 'app')} would be rolled back; nothing was changed`;
-        case 'failed':
-            if (outcome.unchanged)
-                return '## ⛔ Rollback stopped before any change: the database is as it was';
-            if (v && v.unapplied.length > 0) {
-                return `## ❌ Rollback failed part-way: ${v.unapplied.length} of ${outcome.plan?.after.length} migrations unapplied, ${v.remaining.length} still applied after the cutoff`;
-            }
-            return '## ❌ Rollback failed';
-    }
-}
-function deploymentText(d) {
-    return `deployment #${d.id} of ${code(d.ref)} (created ${escapeHtml(shortTime(d.createdAt))} UTC${d.creator ? ` by ${escapeHtml(d.creator)}` : ''})`;
-}
-/** Where the cutoff came from, in words a reviewer can check. */
-function cutoffEvidence(outcome) {
-    const plan = outcome.plan;
-    const evidence = outcome.evidence;
-    if (evidence?.kind === 'deployments') {
-        const r = evidence.resolution;
-        return (`${code(plan.cutoff.utc)}: the creation of ${r.next ? deploymentText(r.next) : 'the next deployment'} to ` +
-            `${code(r.environment)}, the first after ${code(r.version)}'s latest, ${deploymentText(r.target)}, in ` +
-            `${escapeHtml(r.repository)}. Every migration applied at or after it is rolled back.`);
-    }
-    if (evidence?.kind === 'source') {
-        const outside = evidence.outsideApps.length
-            ? ` Apps the source does not contain (${evidence.outsideApps.map(a => code(a.app)).join(', ')}): their rows ` +
-                'applied at or after that time are rolled back too.'
-            : '';
-        return (`Every applied migration that the source of ${code(evidence.version)} (${code(evidence.path)}: ` +
-            `${evidence.apps} apps, ${evidence.migrations} migrations) does not contain; the earliest was applied at ` +
-            `${code(plan.cutoff.utc)}.${outside}`);
-    }
-    return (`${code(plan.cutoff.utc)}, from target-datetime ${code(plan.cutoff.input)}` +
-        (plan.cutoff.assumedUtc ? ' (no offset given: read as UTC)' : '') +
-        '. Every migration applied at or after it is rolled back.');
-}
-function facts(outcome) {
-    const rows = [];
-    const plan = outcome.plan;
-    const config = outcome.config;
-    if (plan)
-        rows.push(['Cutoff', cutoffEvidence(outcome)]);
-    if (config) {
-        const django = outcome.run ? `, Django ${escapeHtml(outcome.run.report.django)}` : '';
-        rows.push(['Strategy', `${config.strategy}${config.dryRun ? ' (dry run)' : ''}${django}`]);
-    }
-    if (outcome.where)
-        rows.push(['Ran in', escapeHtml(outcome.where)]);
-    if (outcome.run) {
-        rows.push(['Django processes', `${outcome.run.djangoProcesses}, ${outcome.seconds.toFixed(1)} s in all`]);
-    }
-    if (rows.length === 0)
-        return '';
-    return `<table>${rows.map(([k, v]) => `<tr><th align="left">${k}</th><td>${v}</td></tr>`).join('')}</table>`;
-}
-function perAppTable(outcome) {
-    const plan = outcome.plan;
-    if (!plan || plan.apps.length === 0)
-        return '';
-    const ignored = new Set([...(outcome.run?.report.orphans ?? []), ...(outcome.run?.report.bookkeeping ?? [])]);
-    const body = plan.apps
-        .map(a => {
-        const rows = plan.after.filter(r => r.app === a.app);
-        const real = rows.filter(r => !ignored.has(key(r))).length;
-        const note = real === rows.length ? '' : ` (${rows.length - real} left alone, see below)`;
-        const to = outcome.run?.report.perApp.find(p => p.app === a.app)?.target ?? a.to;
-        return `<tr><td>${code(a.app)}</td><td>${code(a.from)}</td><td>${code(to)}</td><td>${real}${note}</td></tr>`;
-    })
-        .join('');
-    return ('### Per app\n\n<table><tr><th>App</th><th>From (latest applied)</th><th>To (last applied before the cutoff)</th>' +
-        `<th>Migrations</th></tr>${body}</table>`);
-}
-function commandsSection(outcome) {
-    const run = outcome.run;
-    const config = outcome.config;
-    if (!run || !config)
-        return '';
-    const parts = [];
-    const verb = outcome.status === 'planned' || outcome.unchanged ? 'Would run' : 'Ran';
-    if (run.commands.length > 0)
-        parts.push(`### ${verb}\n\n${pre(run.commands)}`);
-    if (config.strategy === 'exact') {
-        if (config.strategy === 'exact' && run.equivalent && run.equivalent.length > 0) {
-            parts.push('The same rollback by hand, as `migrate APP TARGET` commands (checked: they unapply exactly the same migrations):\n\n' +
-                pre(run.equivalent.map(c => displayCommand(migrateArgv(config.manageCommand, c.app, c.target)))));
-        }
-        else if (run.report.plan.length > 0) {
-            const why = [
-                ...run.report.commandsExtra.map(m => `would also unapply ${m}, applied before the cutoff`),
-                ...run.report.commandsMissing.map(m => `would leave ${m} applied`),
-                ...run.report.commands.filter(c => c.error).map(c => `migrate ${c.app} ${c.target}: ${c.error}`)
-            ];
-            parts.push('No set of `migrate APP TARGET` commands does this rollback exactly (a branch point or a squash: ' +
-                'see DESIGN). The per-app commands ' +
-                (why.length ? `${escapeHtml(why.join('; '))}.` : 'differ.'));
-        }
-    }
-    return parts.join('\n\n');
-}
-function leftAloneSection(outcome) {
-    const report = outcome.run?.report;
-    if (!report)
-        return '';
-    const parts = [];
-    if (report.orphans.length > 0) {
-        parts.push(`> [!WARNING]\n> ${plural(report.orphans.length, 'row')} applied after the cutoff name migrations the current ` +
-            `code no longer has, so Django cannot unapply them: ${report.orphans.map(code).join(', ')}. ` +
-            'Their tables or columns, if any, stay until you remove them by hand; the earlier release may or may not expect them.');
-    }
-    if (report.bookkeeping.length > 0) {
-        parts.push(`> [!NOTE]\n> Left alone: ${report.bookkeeping.map(code).join(', ')}. Django recorded these squashed ` +
-            'migrations after the cutoff, but everything they replace was applied before it.');
-    }
-    return parts.join('\n\n');
-}
-function batchesSection(outcome) {
-    const batches = outcome.batches;
-    if (!batches || batches.length === 0 || !outcome.plan)
-        return '';
-    const cutoffRow = `<tr><td colspan="3"><b>✂ cutoff ${escapeHtml(shortTime(outcome.plan.cutoff.utc))} UTC</b>: ` +
-        'everything below is rolled back</td></tr>';
-    let body = '';
-    let cutoffShown = false;
-    for (const b of batches) {
-        if (!cutoffShown && b.side !== 'before') {
-            body += cutoffRow;
-            cutoffShown = true;
-        }
-        const when = b.first === b.last ? shortTime(b.first) : `${shortTime(b.first)} → ${shortTime(b.last)}`;
-        const apps = b.apps.length > 6 ? `${b.apps.slice(0, 6).join(', ')} and ${b.apps.length - 6} more` : b.apps.join(', ');
-        const mark = b.side === 'split' ? '⚠️ split by the cutoff: ' : '';
-        body += `<tr><td>${escapeHtml(when)}</td><td>${mark}${b.rows}</td><td>${escapeHtml(apps)}</td></tr>`;
-    }
-    if (!cutoffShown)
-        body += cutoffRow;
-    const split = batches.find(b => b.side === 'split');
-    const warning = split
-        ? `> [!WARNING]\n> The cutoff falls inside a batch of migrations applied together between ${shortTime(split.first)} and ` +
-            `${shortTime(split.last)} UTC, most likely by one deployment: the time given and the database disagree. ` +
-            'Check the time (and its time zone) before rolling back.\n\n'
-        : '';
-    return (`### Deployments as the database saw them\n\n${warning}Migrations applied within ${BATCH_GAP_SECONDS / 60} minutes ` +
-        'of each other are shown as one batch (one deployment).\n\n' +
-        `<table><tr><th>Applied (UTC)</th><th>Migrations</th><th>Apps</th></tr>${body}</table>`);
-}
-function migrationList(outcome) {
-    const report = outcome.run?.report;
-    const plan = outcome.plan;
-    if (!report || !plan || report.plan.length === 0)
-        return '';
-    const applied = new Map(plan.after.map(r => [key(r), r.applied]));
-    const lossy = (m) => m.operations.some(o => losesData(o.description));
-    const drop = report.plan.filter(lossy).length;
-    const title = `${plural(report.plan.length, 'migration')} in the order they ${outcome.status === 'rolled-back' ? 'were' : 'are to be'} ` +
-        `unapplied${drop ? `; ⚠️ ${drop} drop tables or columns (data in them is lost)` : ''}`;
-    let body = '';
-    let shown = 0;
-    for (const m of report.plan) {
-        const ops = m.operations
-            .map(o => {
-            const mark = o.irreversible ? '⛔ ' : losesData(o.description) ? '⚠️ ' : '';
-            return `${mark}${escapeHtml(o.description)}`;
-        })
-            .join('<br>');
-        const row = `<tr><td>${code(m.migration)}</td><td>${escapeHtml(applied.get(m.migration) ?? '')}</td><td>${ops}</td></tr>`;
-        if (body.length + row.length > DETAILS_BUDGET)
-            break;
-        body += row;
-        shown++;
-    }
-    const cut = shown < report.plan.length ? `\n\n${report.plan.length - shown} more not shown (summary size limit).` : '';
-    return (`<details><summary>${title}</summary>\n\n<table><tr><th>Migration</th><th>Applied (UTC)</th>` +
-        `<th>Operations Django reported</th></tr>${body}</table>${cut}\n\n</details>`);
-}
-function failureSection(outcome) {
-    if (outcome.status !== 'failed')
-        return '';
-    const parts = [pre([outcome.error ?? 'unknown error'])];
-    const v = outcome.verification;
-    if (outcome.unchanged) {
-        parts.push('Nothing was unapplied. Fix the cause above and run the workflow again.');
-        return parts.join('\n\n');
-    }
-    if (v) {
-        parts.push('### State reached\n\n' +
-            `- Unapplied: ${v.unapplied.length ? v.unapplied.map(code).join(', ') : 'nothing'}\n` +
-            `- Still applied at or after the cutoff: ${v.remaining.length ? remainingKeys(v.remaining).map(code).join(', ') : 'nothing'}` +
-            (v.lostBefore.length ? `\n- ⛔ Unapplied although applied before the cutoff: ${v.lostBefore.map(code).join(', ')}` : ''));
-    }
-    parts.push('### How to continue\n\n' +
-        '1. Do not deploy the earlier release yet, and do not restart the current one.\n' +
-        '2. Fix the cause above (for an irreversible step: add its reverse operation, or restore the affected data from a backup).\n' +
-        '3. Run this workflow again with the same inputs: it re-reads `django_migrations` and unapplies only what is still ' +
-        'applied at or after the cutoff.');
-    return parts.join('\n\n');
-}
-function renderSummary(outcome) {
-    const sections = [
-        headline(outcome),
-        outcome.status === 'rolled-back' ? NEXT_STEP : '',
-        outcome.status === 'planned'
-            ? 'Django checked the plan in the target: every step goes backwards, nothing applied before the cutoff is touched' +
-                (outcome.config?.allowIrreversible ? '.' : ', and no step is irreversible.') +
-                ' Run again with dry-run: false to do it.'
-            : '',
-        failureSection(outcome),
-        facts(outcome),
-        perAppTable(outcome),
-        batchesSection(outcome),
-        leftAloneSection(outcome),
-        commandsSection(outcome),
-        migrationList(outcome)
-    ];
-    let markdown = `${sections.filter(s => s).join('\n\n')}\n`;
-    if (Buffer.byteLength(markdown) > SUMMARY_LIMIT) {
-        markdown = `${sections.slice(0, -1).join('\n\n')}\n\n(The migration list was left out: it exceeded the summary size limit.)\n`;
-    }
-    return markdown;
-}
-async function writeSummary(outcome) {
-    if (!process.env.GITHUB_STEP_SUMMARY)
-        return;
-    await summary.addRaw(renderSummary(outcome)).write();
-}
-
 ;// CONCATENATED MODULE: ./src/verify.ts
 
 function verify(plan, rowsNow, leaveAlone) {
@@ -40250,12 +40880,23 @@ function verify(plan, rowsNow, leaveAlone) {
 
 
 
+
+
+
+
 const message = (error) => (error instanceof Error ? error.message : String(error));
-/** inputs -> history -> plan -> check and run in the target -> verify -> outputs and summary */
+/** Reads django_migrations from the database, or through Django in the target (history-source: container). */
+function historyReader(config, cutoff, executor) {
+    return config.historySource === 'container'
+        ? () => readHistoryInContainer(executor(), config.manageCommand, config.databaseAlias, cutoff)
+        : () => readHistory(config.databaseUrl, cutoff);
+}
+/** inputs -> target -> history -> plan -> backup -> check and run in the target -> verify -> outputs and summary */
 async function run() {
     const started = Date.now();
     const outcome = { status: 'failed', unchanged: true, seconds: 0 };
     let executor;
+    let lock;
     try {
         const config = readInputs();
         outcome.config = config;
@@ -40265,7 +40906,22 @@ async function run() {
             outcome.status = 'nothing-to-roll-back';
             return outcome;
         }
-        const history = await readHistory(config.databaseUrl, target.cutoff ?? undefined);
+        if (config.historySource === 'container' || config.dryRun) {
+            outcome.lock = config.dryRun ? 'not needed for a dry run' : 'not taken: history-source is container';
+        }
+        else {
+            // One rollback at a time, held for the whole run; released when the session ends, even if the runner dies.
+            lock = await acquireRollbackLock(config.databaseUrl).catch(error => {
+                throw error instanceof LockHeldError ? error : explainDatabaseError(error, config.databaseUrl);
+            });
+            outcome.lock = `held (PostgreSQL session ${lock.pid})`;
+        }
+        if (config.historySource === 'container') {
+            executor = await createExecutor(config);
+            outcome.where = executor.where;
+        }
+        const readRows = historyReader(config, target.cutoff ?? undefined, () => executor);
+        const history = await readRows();
         const plan = planForTarget(target, history);
         outcome.plan = plan;
         outcome.batches = recentBatches(deploymentBatches(history.rows, plan.cutoff.utc));
@@ -40274,7 +40930,15 @@ async function run() {
             outcome.status = 'nothing-to-roll-back';
             return outcome;
         }
-        executor = await createExecutor(config);
+        if (config.backup && !config.dryRun) {
+            const path = config.backupPath ?? defaultBackupPath(config.databaseUrl);
+            info(`Backing up the database to ${path} (pg_dump --format=custom)`);
+            // A dump only reads, and each attempt writes a fresh temporary file: safe to retry.
+            outcome.backup = await withRetries(describePostgres(config.databaseUrl), () => backupDatabase(config.databaseUrl, path), {
+                isTransient: e => e instanceof BackupError && e.kind === 'connection'
+            });
+        }
+        executor ??= await createExecutor(config);
         outcome.where = executor.where;
         try {
             outcome.run = await checkAndRun(executor, config, plan);
@@ -40288,7 +40952,7 @@ async function run() {
             outcome.error = result.refused;
             return outcome;
         }
-        if (result && result.report.plan.length === 0 && !result.failed) {
+        if (result && result.report.plan.length === 0 && result.report.rowsOnly.length === 0 && !result.failed) {
             outcome.status = 'nothing-to-roll-back';
             return outcome;
         }
@@ -40296,7 +40960,7 @@ async function run() {
             outcome.status = 'planned';
             return outcome;
         }
-        const after = await readHistory(config.databaseUrl, target.cutoff ?? undefined);
+        const after = await readRows();
         const verification = verify(plan, after.rows, leftAlone(result));
         outcome.verification = verification;
         outcome.unchanged = verification.unapplied.length === 0 && verification.lostBefore.length === 0;
@@ -40323,6 +40987,10 @@ async function run() {
     }
     finally {
         await executor?.close().catch(e => warning(`closing the executor: ${message(e)}`));
+        const lost = lock?.lost();
+        if (lost)
+            outcome.lock = `lost during the run (${lost.message}): another rollback could have started meanwhile`;
+        await lock?.release().catch(e => warning(`releasing the rollback lock: ${message(e)}`));
         outcome.seconds = (Date.now() - started) / 1000;
         setOutputs(outcome);
         await writeSummary(outcome).catch(e => warning(`writing the job summary: ${message(e)}`));

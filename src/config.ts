@@ -68,8 +68,16 @@ export interface KubectlConfig {
 
 export interface Config {
   target: Target
-  /** Absent: node-postgres reads the PG* environment variables. */
+  /** Absent: node-postgres reads the PG* environment variables (or history comes from the container). */
   databaseUrl?: string
+  /** Where django_migrations is read: from the runner over database-url, or through Django in the target. */
+  historySource: 'database' | 'container'
+  /** The Django database alias to roll back (`--database`). */
+  databaseAlias: string
+  /** pg_dump --format=custom before any change. */
+  backup: boolean
+  /** Where the dump goes; default under RUNNER_TEMP. */
+  backupPath?: string
   executor: ExecutorKind
   /** argv words, e.g. ["python", "manage.py"]. */
   manageCommand: string[]

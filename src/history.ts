@@ -1,4 +1,5 @@
-import pg from 'pg'
+import type pg from 'pg'
+import {connectPostgres} from './retry.js'
 import type {Cutoff} from './config.js'
 
 /** One django_migrations row; `applied` is UTC text with microseconds, exactly as PostgreSQL holds it. */
@@ -35,7 +36,8 @@ function describeTarget(databaseUrl: string | undefined): string {
   }
 }
 
-function explain(error: unknown, databaseUrl: string | undefined): HistoryError {
+/** A database error in words that say what to check; also used for the lock's connection. */
+export function explainDatabaseError(error: unknown, databaseUrl: string | undefined): HistoryError {
   const where = describeTarget(databaseUrl)
   const e = error as {code?: string; message?: string}
   const reason = e.message ?? String(error)
@@ -78,13 +80,14 @@ function explain(error: unknown, databaseUrl: string | undefined): HistoryError 
  * planner makes.
  */
 export async function readHistory(databaseUrl: string | undefined, cutoff?: Cutoff): Promise<History> {
-  const client = new pg.Client({
-    connectionString: databaseUrl,
-    connectionTimeoutMillis: 15000,
-    application_name: 'django-migration-rollback'
-  })
+  let client: pg.Client | undefined
   try {
-    await client.connect()
+    // Refused connections and timeouts are retried with backoff (a database restarting); credentials are not.
+    client = await connectPostgres({
+      connectionString: databaseUrl,
+      connectionTimeoutMillis: 15000,
+      application_name: 'django-migration-rollback'
+    })
     await client.query(`SET TIME ZONE 'UTC'`)
     const clock = await client.query<{now: string}>(`SELECT to_char(now() AT TIME ZONE 'UTC', ${UTC_TEXT}) AS now`)
     const result = await client.query<MigrationRow & {after_cutoff: boolean}>(
@@ -104,8 +107,8 @@ export async function readHistory(databaseUrl: string | undefined, cutoff?: Cuto
     })
     return {rows, now: clock.rows[0].now}
   } catch (error) {
-    throw error instanceof HistoryError ? error : explain(error, databaseUrl)
+    throw error instanceof HistoryError ? error : explainDatabaseError(error, databaseUrl)
   } finally {
-    await client.end().catch(() => undefined)
+    await client?.end().catch(() => undefined)
   }
 }

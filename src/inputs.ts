@@ -2,6 +2,7 @@ import * as core from '@actions/core'
 import path from 'node:path'
 import type {Config, ExecutorKind, KubectlConfig, SshConfig, Strategy, Target} from './config.js'
 import {InputError, parseCutoff} from './cutoff.js'
+import {checkDatabaseAlias, DEFAULT_DATABASE, vendorDatabaseRefusal} from './django/commands.js'
 import {kubeconfigSecrets} from './executors/kubectl.js'
 
 export {InputError}
@@ -84,8 +85,9 @@ function maskSecret(value: string): void {
   if (lines.length > 1) for (const line of lines) if (line.length > 3) core.setSecret(line)
 }
 
-function readDatabaseUrl(read: InputReader): string | undefined {
+function readDatabaseUrl(read: InputReader, historySource: Config['historySource']): string | undefined {
   const value = read('database-url')
+  if (value === '' && historySource === 'container') return undefined
   if (value === '') {
     if (!Object.keys(process.env).some(key => /^PG(HOST|DATABASE|USER|PORT|PASSWORD|SERVICE)$/.test(key))) {
       throw new InputError(
@@ -247,9 +249,15 @@ function readTarget(read: InputReader): Target {
 /** Reads and checks every input before anything connects anywhere. */
 export function readInputs(read: InputReader = fromActionInputs): Config {
   const target = readTarget(read)
-  const databaseUrl = readDatabaseUrl(read)
+  const historySource = oneOf('history-source', read('history-source') || 'database', ['database', 'container'] as const)
+  const databaseUrl = readDatabaseUrl(read, historySource)
+  const databaseAlias = read('database-alias') || DEFAULT_DATABASE
+  const aliasProblem = checkDatabaseAlias(databaseAlias)
+  if (aliasProblem) throw new InputError(aliasProblem)
   const executor = oneOf('executor', required(read, 'executor', `expected one of ${EXECUTORS.join(', ')}`), EXECUTORS)
   const strategy = oneOf('strategy', read('strategy') || 'exact', STRATEGIES)
+  const vendorProblem = strategy === 'flagsmith' ? vendorDatabaseRefusal(databaseAlias) : null
+  if (vendorProblem) throw new InputError(vendorProblem)
   const manageCommand = splitWords('manage-command', read('manage-command') || 'python manage.py')
   if (manageCommand.length === 0) throw new InputError('manage-command is empty: expected e.g. python manage.py')
 
@@ -261,9 +269,25 @@ export function readInputs(read: InputReader = fromActionInputs): Config {
     throw new InputError('container is empty: executor docker needs the name or ID of the running application container')
   }
 
+  const backup = booleanInput(read, 'backup', false)
+  if (backup && !databaseUrl && !Object.keys(process.env).some(key => /^PG(HOST|DATABASE|SERVICE)$/.test(key))) {
+    throw new InputError(
+      'backup is true but database-url is empty: pg_dump runs on the runner and needs the database URL ' +
+        '(history-source: container alone cannot back up)'
+    )
+  }
+  const backupPath = read('backup-path') || undefined
+  if (backupPath && (backupPath.includes('\0') || backupPath.endsWith('/'))) {
+    throw new InputError(`backup-path ${JSON.stringify(backupPath)} is not valid: expected a file path such as backups/flagsmith.dump`)
+  }
+
   return {
     target,
     databaseUrl,
+    backup,
+    backupPath: backupPath ? path.resolve(process.env.GITHUB_WORKSPACE ?? process.cwd(), backupPath) : undefined,
+    historySource,
+    databaseAlias,
     executor,
     manageCommand,
     container,

@@ -1,23 +1,36 @@
 import * as core from '@actions/core'
+import {backupDatabase, BackupError, defaultBackupPath} from './backup.js'
 import {deploymentBatches, recentBatches} from './batches.js'
+import type {Config, Cutoff} from './config.js'
 import {createExecutor} from './executors/index.js'
 import type {Executor} from './executors/executor.js'
-import {readHistory} from './history.js'
+import {readHistoryInContainer} from './history-container.js'
+import {explainDatabaseError, type History, readHistory} from './history.js'
 import {readInputs} from './inputs.js'
+import {acquireRollbackLock, LockHeldError, type RollbackLock} from './lock.js'
 import {leftAlone, type Outcome} from './outcome.js'
 import {setOutputs} from './outputs.js'
+import {describePostgres, withRetries} from './retry.js'
 import {checkAndRun} from './rollback.js'
-import {planForTarget, resolveTarget} from './target/resolve.js'
 import {writeSummary} from './summary.js'
+import {planForTarget, resolveTarget} from './target/resolve.js'
 import {verify} from './verify.js'
 
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
-/** inputs -> history -> plan -> check and run in the target -> verify -> outputs and summary */
+/** Reads django_migrations from the database, or through Django in the target (history-source: container). */
+function historyReader(config: Config, cutoff: Cutoff | undefined, executor: () => Executor): () => Promise<History> {
+  return config.historySource === 'container'
+    ? () => readHistoryInContainer(executor(), config.manageCommand, config.databaseAlias, cutoff)
+    : () => readHistory(config.databaseUrl, cutoff)
+}
+
+/** inputs -> target -> history -> plan -> backup -> check and run in the target -> verify -> outputs and summary */
 export async function run(): Promise<Outcome> {
   const started = Date.now()
   const outcome: Outcome = {status: 'failed', unchanged: true, seconds: 0}
   let executor: Executor | undefined
+  let lock: RollbackLock | undefined
   try {
     const config = readInputs()
     outcome.config = config
@@ -27,7 +40,21 @@ export async function run(): Promise<Outcome> {
       outcome.status = 'nothing-to-roll-back'
       return outcome
     }
-    const history = await readHistory(config.databaseUrl, target.cutoff ?? undefined)
+    if (config.historySource === 'container' || config.dryRun) {
+      outcome.lock = config.dryRun ? 'not needed for a dry run' : 'not taken: history-source is container'
+    } else {
+      // One rollback at a time, held for the whole run; released when the session ends, even if the runner dies.
+      lock = await acquireRollbackLock(config.databaseUrl).catch(error => {
+        throw error instanceof LockHeldError ? error : explainDatabaseError(error, config.databaseUrl)
+      })
+      outcome.lock = `held (PostgreSQL session ${lock.pid})`
+    }
+    if (config.historySource === 'container') {
+      executor = await createExecutor(config)
+      outcome.where = executor.where
+    }
+    const readRows = historyReader(config, target.cutoff ?? undefined, () => executor as Executor)
+    const history = await readRows()
     const plan = planForTarget(target, history)
     outcome.plan = plan
     outcome.batches = recentBatches(deploymentBatches(history.rows, plan.cutoff.utc))
@@ -37,7 +64,16 @@ export async function run(): Promise<Outcome> {
       return outcome
     }
 
-    executor = await createExecutor(config)
+    if (config.backup && !config.dryRun) {
+      const path = config.backupPath ?? defaultBackupPath(config.databaseUrl)
+      core.info(`Backing up the database to ${path} (pg_dump --format=custom)`)
+      // A dump only reads, and each attempt writes a fresh temporary file: safe to retry.
+      outcome.backup = await withRetries(describePostgres(config.databaseUrl), () => backupDatabase(config.databaseUrl, path), {
+        isTransient: e => e instanceof BackupError && e.kind === 'connection'
+      })
+    }
+
+    executor ??= await createExecutor(config)
     outcome.where = executor.where
     try {
       outcome.run = await checkAndRun(executor, config, plan)
@@ -50,7 +86,7 @@ export async function run(): Promise<Outcome> {
       outcome.error = result.refused
       return outcome
     }
-    if (result && result.report.plan.length === 0 && !result.failed) {
+    if (result && result.report.plan.length === 0 && result.report.rowsOnly.length === 0 && !result.failed) {
       outcome.status = 'nothing-to-roll-back'
       return outcome
     }
@@ -59,7 +95,7 @@ export async function run(): Promise<Outcome> {
       return outcome
     }
 
-    const after = await readHistory(config.databaseUrl, target.cutoff ?? undefined)
+    const after = await readRows()
     const verification = verify(plan, after.rows, leftAlone(result))
     outcome.verification = verification
     outcome.unchanged = verification.unapplied.length === 0 && verification.lostBefore.length === 0
@@ -80,6 +116,9 @@ export async function run(): Promise<Outcome> {
     return outcome
   } finally {
     await executor?.close().catch(e => core.warning(`closing the executor: ${message(e)}`))
+    const lost = lock?.lost()
+    if (lost) outcome.lock = `lost during the run (${lost.message}): another rollback could have started meanwhile`
+    await lock?.release().catch(e => core.warning(`releasing the rollback lock: ${message(e)}`))
     outcome.seconds = (Date.now() - started) / 1000
     setOutputs(outcome)
     await writeSummary(outcome).catch(e => core.warning(`writing the job summary: ${message(e)}`))

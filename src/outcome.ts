@@ -1,4 +1,5 @@
 /** What a run reached, as the summary and the outputs report it. */
+import type {Backup} from './backup.js'
 import type {Batch} from './batches.js'
 import type {Config} from './config.js'
 import type {MigrationRow} from './history.js'
@@ -18,6 +19,10 @@ export interface Outcome {
   plan?: Plan
   run?: RunResult
   verification?: Verification
+  /** The pg_dump taken before any change (input backup). */
+  backup?: Backup
+  /** What became of the one-rollback-at-a-time lock, in words. */
+  lock?: string
   /** The deployment batches around the cutoff, oldest first. */
   batches?: Batch[]
   /** Why the run failed or stopped, with what to do. */

@@ -8,5 +8,6 @@ export function setOutputs(outcome: Outcome): void {
   const report = outcome.run?.report
   core.setOutput('plan', JSON.stringify(report ? [...report.plan.map(m => m.migration), ...report.rowsOnly] : []))
   core.setOutput('commands', JSON.stringify(outcome.run?.commands ?? []))
+  if (outcome.backup) core.setOutput('backup-path', outcome.backup.path)
   core.setOutput('rolled-back', JSON.stringify(outcome.verification?.unapplied ?? []))
 }

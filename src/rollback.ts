@@ -15,6 +15,7 @@ import {
   scriptArgv,
   scriptInput,
   VENDOR_COMMAND,
+  withDatabase,
   vendorArgv
 } from './django/commands.js'
 import type {Executor} from './executors/executor.js'
@@ -97,7 +98,7 @@ export async function checkAndRun(executor: Executor, config: Config, plan: Plan
   const executeInScript = config.strategy === 'exact' && !config.dryRun
   const request: ScriptRequest = {
     version: 1,
-    database: 'default',
+    database: config.databaseAlias,
     after: plan.after.map(({app, name, applied}) => ({app, name, applied})),
     execute: executeInScript,
     allowIrreversible: config.allowIrreversible,
@@ -123,7 +124,7 @@ export async function checkAndRun(executor: Executor, config: Config, plan: Plan
   const runs = vendor
     ? [vendorArgv(config.manageCommand, plan.cutoff)]
     : // A command whose plan is empty (only bookkeeping or orphan rows in that app) has nothing to do.
-      report.perApp.filter(evaluated).map(c => migrateArgv(config.manageCommand, c.app, c.target))
+      report.perApp.filter(evaluated).map(c => withDatabase(migrateArgv(config.manageCommand, c.app, c.target), config.databaseAlias))
   result.commands = runs.map(displayCommand)
   if (refused || config.dryRun) return result
 

@@ -7,7 +7,7 @@ import * as core from '@actions/core'
 import {BATCH_GAP_SECONDS} from './batches.js'
 import type {PlannedMigration} from './django/commands.js'
 import {remainingKeys, type Outcome} from './outcome.js'
-import {displayCommand, migrateArgv} from './django/commands.js'
+import {displayCommand, migrateArgv, withDatabase} from './django/commands.js'
 import {key} from './plan.js'
 
 export const SUMMARY_LIMIT = 1024 * 1024
@@ -106,6 +106,19 @@ function facts(outcome: Outcome): string {
     rows.push(['Strategy', `${config.strategy}${config.dryRun ? ' (dry run)' : ''}${django}`])
   }
   if (outcome.where) rows.push(['Ran in', escapeHtml(outcome.where)])
+  if (config && config.databaseAlias !== 'default') rows.push(['Database', `Django alias ${code(config.databaseAlias)}`])
+  if (config?.historySource === 'container') rows.push(['History', 'read through Django in the target (history-source: container)'])
+  if (outcome.backup) {
+    const b = outcome.backup
+    rows.push([
+      'Backup',
+      `${code(b.path)}, ${(b.bytes / 1024 / 1024).toFixed(1)} MiB in ${b.seconds.toFixed(1)} s (${escapeHtml(b.pgDump)}). ` +
+        'It is deleted with the runner: keep it with actions/upload-artifact (output backup-path), with a short ' +
+        'retention-days, since whoever can read the repository can download artifacts. Restore with ' +
+        `${code('pg_restore --clean --if-exists -d DATABASE_URL FILE')}.`
+    ])
+  }
+  if (outcome.lock) rows.push(['One rollback at a time', escapeHtml(`lock ${outcome.lock}`)])
   if (outcome.run) {
     rows.push(['Django processes', `${outcome.run.djangoProcesses}, ${outcome.seconds.toFixed(1)} s in all`])
   }
@@ -143,7 +156,11 @@ function commandsSection(outcome: Outcome): string {
     if (config.strategy === 'exact' && run.equivalent && run.equivalent.length > 0) {
       parts.push(
         'The same rollback by hand, as `migrate APP TARGET` commands (checked: they unapply exactly the same migrations):\n\n' +
-          pre(run.equivalent.map(c => displayCommand(migrateArgv(config.manageCommand, c.app, c.target))))
+          pre(
+            run.equivalent.map(c =>
+              displayCommand(withDatabase(migrateArgv(config.manageCommand, c.app, c.target), config.databaseAlias))
+            )
+          )
       )
     } else if (run.report.plan.length > 0) {
       const why = [

@@ -52,18 +52,26 @@ export async function manage(dbUrl: string, args: string[], opts: ManageOptions 
 }
 
 /** Applies a release from releases.json in one Django process (one `call_command('migrate', ...)` per entry). */
-export async function deployRelease(dbUrl: string, name: string): Promise<void> {
+export async function deployRelease(
+  dbUrl: string,
+  name: string,
+  options: {database?: string; env?: Record<string, string>} = {}
+): Promise<void> {
   const release = releases[name] as Release | undefined
   if (release === undefined) throw new Error(`no release ${name} in releases.json`)
   const steps = release === 'latest' ? [] : release
   const code = [
     'import json, sys',
     'from django.core.management import call_command',
-    'steps = json.loads(sys.stdin.read())',
-    'if not steps: call_command("migrate", verbosity=0)',
-    'for app, target in steps: call_command("migrate", app, target, verbosity=0)'
+    'request = json.loads(sys.stdin.read())',
+    'steps, database = request["steps"], request["database"]',
+    'if not steps: call_command("migrate", database=database, verbosity=0)',
+    'for app, target in steps: call_command("migrate", app, target, database=database, verbosity=0)'
   ].join('\n')
-  await manage(dbUrl, ['shell', '-v', '0', '-c', code], {input: JSON.stringify(steps), env: releases.env[name] ?? {}})
+  await manage(dbUrl, ['shell', '-v', '0', '-c', code], {
+    input: JSON.stringify({steps, database: options.database ?? 'default'}),
+    env: {...(releases.env[name] ?? {}), ...options.env}
+  })
 }
 
 export interface AppliedRow {

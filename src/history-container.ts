@@ -1,0 +1,100 @@
+/**
+ * `history-source: container`: reads django_migrations through the target's
+ * own Django (src/django/history.py), so the runner needs no database
+ * credentials or network path. Same result, and the same cross-check, as
+ * readHistory in history.ts: PostgreSQL formats the timestamps and judges each
+ * row against the cutoff, and that verdict must agree with the text comparison
+ * the planner makes.
+ */
+import type {Cutoff} from './config.js'
+import {BOOTSTRAP} from './django/commands.js'
+import {HISTORY_PY} from './django/history-script.js'
+import type {Executor} from './executors/executor.js'
+import {type History, HistoryError, type MigrationRow} from './history.js'
+
+export const HISTORY_PREFIX = 'ROLLBACK-HISTORY '
+const REQUEST_SEPARATOR = '\n#ROLLBACK-REQUEST\n'
+
+/** The request history.py reads on its standard input. */
+export interface HistoryRequest {
+  version: 1
+  database: string
+  /** `YYYY-MM-DDTHH:MM:SS.ffffffZ`, or null for no verdicts. */
+  cutoff: string | null
+}
+
+/** What history.py prints on its last line. */
+export interface HistoryReport {
+  version: 1
+  database: string | null
+  django: string | null
+  rows: Array<MigrationRow & {afterCutoff: boolean | null}>
+  now: string | null
+  error: {kind: string; message: string; traceback?: string} | null
+}
+
+/** The same bootstrap as rollback.py: the script and the request travel on stdin, never on the command line. */
+export function historyArgv(manageCommand: string[]): string[] {
+  return [...manageCommand, 'shell', '-v', '0', '-c', BOOTSTRAP]
+}
+
+export function historyInput(request: HistoryRequest): string {
+  return `${HISTORY_PY}${REQUEST_SEPARATOR}${JSON.stringify(request)}`
+}
+
+function tail(stdout: string, stderr: string): string {
+  return `${stderr}\n${stdout}`.trim().split('\n').slice(-15).join('\n')
+}
+
+export function parseHistoryReport(stdout: string, stderr: string, exitCode: number): HistoryReport {
+  const line = stdout
+    .split('\n')
+    .reverse()
+    .find(l => l.startsWith(HISTORY_PREFIX))
+  if (!line) {
+    throw new HistoryError(
+      `manage.py shell exited with ${exitCode} without a history report. Check manage-command (it must run the ` +
+        `application's manage.py) and that the container runs the application. Last output:\n${tail(stdout, stderr)}`
+    )
+  }
+  try {
+    return JSON.parse(line.slice(HISTORY_PREFIX.length)) as HistoryReport
+  } catch (error) {
+    throw new HistoryError(`the history report is not valid JSON: ${(error as Error).message}`)
+  }
+}
+
+/**
+ * Reads the whole migration history of database alias `database` in one Django
+ * process in the target. Transport failures (ExecutorError) pass through as
+ * they are; everything Django or the script reports becomes a HistoryError.
+ */
+export async function readHistoryInContainer(
+  executor: Executor,
+  manageCommand: string[],
+  database: string,
+  cutoff?: Cutoff
+): Promise<History> {
+  const request: HistoryRequest = {version: 1, database, cutoff: cutoff?.utc ?? null}
+  const result = await executor.exec(historyArgv(manageCommand), {input: historyInput(request)})
+  const report = parseHistoryReport(result.stdout, result.stderr, result.exitCode)
+  if (report.error) {
+    throw new HistoryError(
+      `reading django_migrations through Django (database alias '${database}') in ${executor.where} failed: ` +
+        report.error.message
+    )
+  }
+  if (report.version !== 1 || !Array.isArray(report.rows) || typeof report.now !== 'string') {
+    throw new HistoryError(`the history report from ${executor.where} is incomplete: ${JSON.stringify(report).slice(0, 300)}`)
+  }
+  const rows: MigrationRow[] = report.rows.map(({id, app, name, applied}) => ({id: Number(id), app, name, applied}))
+  report.rows.forEach((row, i) => {
+    if (cutoff && row.afterCutoff !== rows[i].applied >= cutoff.utc) {
+      throw new HistoryError(
+        `internal check failed: PostgreSQL and the planner disagree on whether row ${row.id} ` +
+          `(${row.app}.${row.name}, applied ${row.applied}) is after the cutoff ${cutoff.utc}`
+      )
+    }
+  })
+  return {rows, now: report.now}
+}

@@ -34986,7 +34986,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5082);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4923);
 
 // The exit status is set by run() through core.setFailed; nothing may escape unhandled.
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
@@ -34996,7 +34996,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5082:
+/***/ 4923:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -37964,7 +37964,11 @@ var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_namespaceObject);
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: ./src/executors/process.ts
+
+
 
 /**
  * The action's own inputs (INPUT_*) carry secrets such as the database URL;
@@ -37992,6 +37996,76 @@ async function runProcess(argv, options = {}) {
         listeners: options.onStdoutLine ? { stdline: options.onStdoutLine } : undefined
     });
     return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+}
+/**
+ * runProcess with a deadline. It spawns the process itself (not through
+ * @actions/exec) because ending it needs its pid and, for `group`, its own
+ * process group. Output handling is the same: collected, and stdout passed on
+ * line by line.
+ */
+async function runProcessWithDeadline(argv, options) {
+    const [command, ...args] = argv;
+    const started = Date.now();
+    const { deadline } = options;
+    const child = (0,external_node_child_process_namespaceObject.spawn)(command, args, {
+        env: options.env ?? childEnvironment(),
+        stdio: ['pipe', 'pipe', 'pipe'],
+        detached: deadline.group ?? false
+    });
+    let stdout = '';
+    let stderr = '';
+    let partial = '';
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (chunk) => {
+        stdout += chunk;
+        if (!options.onStdoutLine)
+            return;
+        partial += chunk;
+        const lines = partial.split(/\r?\n/);
+        partial = lines.pop() ?? '';
+        for (const line of lines)
+            options.onStdoutLine(line);
+    });
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    // The process may exit without reading its input (or be killed): not our error.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input === undefined ? undefined : Buffer.from(options.input, 'utf8'));
+    let timedOut = false;
+    const signal = (name) => {
+        try {
+            if (deadline.group && child.pid)
+                process.kill(-child.pid, name);
+            else
+                child.kill(name);
+        }
+        catch {
+            // already gone
+        }
+    };
+    let killTimer;
+    const termTimer = setTimeout(() => {
+        timedOut = true;
+        signal('SIGTERM');
+        killTimer = setTimeout(() => signal('SIGKILL'), deadline.killAfterMs);
+    }, deadline.termAfterMs);
+    try {
+        const exitCode = await new Promise((resolve, reject) => {
+            child.on('error', reject);
+            child.on('close', (code, sig) => resolve(code ?? (sig ? 128 + (external_node_os_namespaceObject.constants.signals[sig] ?? 0) : -1)));
+        });
+        if (partial && options.onStdoutLine)
+            options.onStdoutLine(partial);
+        return { exitCode, stdout, stderr, timedOut, ms: Date.now() - started };
+    }
+    finally {
+        clearTimeout(termTimer);
+        if (killTimer)
+            clearTimeout(killTimer);
+        // A group leader that exited may leave children behind in its group: they go too once the limit has passed.
+        if (timedOut && deadline.group)
+            signal('SIGKILL');
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/backup.ts
@@ -38298,25 +38372,334 @@ function recentBatches(batches, before = 3, maxAfter = 20) {
 ;// CONCATENATED MODULE: ./src/executors/executor.ts
 /** A transport failure the user must fix (host, credentials, container), as opposed to a failing command. */
 class ExecutorError extends Error {
-    constructor(message) {
+    transient;
+    code;
+    /**
+     * `transient`: a fault of the connection that another attempt in a few seconds may not hit (refused,
+     * timed out, temporary DNS failure); only connection establishment is retried on it. `code` words the
+     * retry log line (ECONNREFUSED, ETIMEDOUT, EAI_AGAIN, as retry.ts describes them).
+     */
+    constructor(message, transient = false, code) {
         super(message);
+        this.transient = transient;
+        this.code = code;
         this.name = 'ExecutorError';
     }
+}
+const isTransientExecutorError = (error) => error instanceof ExecutorError && error.transient;
+
+;// CONCATENATED MODULE: ./src/cutoff.ts
+/** A value a person typed that cannot be used; the message names the input and the expected form. */
+class InputError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'InputError';
+    }
+}
+const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
+const EXPECTED = 'expected ISO 8601 such as 2024-10-24T08:23:45Z, 2024-10-24 08:23:45.123456+02:00 or 2024-10-24 (no offset means UTC)';
+const pad = (value, width) => String(value).padStart(width, '0');
+/**
+ * Parses `target-datetime` into a UTC string with microseconds. Done with
+ * integers, never through a JavaScript Date's milliseconds: django_migrations
+ * keeps microseconds and a cutoff rounded by a millisecond can move a migration
+ * across it.
+ */
+function parseCutoff(raw, inputName = 'target-datetime') {
+    const text = raw.trim();
+    const match = ISO_8601.exec(text);
+    const bad = (why) => new InputError(`${inputName} ${JSON.stringify(raw)} ${why}: ${EXPECTED}`);
+    if (!match)
+        throw bad('is not an ISO 8601 datetime');
+    const [, y, mo, d, h = '00', mi = '00', s = '00', fraction = '', offset] = match;
+    const year = Number(y);
+    const month = Number(mo);
+    const day = Number(d);
+    const hour = Number(h);
+    const minute = Number(mi);
+    const second = Number(s);
+    if (fraction.length > 6)
+        throw bad('has more than 6 fractional digits (PostgreSQL keeps microseconds)');
+    if (year < 1970)
+        throw bad('is before 1970');
+    if (month < 1 || month > 12)
+        throw bad(`has month ${mo}`);
+    const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+    if (day < 1 || day > daysInMonth)
+        throw bad(`has day ${d}, and ${y}-${mo} has ${daysInMonth} days`);
+    if (hour > 23 || minute > 59 || second > 59)
+        throw bad(`has time ${h}:${mi}:${s}`);
+    let offsetMinutes = 0;
+    if (offset && offset.toUpperCase() !== 'Z') {
+        const sign = offset.startsWith('-') ? -1 : 1;
+        const digits = offset.slice(1).replace(':', '');
+        const offsetHours = Number(digits.slice(0, 2));
+        const offsetMins = digits.length > 2 ? Number(digits.slice(2, 4)) : 0;
+        if (offsetHours > 15 || offsetMins > 59)
+            throw bad(`has offset ${offset}`);
+        offsetMinutes = sign * (offsetHours * 60 + offsetMins);
+    }
+    // Whole seconds only, so the Date arithmetic here is exact; the microseconds are appended as digits.
+    const utc = new Date(Date.UTC(year, month - 1, day, hour, minute - offsetMinutes, second));
+    const micros = fraction.padEnd(6, '0');
+    const iso = `${pad(utc.getUTCFullYear(), 4)}-${pad(utc.getUTCMonth() + 1, 2)}-${pad(utc.getUTCDate(), 2)}` +
+        `T${pad(utc.getUTCHours(), 2)}:${pad(utc.getUTCMinutes(), 2)}:${pad(utc.getUTCSeconds(), 2)}.${micros}Z`;
+    return { input: text, utc: iso, assumedUtc: offset === undefined };
+}
+/** `2024-10-24T08:23:45.000000Z` -> `2024-10-24T08:23:45.000000+00:00`, the form Python's fromisoformat reads (3.7+). */
+function utcWithOffset(utc) {
+    return utc.replace(/Z$/, '+00:00');
+}
+
+;// CONCATENATED MODULE: ./src/executors/shell-quote.ts
+/**
+ * Quoting for the POSIX shell that runs an SSH command on the remote host.
+ *
+ * ssh joins its arguments into one string and the remote login shell parses it
+ * again, so every argv word must reach that shell as exactly one word with no
+ * expansion. A single-quoted string is taken literally by every POSIX shell
+ * (sh, dash, bash, ksh, zsh), newlines included; the only character it cannot
+ * hold is the single quote itself, written as '\'' (end quote, escaped quote,
+ * reopen quote).
+ */
+/** Words made only of these characters mean the same quoted or not (no `=`: a first word `A=b` would be an assignment; no `~`). */
+const SAFE_WORD = /^[A-Za-z0-9_\-./:@%+,]+$/;
+/** One argv word as POSIX shell text. */
+function quoteArg(arg) {
+    if (typeof arg !== 'string')
+        throw new TypeError(`argv words must be strings, got ${typeof arg}`);
+    if (arg.includes('\0'))
+        throw new Error('an argument contains a NUL byte, which no command line can carry');
+    if (SAFE_WORD.test(arg))
+        return arg;
+    return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+/** argv as one POSIX shell command line that the remote shell splits back into exactly argv. */
+function quoteArgv(argv) {
+    if (argv.length === 0)
+        throw new Error('quoteArgv needs at least one word');
+    return argv.map(quoteArg).join(' ');
+}
+
+;// CONCATENATED MODULE: ./src/django/rollback-script.ts
+// Generated by scripts/embed-python.mjs from rollback.py; edit that file, then run npm run build.
+const ROLLBACK_PY = "\"\"\"Exact rollback of Django migrations, run inside the application's container.\n\nThe action sends this file and a JSON request on stdin to a short bootstrap,\n`manage.py shell -v 0 -c BOOTSTRAP` (src/django/commands.ts), which exec()s it\nwith stdin replaced by the request; `manage.py shell -v 0 -c \"<this file>\"` with\nthe request alone on stdin works the same. The last stdout line is always\n`ROLLBACK-REPORT <json>`. Works with Django 3.2+ and Python 3.8+. Only stdlib\nand Django imports: the file is shipped as text.\n\nexec() runs this text with one globals dict, so top-level functions see each\nother; names start with an underscore to stay out of the shell's namespace.\n\"\"\"\n\n\ndef _rollback_main():\n    import json\n    import sys\n    import time\n    import traceback\n\n    report = {\n        \"version\": 1,\n        \"django\": None,\n        \"orphans\": [],\n        \"bookkeeping\": [],\n        \"rowsOnly\": [],\n        \"plan\": [],\n        \"problems\": [],\n        \"blocked\": False,\n        \"commands\": [],\n        \"perApp\": [],\n        \"commandsExtra\": [],\n        \"commandsMissing\": [],\n        \"hasFlagsmithCommand\": False,\n        \"executed\": [],\n        \"rowsDeleted\": [],\n        \"error\": None,\n    }\n    # A progress line (\"  Unapplying x...\") may be open when something fails:\n    # the report must start on its own line.\n    state = {\"line_open\": False, \"current\": None}\n\n    def label(key):\n        return \"%s.%s\" % (key[0], key[1])\n\n    def problem(kind, migration, message, blocking, command=None):\n        report[\"problems\"].append({\n            \"kind\": kind,\n            \"migration\": migration,\n            \"message\": message,\n            \"blocking\": bool(blocking),\n            \"command\": command,\n        })\n        if blocking:\n            report[\"blocked\"] = True\n\n    def emit(exit_code):\n        if state[\"line_open\"]:\n            sys.stdout.write(\"\\n\")\n        sys.stdout.write(\"ROLLBACK-REPORT \" + json.dumps(report, sort_keys=True) + \"\\n\")\n        sys.stdout.flush()\n        if exit_code:\n            # SystemExit goes through Django's shell and sets the process status.\n            sys.exit(exit_code)\n\n    try:\n        _run(report, state, label, problem)\n    except Exception as exc:  # report every failure, never a bare traceback\n        report[\"error\"] = {\n            \"message\": \"%s: %s\" % (type(exc).__name__, exc),\n            \"migration\": state[\"current\"],\n            \"traceback\": traceback.format_exc(),\n        }\n    emit(1 if report[\"error\"] else 0)\n\n\ndef _run(report, state, label, problem):\n    import json\n    import sys\n    import time\n\n    import django\n    from django.apps import apps as global_apps\n    from django.core.management import get_commands\n    from django.core.management.commands.migrate import Command as MigrateCommand\n    from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal\n    from django.db import connections\n    from django.db.migrations.exceptions import AmbiguityError\n    from django.db.migrations.executor import MigrationExecutor\n    from django.db.migrations.loader import MigrationLoader\n    from django.db.migrations.recorder import MigrationRecorder\n    from django.db.migrations.state import ModelState\n\n    report[\"django\"] = django.get_version()\n    request = json.loads(sys.stdin.read())\n    if request.get(\"version\") != 1:\n        raise ValueError(\"unsupported request version %r\" % (request.get(\"version\"),))\n    alias = request.get(\"database\") or \"default\"\n    execute = bool(request.get(\"execute\"))\n    allow_irreversible = bool(request.get(\"allowIrreversible\"))\n    connection = connections[alias]\n\n    report[\"hasFlagsmithCommand\"] = \"rollbackmigrationsappliedafter\" in get_commands()\n\n    def progress(action, migration=None, fake=False):\n        # Same lines as `migrate`'s progress callback, plus bookkeeping.\n        if action == \"unapply_start\":\n            state[\"current\"] = label((migration.app_label, migration.name))\n            sys.stdout.write(\"  Unapplying %s...\" % (migration,))\n            sys.stdout.flush()\n            state[\"line_open\"] = True\n            state[\"start\"] = time.monotonic()\n        elif action == \"unapply_success\":\n            sys.stdout.write(\" OK\\n\")\n            sys.stdout.flush()\n            state[\"line_open\"] = False\n            report[\"executed\"].append(label((migration.app_label, migration.name)))\n            state[\"current\"] = None\n\n    def describe(migration, backwards):\n        ops = []\n        for operation in migration.operations:\n            text, is_error = MigrateCommand.describe_operation(operation, backwards)\n            # describe_operation only knows RunPython/RunSQL; custom operations\n            # can declare themselves irreversible too.\n            irreversible = bool(backwards and (is_error or not getattr(operation, \"reversible\", True)))\n            ops.append({\"description\": text, \"irreversible\": irreversible})\n        return ops\n\n    executor = MigrationExecutor(connection, progress)\n    loader = executor.loader\n\n    conflicts = loader.detect_conflicts()\n    if conflicts:\n        names = \"; \".join(\"%s in %s\" % (\", \".join(sorted(v)), k) for k, v in sorted(conflicts.items()))\n        problem(\"conflict\", None,\n                \"Conflicting migrations detected; multiple leaf nodes in the migration graph: (%s). \"\n                \"Django's migrate refuses to run; fix the code (makemigrations --merge) before rolling back.\" % names,\n                True)\n\n    # S: the rows applied at/after the cutoff; `recorded`: every row right now.\n    s_keys = []\n    for row in request.get(\"after\") or []:\n        key = (row[\"app\"], row[\"name\"])\n        if key not in s_keys:\n            s_keys.append(key)\n    s_set = set(s_keys)\n    recorded = set(MigrationRecorder(connection).applied_migrations())\n    before = recorded - s_set\n    disk = loader.disk_migrations\n\n    orphans = sorted(k for k in s_set if k not in disk)\n    excluded = set(orphans)\n\n    # Squashes: classify against S (see DESIGN.md \"Squash bookkeeping\").\n    split = set()        # squashes whose replaced migrations straddle the cutoff\n    replaced_by = {}     # replaced key -> squash key\n    for q_key, q in loader.replacements.items():\n        replaced = set(q.replaces)\n        for r in replaced:\n            replaced_by[r] = q_key\n        r_in = replaced & s_set\n        r_before = replaced & before\n        if r_in and r_before:\n            split.add(q_key)\n            if q_key in s_set:\n                report[\"rowsOnly\"].append(label(q_key))\n                excluded.add(q_key)\n            elif q_key in before:\n                problem(\"squash\", label(q_key),\n                        \"The squash row %s predates the cutoff but some migrations it replaces are after it; \"\n                        \"after the rollback its row is stale (Django ignores it while a replaced migration is unapplied).\"\n                        % label(q_key), False)\n        elif q_key in s_set and not r_in and r_before == replaced:\n            report[\"bookkeeping\"].append(label(q_key))\n            excluded.add(q_key)\n        elif q_key in s_set and r_in != replaced:\n            # Some migrations it replaces are not applied (typically: an earlier\n            # run was interrupted after unapplying them). Django already treats\n            # the squash as unapplied; only its stale row is left to delete.\n            report[\"rowsOnly\"].append(label(q_key))\n            excluded.add(q_key)\n        elif q_key in before and r_in == replaced:\n            problem(\"squash\", label(q_key),\n                    \"The squash row %s predates the cutoff but every migration it replaces is after it. \"\n                    \"Check django_migrations by hand.\" % label(q_key), True)\n    report[\"orphans\"] = [label(k) for k in orphans]\n    report[\"bookkeeping\"].sort()\n    report[\"rowsOnly\"].sort()\n    exact = [k for k in s_keys if k not in excluded]\n\n    if split:\n        # Like Django's migration_plan for a replaced target: rebuild without\n        # replacements, then redo the replacement step ourselves so that split\n        # squashes are dropped with their children remapped onto the replaced\n        # migrations (what Django does for a partially applied squash), and\n        # every other squash is handled exactly as Django would.\n        loader.replace_migrations = False\n        loader.build_graph()\n        graph = loader.graph\n        for q_key, q in loader.replacements.items():\n            statuses = [r in loader.applied_migrations for r in q.replaces]\n            if q_key not in split and (all(statuses) or not any(statuses)):\n                if all(statuses):\n                    loader.applied_migrations[q_key] = q\n                graph.remove_replaced_nodes(q_key, q.replaces)\n            else:\n                loader.applied_migrations.pop(q_key, None)\n                graph.remove_replacement_node(q_key, q.replaces)\n        graph.validate_consistency()\n    graph = loader.graph\n\n    # Map the rows onto graph nodes: a fully applied squash stands for the\n    # migrations it replaces.\n    plan_nodes = set()\n    for key in exact:\n        if key in graph.nodes:\n            plan_nodes.add(key)\n        elif key in replaced_by and replaced_by[key] in graph.nodes:\n            plan_nodes.add(replaced_by[key])\n        else:\n            problem(\"unknown\", label(key),\n                    \"%s is in django_migrations and on disk but not in the migration graph; cannot plan it.\" % label(key),\n                    True)\n\n    # Reverse of the order Django would apply everything on an empty database.\n    full_plan = executor.migration_plan(graph.leaf_nodes(), clean_start=True)\n    plan = []\n    for migration, _ in reversed(full_plan):\n        key = (migration.app_label, migration.name)\n        if key in plan_nodes:\n            plan.append(migration)\n    applied_nodes = set(loader.applied_migrations)\n    for migration in plan:\n        key = (migration.app_label, migration.name)\n        ops = describe(migration, True)\n        report[\"plan\"].append({\"migration\": label(key), \"operations\": ops})\n        if any(op[\"irreversible\"] for op in ops):\n            problem(\"irreversible\", label(key),\n                    \"%s has an irreversible operation (%s); Django stops there and leaves the rollback half done. \"\n                    \"Set allow-irreversible only if you accept that, or roll back to a later point.\"\n                    % (label(key), \"; \".join(op[\"description\"] for op in ops if op[\"irreversible\"])),\n                    not allow_irreversible)\n        if key not in applied_nodes:\n            problem(\"unknown\", label(key),\n                    \"%s is recorded after the cutoff but Django does not consider it applied.\" % label(key), True)\n        for child in graph.backwards_plan(key):\n            if child != key and child not in plan_nodes and child in applied_nodes:\n                problem(\"outside\", label(child),\n                        \"%s (applied before the cutoff) depends on %s, which the rollback would unapply: \"\n                        \"the history would be inconsistent. Choose an earlier cutoff.\" % (label(child), label(key)),\n                        True)\n\n    # The rows the exact run removes, to compare commands against.\n    def rows_of(key, migration):\n        rows = {key}\n        if getattr(migration, \"replaces\", None):\n            rows |= set(migration.replaces)\n        return rows & recorded\n\n    # Per-app targets for the documented style: each app's newest row before the\n    # cutoff that is a real step. A squash row is bookkeeping Django writes at the\n    # end of a migrate run, after the migrations that follow the squash, so as a\n    # target it would unapply those long-applied migrations; a name with no file\n    # cannot be a target at all.\n    exact_apps = set(k[0] for k in exact)\n    for entry in request.get(\"perApp\") or []:\n        app_label = entry[\"app\"]\n        if app_label not in exact_apps:\n            continue  # only orphans or bookkeeping rows: nothing to run\n        target, fallback = None, None\n        for name in entry.get(\"before\") or []:\n            key = (app_label, name)\n            if key not in disk:\n                continue\n            if key in loader.replacements:\n                fallback = fallback or name\n                continue\n            target = name\n            break\n        report[\"perApp\"].append({\"app\": app_label, \"target\": target or fallback or \"zero\"})\n\n    commands = list(request.get(\"commands\") or []) + report[\"perApp\"]\n    exact_rows = set(exact)\n    cmd_rows = set()\n    for command in commands:\n        cmd_rows |= _evaluate_command(command, connection, report, label, problem, describe, rows_of,\n                                     global_apps, MigrationExecutor, AmbiguityError)\n    rows_only = {tuple(r.split(\".\", 1)) for r in report[\"rowsOnly\"]}\n    report[\"commandsExtra\"] = sorted(label(k) for k in cmd_rows - exact_rows - rows_only)\n    report[\"commandsMissing\"] = sorted(label(k) for k in exact_rows - cmd_rows) if commands else []\n\n    if not execute or report[\"blocked\"]:\n        return\n    # Stale squash rows go first: Django decides a squash's state from the rows\n    # of what it replaces, so deleting them changes nothing Django sees, and a run\n    # that fails half way then leaves no stale row behind for the next run.\n    recorder = MigrationRecorder(connection)\n    for row in report[\"rowsOnly\"]:\n        app_label, name = row.split(\".\", 1)\n        recorder.record_unapplied(app_label, name)\n        report[\"rowsDeleted\"].append(row)\n    if plan:\n        # As the migrate command does: pre_migrate, migrate with the plan, post_migrate.\n        backwards_plan = [(migration, True) for migration in plan]\n        pre_state = executor._create_project_state(with_applied_migrations=True)\n        emit_pre_migrate_signal(0, False, connection.alias, stdout=sys.stdout,\n                                apps=pre_state.apps, plan=backwards_plan)\n        post_state = executor.migrate([], plan=backwards_plan, state=pre_state.clone())\n        post_state.clear_delayed_apps_cache()\n        post_apps = post_state.apps\n        with post_apps.bulk_update():\n            model_keys = []\n            for model_state in post_apps.real_models:\n                model_key = model_state.app_label, model_state.name_lower\n                model_keys.append(model_key)\n                post_apps.unregister_model(*model_key)\n        post_apps.render_multiple([ModelState.from_model(global_apps.get_model(*m)) for m in model_keys])\n        emit_post_migrate_signal(0, False, connection.alias, stdout=sys.stdout,\n                                 apps=post_apps, plan=backwards_plan)\n\n\ndef _evaluate_command(command, connection, report, label, problem, describe, rows_of,\n                     global_apps, MigrationExecutor, AmbiguityError):\n    \"\"\"`migrate APP TARGET` as the migrate command would plan it, on a fresh executor.\"\"\"\n    app_label, target = command[\"app\"], command[\"target\"]\n    text = \"migrate %s %s\" % (app_label, target)\n    entry = {\"app\": app_label, \"target\": target, \"resolved\": None, \"error\": None, \"plan\": [], \"irreversible\": []}\n    report[\"commands\"].append(entry)\n\n    def fail(kind, message, migration=None):\n        entry[\"error\"] = \"%s: %s\" % (kind, message)\n        problem(kind, migration, \"`%s`: %s\" % (text, message), False, command=text)\n        return set()\n\n    # Fresh executor: migration_plan may rebuild its loader's graph.\n    executor = MigrationExecutor(connection)\n    loader = executor.loader\n    try:\n        global_apps.get_app_config(app_label)\n    except LookupError:\n        return fail(\"unknown-app\", \"No installed app with label '%s'.\" % app_label)\n    if app_label not in loader.migrated_apps:\n        return fail(\"unknown-app\", \"App '%s' does not have migrations.\" % app_label)\n    if target == \"zero\":\n        entry[\"resolved\"] = \"zero\"\n        key = (app_label, None)\n    else:\n        try:\n            migration = loader.get_migration_by_prefix(app_label, target)\n        except AmbiguityError:\n            names = sorted(n for a, n in loader.disk_migrations if a == app_label and n.startswith(target))\n            return fail(\"ambiguous\",\n                        \"More than one migration matches '%s' in app '%s' (%s); Django matches by prefix with no \"\n                        \"exact-match precedence, so this target cannot be used. Use the exact strategy.\"\n                        % (target, app_label, \", \".join(names)))\n        except KeyError:\n            return fail(\"not-found\", \"Cannot find a migration matching '%s' from app '%s'.\" % (target, app_label))\n        entry[\"resolved\"] = migration.name\n        key = (app_label, migration.name)\n        # Same substitution as the migrate command for a partially applied squash.\n        if key not in loader.graph.nodes and key in loader.replacements:\n            key = loader.replacements[key].replaces[-1]\n    try:\n        planned = executor.migration_plan([key])\n    except Exception as exc:\n        # Django before 4.0 cannot plan a replaced migration as target while its\n        # squash is applied (KeyError in migration_plan): that is what migrate does too.\n        replaced = any(key in q.replaces for q in loader.replacements.values())\n        return fail(\"squash\" if replaced else \"unknown\",\n                    \"Django cannot plan this target (%s: %s)%s.\" % (\n                        type(exc).__name__, exc,\n                        \"; it is replaced by a squashed migration\" if replaced else \"\"))\n    rows = set()\n    for migration, backwards in planned:\n        m_key = (migration.app_label, migration.name)\n        entry[\"plan\"].append({\"migration\": label(m_key), \"backwards\": bool(backwards)})\n        if backwards:\n            rows |= rows_of(m_key, migration)\n            if any(op[\"irreversible\"] for op in describe(migration, True)):\n                entry[\"irreversible\"].append(label(m_key))\n        else:\n            problem(\"forward\", label(m_key),\n                    \"`%s` would apply %s (migrate forwards) instead of rolling back.\" % (text, label(m_key)),\n                    False, command=text)\n    return rows\n\n\n_rollback_main()\n";
+
+;// CONCATENATED MODULE: ./src/django/commands.ts
+
+
+
+const REPORT_PREFIX = 'ROLLBACK-REPORT ';
+const VENDOR_COMMAND = 'rollbackmigrationsappliedafter';
+/** rollback.py's output could not be read: the target is not a Django app we can talk to. */
+class ScriptOutputError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'ScriptOutputError';
+    }
+}
+const REQUEST_SEPARATOR = '\n#ROLLBACK-REQUEST\n';
+/**
+ * A short bootstrap that reads rollback.py and the request from stdin. The
+ * script itself stays off the command line: kubectl exec sends argv in the
+ * request URL, which proxies in front of an API server may cap at 8 KiB.
+ */
+const BOOTSTRAP = 'import io,sys;d=sys.stdin.read();s,_,r=d.partition("\\n#ROLLBACK-REQUEST\\n");sys.stdin=io.StringIO(r);' +
+    'exec(compile(s,"rollback.py","exec"),{"__name__":"rollback"})';
+function scriptArgv(manageCommand) {
+    return [...manageCommand, 'shell', '-v', '0', '-c', BOOTSTRAP];
+}
+/** What the bootstrap reads on stdin: the script, then the request. */
+function scriptInput(request) {
+    return `${ROLLBACK_PY}${REQUEST_SEPARATOR}${JSON.stringify(request)}`;
+}
+function migrateArgv(manageCommand, app, target) {
+    return [...manageCommand, 'migrate', app, target];
+}
+function vendorArgv(manageCommand, cutoff) {
+    return [...manageCommand, VENDOR_COMMAND, utcWithOffset(cutoff.utc)];
+}
+/** A command line as a person would type it. */
+function displayCommand(argv) {
+    const line = argv.map(quoteArg).join(' ');
+    return argv[argv.length - 1] === BOOTSTRAP ? `${line} < rollback.py+request` : line;
+}
+function parseReport(stdout, stderr, exitCode) {
+    const line = stdout
+        .split('\n')
+        .reverse()
+        .find(l => l.startsWith(REPORT_PREFIX));
+    if (!line) {
+        const output = `${stderr}\n${stdout}`.trim().split('\n').slice(-15).join('\n');
+        throw new ScriptOutputError(`manage.py shell exited with ${exitCode} without a rollback report. Check manage-command (it must run the ` +
+            `application's manage.py) and that the container runs the current release. Last output:\n${output}`);
+    }
+    try {
+        return JSON.parse(line.slice(REPORT_PREFIX.length));
+    }
+    catch (error) {
+        throw new ScriptOutputError(`the rollback report is not valid JSON: ${error.message}`);
+    }
+}
+// ---- database-alias (issue 5, item 6) ----
+const DEFAULT_DATABASE = 'default';
+/**
+ * Why strategy flagsmith cannot roll back another database: the vendor command
+ * takes only the datetime (no --database) and always works on `default`.
+ */
+const VENDOR_DATABASE_REFUSAL = `Flagsmith's ${VENDOR_COMMAND} has no --database option: it only rolls back the default database. ` +
+    'Use strategy: exact (or per-app) with database-alias';
+/** The refusal for strategy flagsmith with a non-default alias, or null when they go together. */
+function vendorDatabaseRefusal(alias) {
+    return alias === DEFAULT_DATABASE ? null : `database-alias is ${JSON.stringify(alias)}. ${VENDOR_DATABASE_REFUSAL}`;
+}
+/** A Django database alias as the input may give it: a settings key, never an option or a shell word. */
+function checkDatabaseAlias(alias) {
+    return /^[A-Za-z_][A-Za-z0-9_.-]*$/.test(alias)
+        ? null
+        : `database-alias ${JSON.stringify(alias)} is not a Django database alias (letters, digits, _ . -, as in DATABASES)`;
+}
+/**
+ * `--database ALIAS` on a `migrate` command line (from migrateArgv); unchanged
+ * for `default`, so command lines stay as they were. The rollback script takes
+ * the alias in its request instead, and the vendor command cannot take one.
+ */
+function withDatabase(argv, alias) {
+    if (alias === DEFAULT_DATABASE)
+        return argv;
+    if (argv[argv.length - 1] === BOOTSTRAP) {
+        throw new Error('withDatabase: the rollback and history scripts take the alias in their request (database)');
+    }
+    if (argv.includes(VENDOR_COMMAND))
+        throw new Error(VENDOR_DATABASE_REFUSAL);
+    if (!argv.includes('migrate'))
+        throw new Error(`withDatabase: not a migrate command: ${argv.join(' ')}`);
+    return [...argv, '--database', alias];
+}
+
+;// CONCATENATED MODULE: ./src/executors/timeout.ts
+/**
+ * command-timeout: how a limit on one command is enforced, whatever the executor.
+ *
+ * Killing the client on the runner is not enough: `docker exec`, `ssh` and
+ * `kubectl exec` leave the process in the container running when their client
+ * dies (no TTY, so no SIGHUP reaches it), and a Django that keeps unapplying
+ * after the action has re-read the history makes the summary wrong. So the
+ * limit is enforced where the command runs, in up to three layers:
+ *
+ * 1. Our own scripts (rollback.py) stop themselves at the limit: rollback.ts
+ *    arms SIGALRM in the script, whose handler raises between two Python
+ *    steps, so the migration in progress is rolled back by its transaction and
+ *    the report line (what was done) still prints. A long SQL statement is not
+ *    interrupted by it (Python handles signals between bytecodes), hence 2.
+ * 2. The command runs under `timeout -s TERM -k 30 SECONDS` in the target
+ *    (coreutils or BusyBox, probed once per run): SIGTERM at the limit (at
+ *    limit + SELF_STOP_GRACE_SECONDS for a script that stops itself), SIGKILL
+ *    30 s later. PostgreSQL rolls back the open transaction of a killed client.
+ *    The local executor does the same itself: the command is the leader of its
+ *    own process group, and the group gets SIGTERM then SIGKILL.
+ * 3. A local deadline kills the client CLIENT_GRACE_SECONDS after the target
+ *    should have ended the command, as a backstop (a hung connection). Without
+ *    `timeout` in the target this is the only layer for commands other than
+ *    our scripts, and the error says the process may still be running there.
+ */
+
+
+/** Between SIGTERM and SIGKILL, in the target and locally. */
+const KILL_AFTER_SECONDS = 30;
+/** A script that stops itself at the limit gets this long to roll back its step and print its report. */
+const SELF_STOP_GRACE_SECONDS = 10;
+/** The local client is killed this long after the target should have ended the command. */
+const CLIENT_GRACE_SECONDS = 10;
+/** "3 s (0.05 minutes)", "1 minute", "30 minutes", for messages. */
+function describeLimit(seconds) {
+    const minutes = Number((seconds / 60).toFixed(3));
+    const text = `${minutes} minute${minutes === 1 ? '' : 's'}`;
+    return seconds < 60 ? `${text} (${Number(seconds.toFixed(1))} s)` : text;
+}
+/** The command ran into command-timeout and was stopped. */
+class CommandTimeoutError extends ExecutorError {
+    command;
+    seconds;
+    detail;
+    constructor(command, seconds, detail) {
+        super(`${command} was stopped after ${describeLimit(seconds)} (command-timeout): ${detail}`);
+        this.command = command;
+        this.seconds = seconds;
+        this.detail = detail;
+        this.name = 'CommandTimeoutError';
+    }
+}
+/** The words put in front of argv in the target. Whole seconds: BusyBox may not take fractions. */
+function timeoutArgv(seconds, argv) {
+    return ['timeout', '-s', 'TERM', '-k', String(KILL_AFTER_SECONDS), String(Math.max(1, Math.ceil(seconds))), ...argv];
+}
+/** What probes for `timeout` in the target: the same options, on a command that exists wherever it does. */
+const TIMEOUT_PROBE = timeoutArgv(5, ['true']);
+function limitOf(defaultSeconds, options) {
+    const seconds = options.timeoutSeconds ?? defaultSeconds;
+    if (!seconds || seconds <= 0)
+        return null;
+    return { seconds, hardSeconds: seconds + (options.stopsItself ? SELF_STOP_GRACE_SECONDS : 0) };
+}
+/** The local deadline for a client whose target enforces the limit (inTarget) or cannot (only the client is stopped). */
+function clientDeadline(limit, inTarget) {
+    const after = inTarget ? Math.ceil(limit.hardSeconds) + KILL_AFTER_SECONDS + CLIENT_GRACE_SECONDS : limit.hardSeconds;
+    return { termAfterMs: after * 1000, killAfterMs: 5000 };
+}
+/** Whether a run under `timeout` in the target ended because of it: 124 (TERM) or 137 (KILL), once the limit had passed. */
+function endedByTargetTimeout(limit, exitCode, ms) {
+    return (exitCode === 124 || exitCode === 137) && ms >= limit.seconds * 1000 - 50;
+}
+function targetDetail(where, inTarget, clientKilled) {
+    if (inTarget && !clientKilled) {
+        return `\`timeout\` in the target ended it (SIGTERM, then SIGKILL after ${KILL_AFTER_SECONDS} s if needed) in ${where}; PostgreSQL rolled back its open transaction`;
+    }
+    if (inTarget) {
+        return `the target did not report the end of the process in time, so the client on the runner was killed; \`timeout\` in ${where} ends the process there (SIGTERM, then SIGKILL), but check that no manage.py process is left before running again`;
+    }
+    return `only the client on the runner could be stopped: ${where} has no \`timeout\` command (coreutils or BusyBox), so the process may still be running there. Check (e.g. ps) that no manage.py process is left before running again`;
+}
+/** A command line for messages: our scripts' bootstrap (rollback.py, history.py on stdin) shortened. */
+function commandForMessage(argv) {
+    if (argv[argv.length - 1] !== BOOTSTRAP)
+        return displayCommand(argv);
+    const shell = argv.lastIndexOf('shell');
+    return `${displayCommand(argv.slice(0, shell >= 0 ? shell + 1 : argv.length - 1))} (script on stdin)`;
 }
 
 ;// CONCATENATED MODULE: ./src/executors/docker.ts
 
 
+
 /** `docker exec -i CONTAINER argv...` on the runner: docker passes argv to the container without a shell. */
 class DockerExecutor {
     container;
+    commandTimeoutSeconds;
     where;
-    constructor(container) {
+    hasTimeout;
+    /** commandTimeoutSeconds: the default limit of every command (command-timeout, see timeout.ts). */
+    constructor(container, commandTimeoutSeconds) {
         this.container = container;
+        this.commandTimeoutSeconds = commandTimeoutSeconds;
         this.where = `docker exec -i ${container}`;
     }
     async exec(argv, options = {}) {
-        const result = await runProcess(['docker', 'exec', '-i', this.container, ...argv], options);
+        const limit = limitOf(this.commandTimeoutSeconds, options);
+        if (!limit)
+            return this.checked(await runProcess(['docker', 'exec', '-i', this.container, ...argv], options));
+        // Killing `docker exec` leaves the process in the container running: `timeout` in the container ends it.
+        this.hasTimeout ??= runProcess(['docker', 'exec', '-i', this.container, ...TIMEOUT_PROBE], { input: '' })
+            .then(r => r.exitCode === 0)
+            .catch(() => false);
+        const inTarget = await this.hasTimeout;
+        const result = await runProcessWithDeadline(['docker', 'exec', '-i', this.container, ...(inTarget ? timeoutArgv(limit.hardSeconds, argv) : argv)], { ...options, deadline: clientDeadline(limit, inTarget) });
+        if (result.timedOut || (inTarget && endedByTargetTimeout(limit, result.exitCode, result.ms))) {
+            throw new CommandTimeoutError(commandForMessage(argv), limit.seconds, targetDetail(`container ${this.container}`, inTarget, result.timedOut));
+        }
+        return this.checked({ exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr });
+    }
+    checked(result) {
         const daemon = /Error response from daemon: (.*(No such container|is not running|is paused).*)/.exec(result.stderr);
         if (result.exitCode !== 0 && daemon) {
             throw new ExecutorError(`docker exec into ${this.container} failed: ${daemon[1]}. Set container to the name or ID of the running ` +
@@ -38462,736 +38845,6 @@ function removeSavedSecretDirs() {
     }
     return removed;
 }
-
-;// CONCATENATED MODULE: ./src/executors/kubectl.ts
-
-
-
-const KINDS = {
-    deployment: 'deployment', deployments: 'deployment', deploy: 'deployment', 'deployment.apps': 'deployment',
-    statefulset: 'statefulset', statefulsets: 'statefulset', sts: 'statefulset', 'statefulset.apps': 'statefulset',
-    pod: 'pod', pods: 'pod', po: 'pod'
-};
-const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-/** What the action needs from RBAC, for messages. */
-function rbacNeeds(kind) {
-    const base = '"get" on pods and "create" on pods/exec';
-    if (kind === 'pod')
-        return base;
-    return `${base}, plus "get" on ${kind}s (API group apps) and "list" on pods to resolve ${kind}/NAME to a pod`;
-}
-/** A LabelSelector object as the string form `kubectl get -l` takes. */
-function selectorString(selector) {
-    const terms = [];
-    for (const [key, value] of Object.entries(selector.matchLabels ?? {}))
-        terms.push(`${key}=${value}`);
-    for (const e of selector.matchExpressions ?? []) {
-        const values = (e.values ?? []).join(',');
-        if (e.operator === 'In')
-            terms.push(`${e.key} in (${values})`);
-        else if (e.operator === 'NotIn')
-            terms.push(`${e.key} notin (${values})`);
-        else if (e.operator === 'Exists')
-            terms.push(e.key);
-        else if (e.operator === 'DoesNotExist')
-            terms.push(`!${e.key}`);
-    }
-    return terms.join(',');
-}
-/** Values in a kubeconfig that are credentials: masked in the log and scrubbed from messages. */
-function kubeconfigSecrets(text) {
-    const values = [];
-    const re = /^\s*-?\s*(token|client-key-data|client-certificate-data|password|id-token|refresh-token|access-token|client-secret|secret)\s*:\s*(\S.*?)\s*$/gim;
-    for (const m of text.matchAll(re))
-        values.push(m[2].replace(/^["']|["']$/g, ''));
-    return values.filter((v) => v.length >= 4);
-}
-function isRunning(pod) {
-    return pod.status?.phase === 'Running' && !pod.metadata.deletionTimestamp;
-}
-function isReady(pod) {
-    return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-}
-function describePod(pod) {
-    const phase = pod.metadata.deletionTimestamp ? 'Terminating' : pod.status?.phase ?? 'Unknown';
-    return `${pod.metadata.name} (${phase})`;
-}
-class KubectlExecutor {
-    secrets;
-    env;
-    globalFlags;
-    pod;
-    container;
-    namespace;
-    resource;
-    kind;
-    manageCommand;
-    where;
-    closed = false;
-    constructor(secrets, env, globalFlags, 
-    /** The pod every command runs in. */
-    pod, container, namespace, resource, kind, manageCommand) {
-        this.secrets = secrets;
-        this.env = env;
-        this.globalFlags = globalFlags;
-        this.pod = pod;
-        this.container = container;
-        this.namespace = namespace;
-        this.resource = resource;
-        this.kind = kind;
-        this.manageCommand = manageCommand;
-        this.where = `kubectl exec -n ${namespace} ${pod} -c ${container}${kind === 'pod' ? '' : ` (pod of ${resource})`}`;
-    }
-    async exec(argv, options = {}) {
-        if (this.closed)
-            throw new ExecutorError('the kubectl executor is closed');
-        if (argv.length === 0)
-            throw new Error('exec needs a command');
-        const raw = await kubectl(this.secrets, this.env, ['exec', '-i', this.pod, `--container=${this.container}`, ...this.globalFlags, '--', ...argv], options.input ?? '', options.onStdoutLine);
-        const terminated = /(?:^|\n)command terminated with exit code (\d+)\s*$/.exec(raw.stderr);
-        if (terminated) {
-            const result = { exitCode: raw.exitCode, stdout: raw.stdout, stderr: raw.stderr.slice(0, terminated.index + (raw.stderr[terminated.index] === '\n' ? 1 : 0)) };
-            const { exitCode, stderr } = result;
-            if (((exitCode === 126 || exitCode === 127) && /executable file not found|not found|no such file|permission denied/i.test(stderr)) ||
-                (exitCode === 2 && /can't open file .*manage\.py.*No such file or directory/i.test(stderr))) {
-                throw new ExecutorError(`manage.py could not be started in pod ${this.pod}, container ${this.container}: ${firstLines(stderr)}. ` +
-                    `Set manage-command to how manage.py is run in that container (now "${this.manageCommand.join(' ')}", run in the image's working directory; e.g. "python /app/manage.py"), ` +
-                    'and check kubectl-container: a sidecar (e.g. a database proxy) has no manage.py.');
-            }
-            return result;
-        }
-        if (raw.exitCode === 0)
-            return raw;
-        const failure = explain(raw.stderr, {
-            kind: this.kind,
-            resource: this.resource,
-            namespace: this.namespace,
-            pod: this.pod,
-            container: this.container,
-            during: 'exec'
-        });
-        if (failure)
-            throw new ExecutorError(this.secrets.redact(failure));
-        return raw;
-    }
-    async close() {
-        if (this.closed)
-            return;
-        this.closed = true;
-        await this.secrets.close();
-    }
-}
-function firstLines(text, count = 4) {
-    return text
-        .split(/\r?\n/)
-        .map((l) => l.trim())
-        .filter(Boolean)
-        .slice(0, count)
-        .join('\n');
-}
-async function kubectl(secrets, env, args, input, onStdoutLine) {
-    let result;
-    try {
-        result = await runProcess(['kubectl', ...args], { input, env: childEnvironment(env), onStdoutLine });
-    }
-    catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        if (/Unable to locate executable file|ENOENT|not found/i.test(message)) {
-            throw new ExecutorError('kubectl is not installed on the runner (not found on PATH). GitHub-hosted Ubuntu runners have it; elsewhere add a step such as azure/setup-kubectl before this action.');
-        }
-        throw new ExecutorError(`Could not run kubectl: ${secrets.redact(message)}`);
-    }
-    return { exitCode: result.exitCode, stdout: secrets.redact(result.stdout), stderr: secrets.redact(result.stderr) };
-}
-/** The message, with its fix, for a kubectl failure that is not the command's own; undefined when not recognised. */
-function explain(stderr, ctx) {
-    const says = firstLines(stderr);
-    const forbidden = /cannot (\w+) resource "([^"]+)" in API group "([^"]*)"/.exec(stderr);
-    if (forbidden || /\(Forbidden\)|forbidden:/i.test(stderr)) {
-        const missing = forbidden ? `"${forbidden[1]}" on ${forbidden[2]}${forbidden[3] ? ` (API group ${forbidden[3]})` : ''}` : 'a permission';
-        return (`Kubernetes RBAC refused: the credentials lack ${missing} in namespace ${ctx.namespace} (${says}). ` +
-            `The Role bound to the action's user or service account needs ${rbacNeeds(ctx.kind)}.`);
-    }
-    if (/Unauthorized|You must be logged in/i.test(stderr)) {
-        return `The Kubernetes API server rejected the credentials (401 Unauthorized): the token in the kubeconfig is wrong or expired. Refresh the kubeconfig input or the cloud login step before this action. (${says})`;
-    }
-    if (/context "[^"]*" does not exist/i.test(stderr)) {
-        return `kubectl-context names a context the kubeconfig does not have: ${says}. Use one of \`kubectl config get-contexts -o name\`.`;
-    }
-    if (/connection to the server .* was refused|Unable to connect to the server|no such host|i\/o timeout|dial tcp/i.test(stderr)) {
-        return `The Kubernetes API server cannot be reached from the runner: ${says}. Check the server address in the kubeconfig and that the runner's network may reach it (private clusters need a self-hosted runner or an authorised network).`;
-    }
-    if (/x509|certificate/i.test(stderr)) {
-        return `The Kubernetes API server's TLS certificate is not trusted by the kubeconfig: ${says}. Use the kubeconfig your cluster provider gives (with certificate-authority-data).`;
-    }
-    if (/namespaces? "[^"]*" not found/i.test(stderr)) {
-        return `Namespace ${ctx.namespace} does not exist: ${says}. Check kubectl-namespace.`;
-    }
-    const notFound = /\(NotFound\): (\S+) "([^"]+)" not found/.exec(stderr);
-    if (notFound) {
-        if (ctx.during === 'exec' && /^pods?$/.test(notFound[1])) {
-            return (`Pod ${ctx.pod}, chosen for this run, no longer exists (${says}): a rollout, restart or eviction replaced it during the run. ` +
-                'Commands already run in it are not undone; look at the migration state in the summary and run the action again.');
-        }
-        return `${ctx.resource} was not found in namespace ${ctx.namespace} (${says}). Check kubectl-resource and kubectl-namespace (\`kubectl get ${ctx.kind}s -n ${ctx.namespace}\` lists them).`;
-    }
-    if (/container .* is not valid for pod|container not found|unable to upgrade connection: container/i.test(stderr)) {
-        return `Container ${ctx.container ?? ''} is not in pod ${ctx.pod ?? ''}: ${says}. Set kubectl-container (or container) to the application's container.`;
-    }
-    if (/is not running|cannot exec into a container in a completed pod|current phase is/i.test(stderr)) {
-        return `Pod ${ctx.pod ?? ''} is not running: ${says}. Run the action while the current release's pods are up.`;
-    }
-    if (/^error: |Error from server|unable to upgrade connection/im.test(stderr)) {
-        return `kubectl failed: ${says}`;
-    }
-    return undefined;
-}
-async function createKubectlExecutor(config, manageCommand = ['python', 'manage.py']) {
-    const match = /^([A-Za-z.]+)\/(.+)$/.exec(config.resource?.trim() ?? '');
-    const kind = match ? KINDS[match[1].toLowerCase()] : undefined;
-    if (!match || !kind || !NAME.test(match[2])) {
-        throw new ExecutorError(`kubectl-resource must be deployment/NAME, statefulset/NAME or pod/NAME, got ${JSON.stringify(config.resource ?? '')}.`);
-    }
-    const name = match[2];
-    const resource = `${kind}/${name}`;
-    if (config.namespace !== undefined && config.namespace !== '' && !LABEL.test(config.namespace)) {
-        throw new ExecutorError(`kubectl-namespace must be a namespace name (lowercase letters, digits and "-"), got ${JSON.stringify(config.namespace)}.`);
-    }
-    if (config.container !== undefined && config.container !== '' && !LABEL.test(config.container)) {
-        throw new ExecutorError(`kubectl-container must be a container name (lowercase letters, digits and "-"), got ${JSON.stringify(config.container)}.`);
-    }
-    const secrets = SecretDir.create();
-    try {
-        const env = { KUBECACHEDIR: secrets.file('cache') };
-        if (config.kubeconfig && config.kubeconfig.trim() !== '') {
-            env.KUBECONFIG = secrets.write('kubeconfig', `${config.kubeconfig.replace(/\r\n?/g, '\n').trim()}\n`, { mask: kubeconfigSecrets(config.kubeconfig) });
-        }
-        const flags = [];
-        if (config.namespace)
-            flags.push(`--namespace=${config.namespace}`);
-        if (config.context)
-            flags.push(`--context=${config.context}`);
-        const namespaceLabel = config.namespace || 'the kubeconfig\'s default namespace';
-        const ctx = { kind, resource, namespace: namespaceLabel, during: 'resolve' };
-        const getJson = async (args) => {
-            const result = await kubectl(secrets, env, ['get', ...args, ...flags, '-o', 'json']);
-            if (result.exitCode !== 0) {
-                throw new ExecutorError(secrets.redact(explain(result.stderr, ctx) ?? `kubectl get ${args.join(' ')} failed: ${firstLines(result.stderr)}`));
-            }
-            return JSON.parse(result.stdout);
-        };
-        let pod;
-        if (kind === 'pod') {
-            pod = await getJson(['pod', name]);
-            if (!isRunning(pod)) {
-                throw new ExecutorError(`No running pod: ${describePod(pod)} is not running. Give a running pod, or deployment/NAME to pick a running pod of the current release.`);
-            }
-        }
-        else {
-            const workload = await getJson([`${kind}.apps`, name]);
-            const selector = selectorString(workload.spec?.selector ?? {});
-            if (!selector)
-                throw new ExecutorError(`${resource} has no pod selector; give pod/NAME instead.`);
-            const list = await getJson(['pods', '-l', selector]);
-            const candidates = list.items.filter(isRunning);
-            if (candidates.length === 0) {
-                const seen = list.items.length === 0 ? 'it selects no pods (scaled to 0?)' : `its pods are ${list.items.map(describePod).join(', ')}`;
-                throw new ExecutorError(`No running pod for ${resource}: ${seen}. The rollback runs in a running pod of the current release; scale it up or wait for the rollout.`);
-            }
-            // Ready first, then the newest (a rollout in progress: the newest pods run the current code), then by name.
-            candidates.sort((a, b) => Number(isReady(b)) - Number(isReady(a)) ||
-                String(b.metadata.creationTimestamp ?? '').localeCompare(String(a.metadata.creationTimestamp ?? '')) ||
-                a.metadata.name.localeCompare(b.metadata.name));
-            pod = candidates[0];
-        }
-        const podName = pod.metadata.name;
-        const names = pod.spec.containers.map((c) => c.name);
-        const container = config.container || pod.metadata.annotations?.['kubectl.kubernetes.io/default-container'] || names[0];
-        if (!names.includes(container)) {
-            throw new ExecutorError(`Container ${container} not found in pod ${podName}; its containers are: ${names.join(', ')}. Set kubectl-container (or container) to the application's container.`);
-        }
-        const state = pod.status?.containerStatuses?.find((s) => s.name === container)?.state;
-        if (state && !state.running) {
-            const [what, detail] = Object.entries(state)[0] ?? ['unknown', {}];
-            throw new ExecutorError(`Container ${container} in pod ${podName} is not running (${what}${detail?.reason ? `: ${detail.reason}` : ''}).`);
-        }
-        const namespace = config.namespace || pod.metadata.namespace || 'default';
-        // Commands go to the pod's own namespace even when it came from the kubeconfig's default.
-        const execFlags = [`--namespace=${namespace}`, ...(config.context ? [`--context=${config.context}`] : [])];
-        return new KubectlExecutor(secrets, env, execFlags, podName, container, namespace, resource, kind, manageCommand);
-    }
-    catch (error) {
-        await secrets.close();
-        throw error;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/executors/local.ts
-
-/** Runs manage.py on the runner itself (a checkout of the application, or a self-hosted runner). */
-class LocalExecutor {
-    where = 'the runner (local)';
-    async exec(argv, options = {}) {
-        return runProcess(argv, options);
-    }
-    async close() { }
-}
-
-;// CONCATENATED MODULE: ./src/executors/shell-quote.ts
-/**
- * Quoting for the POSIX shell that runs an SSH command on the remote host.
- *
- * ssh joins its arguments into one string and the remote login shell parses it
- * again, so every argv word must reach that shell as exactly one word with no
- * expansion. A single-quoted string is taken literally by every POSIX shell
- * (sh, dash, bash, ksh, zsh), newlines included; the only character it cannot
- * hold is the single quote itself, written as '\'' (end quote, escaped quote,
- * reopen quote).
- */
-/** Words made only of these characters mean the same quoted or not (no `=`: a first word `A=b` would be an assignment; no `~`). */
-const SAFE_WORD = /^[A-Za-z0-9_\-./:@%+,]+$/;
-/** One argv word as POSIX shell text. */
-function quoteArg(arg) {
-    if (typeof arg !== 'string')
-        throw new TypeError(`argv words must be strings, got ${typeof arg}`);
-    if (arg.includes('\0'))
-        throw new Error('an argument contains a NUL byte, which no command line can carry');
-    if (SAFE_WORD.test(arg))
-        return arg;
-    return `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-/** argv as one POSIX shell command line that the remote shell splits back into exactly argv. */
-function quoteArgv(argv) {
-    if (argv.length === 0)
-        throw new Error('quoteArgv needs at least one word');
-    return argv.map(quoteArg).join(' ');
-}
-
-;// CONCATENATED MODULE: ./src/executors/ssh.ts
-/**
- * Runs commands on a host over SSH with the OpenSSH client, usually in a
- * container there (`ssh-remote-prefix`, e.g. `docker exec -i api`).
- *
- * Secure by default: the private key and known_hosts go to a private temporary
- * directory (secret-files.ts), host keys are checked (StrictHostKeyChecking=yes
- * against ssh-known-hosts only), no agent, no user or system ssh_config, no
- * password prompt (BatchMode). One SSH connection serves the whole run: the
- * first command opens a ControlMaster whose socket lives in the same private
- * directory; close() ends it and removes the directory.
- *
- * ssh joins its arguments into one string for the remote shell, so the remote
- * command is quoteArgv([...remotePrefix, ...argv]): every word arrives intact.
- */
-
-
-
-
-
-
-
-/** Seconds an idle master connection stays up between two commands (a new one opens if it expired). */
-const CONTROL_PERSIST_SECONDS = 120;
-const DEFAULT_CONNECT_TIMEOUT_SECONDS = 20;
-function ssh_firstLines(text, count = 6) {
-    return text
-        .split(/\r?\n/)
-        .map((line) => line.trim())
-        .filter((line) => line !== '')
-        .slice(0, count)
-        .join('\n');
-}
-function validate(config) {
-    const host = config.host?.trim() ?? '';
-    if (!host)
-        throw new ExecutorError('ssh-host is empty: give the host name or IP address of the machine that runs the application.');
-    if (host.startsWith('-') || /[\s@]/.test(host)) {
-        throw new ExecutorError(`ssh-host ${JSON.stringify(host)} is not a host name or IP address (no spaces, no user@, no leading "-").`);
-    }
-    if (!config.user || config.user.startsWith('-') || /[\s@]/.test(config.user)) {
-        throw new ExecutorError('ssh-user must be a user name on the host (no spaces, no "@", no leading "-").');
-    }
-    if (!Number.isInteger(config.port) || config.port < 1 || config.port > 65535) {
-        throw new ExecutorError(`ssh-port must be a TCP port number (1-65535), got ${String(config.port)}.`);
-    }
-    if (!config.privateKey || config.privateKey.trim() === '') {
-        throw new ExecutorError('ssh-private-key is empty: give the private key (the whole file, BEGIN and END lines included) from a secret.');
-    }
-    if (config.strictHostKeyChecking && (!config.knownHosts || config.knownHosts.trim() === '')) {
-        throw new ExecutorError('ssh-known-hosts is empty: give the known_hosts line(s) of the host, e.g. the output of ' +
-            `\`ssh-keyscan${config.port === 22 ? '' : ` -p ${config.port}`} ${host}\` run on a machine you trust, ` +
-            `and check its fingerprint (ssh-keygen -lf) against the host's own key.`);
-    }
-}
-/** Turns a value from a secret input back into a key file OpenSSH accepts: LF line ends, the final newline restored. */
-function normalizePrivateKey(key) {
-    return `${key.replace(/\r\n?/g, '\n').trim()}\n`;
-}
-class SshExecutor {
-    config;
-    secrets;
-    manageCommand;
-    where;
-    baseArgs;
-    controlPath;
-    target;
-    used = false;
-    closed = false;
-    constructor(config, secrets, manageCommand = ['python', 'manage.py'], connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS) {
-        this.config = config;
-        this.secrets = secrets;
-        this.manageCommand = manageCommand;
-        const keyFile = secrets.write('id_key', normalizePrivateKey(config.privateKey));
-        const knownHostsFile = secrets.write('known_hosts', config.knownHosts ? `${config.knownHosts.replace(/\r\n?/g, '\n').trim()}\n` : '', {
-            mask: 'none'
-        });
-        this.controlPath = secrets.file('cm');
-        this.target = `${config.user}@${config.host}${config.port === 22 ? '' : `:${config.port}`}`;
-        const prefix = config.remotePrefix.length > 0 ? ` ${config.remotePrefix.join(' ')}` : '';
-        this.where = `ssh ${this.target}${prefix}`;
-        this.baseArgs = [
-            '-F', 'none', // only the options below: no ~/.ssh/config, no /etc/ssh/ssh_config (SendEnv, ProxyCommand...)
-            '-T',
-            '-o', 'BatchMode=yes',
-            '-o', 'IdentitiesOnly=yes',
-            '-o', 'IdentityAgent=none',
-            '-o', `IdentityFile=${keyFile}`,
-            '-o', 'PasswordAuthentication=no',
-            '-o', 'KbdInteractiveAuthentication=no',
-            '-o', `StrictHostKeyChecking=${config.strictHostKeyChecking ? 'yes' : 'no'}`,
-            '-o', `UserKnownHostsFile=${knownHostsFile}`,
-            '-o', 'GlobalKnownHostsFile=/dev/null',
-            '-o', 'UpdateHostKeys=no',
-            '-o', 'LogLevel=ERROR',
-            '-o', `ConnectTimeout=${connectTimeoutSeconds}`,
-            '-o', 'ServerAliveInterval=30',
-            '-o', 'ServerAliveCountMax=6',
-            '-o', 'ControlMaster=auto',
-            '-o', `ControlPath=${this.controlPath}`,
-            '-o', `ControlPersist=${CONTROL_PERSIST_SECONDS}`,
-            '-o', 'ForwardAgent=no',
-            '-o', 'ForwardX11=no',
-            '-o', 'ClearAllForwardings=yes',
-            '-p', String(config.port),
-            '-l', config.user
-        ];
-    }
-    async exec(argv, options = {}) {
-        if (this.closed)
-            throw new ExecutorError('the SSH executor is closed');
-        if (argv.length === 0)
-            throw new Error('exec needs a command');
-        const remote = quoteArgv([...this.config.remotePrefix, ...argv]);
-        this.used = true;
-        let result;
-        try {
-            result = await runProcess(['ssh', ...this.baseArgs, '--', this.config.host, remote], {
-                input: options.input ?? '',
-                onStdoutLine: options.onStdoutLine
-            });
-        }
-        catch (error) {
-            throw new ExecutorError(`Could not run the OpenSSH client (ssh): ${this.secrets.redact(error instanceof Error ? error.message : String(error))}. ` +
-                'Install it on the runner (apt-get install -y openssh-client); GitHub-hosted runners have it.');
-        }
-        result = { exitCode: result.exitCode, stdout: this.secrets.redact(result.stdout), stderr: this.secrets.redact(result.stderr) };
-        this.check(result);
-        return result;
-    }
-    /** Throws an ExecutorError with the fix when the result is a transport or setup failure rather than the command's own. */
-    check(result) {
-        const { exitCode, stderr } = result;
-        if (exitCode === 0)
-            return;
-        const { host, port, user } = this.config;
-        const hostPort = `${host} port ${port}`;
-        const sshSays = ssh_firstLines(stderr);
-        if (exitCode === 255) {
-            if (/Could not resolve hostname|Name or service not known|Temporary failure in name resolution|nodename nor servname/i.test(stderr)) {
-                throw new ExecutorError(`SSH: the host name ${host} does not resolve (${sshSays}). Check ssh-host; a host on a private network needs a runner that can reach it (self-hosted runner, VPN or bastion).`);
-            }
-            if (/Connection timed out|Operation timed out|No route to host|Network is unreachable|Host is unreachable/i.test(stderr)) {
-                throw new ExecutorError(`SSH: ${hostPort} is unreachable from the runner (${sshSays}). Check ssh-host and ssh-port, and that a firewall or security group lets the runner's address in; a host on a private network needs a self-hosted runner, a VPN or a bastion.`);
-            }
-            if (/Connection refused/i.test(stderr)) {
-                throw new ExecutorError(`SSH: ${hostPort} refused the connection: nothing listens on that port (${sshSays}). Check ssh-port and that sshd runs on the host.`);
-            }
-            if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed|host key .* differs/i.test(stderr)) {
-                const fingerprint = /SHA256:[A-Za-z0-9+/=]+/.exec(stderr)?.[0];
-                throw new ExecutorError(`SSH: the host key of ${hostPort} does NOT match ssh-known-hosts${fingerprint ? ` (the host sent ${fingerprint})` : ''}. ` +
-                    'This can mean that someone is intercepting the connection (a man-in-the-middle attack); it can also mean the host was reinstalled or its key rotated. ' +
-                    'Nothing was sent to the host. Do not turn host key checking off: find out why the key changed, then refresh ssh-known-hosts from a trusted source, e.g. ' +
-                    `\`ssh-keyscan -p ${port} ${host}\` run on a machine you trust over a network you trust, or /etc/ssh/ssh_host_*_key.pub read on the host's console, ` +
-                    "and compare the fingerprint (ssh-keygen -lf) with the one your provider shows.");
-            }
-            if (/No \S+ host key is known for|Host key verification failed/i.test(stderr)) {
-                const portHint = port === 22 ? `${host} KEYTYPE KEY` : `[${host}]:${port} KEYTYPE KEY (brackets and port, as the port is not 22)`;
-                throw new ExecutorError(`SSH: ssh-known-hosts has no key for ${hostPort}, so the host cannot be verified (${sshSays}). ` +
-                    `Add the host's key line, written ${portHint}, e.g. the output of \`ssh-keyscan -p ${port} ${host}\` run on a machine you trust; check its fingerprint (ssh-keygen -lf) against the host's own key.`);
-            }
-            if (/passphrase/i.test(stderr)) {
-                throw new ExecutorError('SSH: ssh-private-key is protected by a passphrase, which the action cannot type: use a dedicated deploy key without a passphrase, kept in a secret.');
-            }
-            if (/Load key .*(invalid format|error in libcrypto)|invalid format/i.test(stderr)) {
-                throw new ExecutorError('SSH: ssh-private-key is not a valid private key: give the whole key file (-----BEGIN ... PRIVATE KEY----- to the END line) from a secret, not the public key or a fingerprint.');
-            }
-            if (/Permission denied \((publickey|.*publickey.*)\)|Permission denied/i.test(stderr)) {
-                throw new ExecutorError(`SSH: ${user}@${host} rejected the key in ssh-private-key (${sshSays}). Add the key's public half to ~${user}/.ssh/authorized_keys on the host (ssh-keygen -y -f KEYFILE prints it), and check ssh-user.`);
-            }
-            if (/^(ssh: |kex_exchange_identification|Connection (closed|reset)|banner exchange|Bad |ssh_exchange_identification|mux_client|ControlSocket|Control socket)/im.test(stderr)) {
-                throw new ExecutorError(`SSH: the connection to ${hostPort} as ${user} failed: ${sshSays}`);
-            }
-        }
-        const prefix = this.config.remotePrefix;
-        const daemon = /Error response from daemon: (No such container: .*|[Cc]ontainer .* is not running.*|.*is paused.*|.*is restarting.*)/.exec(stderr);
-        if (daemon) {
-            throw new ExecutorError(`The container is not available on ${host}: docker says "${daemon[0].trim()}". ` +
-                `Check the container input (or ssh-remote-prefix, now "${prefix.join(' ')}"): \`docker ps\` on the host lists the running containers. ` +
-                'The rollback must run in a running container of the current release.');
-        }
-        if (/service "[^"]*" is not running|no such service: /i.test(stderr)) {
-            throw new ExecutorError(`The compose service is not available on ${host}: ${sshSays}. Check ssh-remote-prefix (now "${prefix.join(' ')}").`);
-        }
-        if (/permission denied while trying to connect to the Docker daemon|Got permission denied .*docker\.sock/i.test(stderr)) {
-            throw new ExecutorError(`${user} may not use docker on ${host}: ${sshSays}. Add ${user} to the docker group on the host, or set ssh-remote-prefix to run docker with sudo (e.g. "sudo -n docker exec -i NAME") with a sudoers rule for that command.`);
-        }
-        const manage = this.manageCommand.join(' ');
-        if (((exitCode === 126 || exitCode === 127) && /not found|No such file|executable file not found|Permission denied|cannot execute/i.test(stderr)) ||
-            (exitCode === 2 && /can't open file .*manage\.py.*No such file or directory/i.test(stderr))) {
-            const first = prefix[0];
-            if (first && new RegExp(`(^|[\\s:])${first.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: (command )?not found`).test(stderr)) {
-                throw new ExecutorError(`"${first}" (the start of ssh-remote-prefix) is not found on ${host}: ${sshSays}. Install it there or fix ssh-remote-prefix.`);
-            }
-            throw new ExecutorError(`manage.py could not be started through ${this.where}: ${sshSays}. ` +
-                `Set manage-command to how manage.py is run there (now "${manage}"; it runs in the container's working directory, e.g. "python /app/manage.py" or "/venv/bin/python manage.py"), ` +
-                `and ssh-remote-prefix to what runs in front of it on the host (now "${prefix.join(' ')}"${prefix.length === 0 ? ': empty runs it on the host itself' : ''}).`);
-        }
-    }
-    async close() {
-        if (this.closed)
-            return;
-        this.closed = true;
-        try {
-            if (this.used) {
-                // Ends the master connection if one is up; harmless when none is.
-                await runProcess(['ssh', '-F', 'none', '-o', `ControlPath=${this.controlPath}`, '-O', 'exit', '--', this.config.host]).catch(() => undefined);
-            }
-        }
-        finally {
-            await this.secrets.close();
-        }
-    }
-}
-/** A Unix socket path must stay under ~104 bytes, and ssh adds 17 characters to it while it sets the socket up. */
-function baseForControlSocket() {
-    const base = secretBaseDir();
-    return base.length <= 60 ? base : external_node_os_default().tmpdir().length <= 60 ? external_node_os_default().tmpdir() : '/tmp';
-}
-/**
- * Opens nothing yet: the first exec() connects (and becomes the master
- * connection the next commands reuse). `manageCommand` only words the hint
- * when manage.py cannot be started.
- */
-async function createSshExecutor(config, manageCommand) {
-    validate(config);
-    const secrets = SecretDir.create({ base: baseForControlSocket() });
-    try {
-        if (!config.strictHostKeyChecking) {
-            warning(`ssh-strict-host-key-checking is false: the identity of ${config.host} is not checked. Anyone who can intercept or redirect the connection ` +
-                '(DNS, routing, a compromised network between the runner and the host) can pose as the host, receive the commands and the values they carry, ' +
-                'and answer with a forged rollback result. Give ssh-known-hosts and remove ssh-strict-host-key-checking: false.');
-        }
-        const executor = new SshExecutor(config, secrets, manageCommand, config.connectTimeoutSeconds);
-        if (external_node_path_default().relative(secrets.path, executor['controlPath']).startsWith('..'))
-            throw new Error('control path outside the private directory');
-        return executor;
-    }
-    catch (error) {
-        await secrets.close();
-        throw error;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/executors/index.ts
-
-
-
-
-async function createExecutor(config) {
-    switch (config.executor) {
-        case 'local':
-            return new LocalExecutor();
-        case 'docker':
-            return new DockerExecutor(config.container);
-        case 'ssh':
-            return createSshExecutor(config.ssh, config.manageCommand);
-        case 'kubectl':
-            return createKubectlExecutor(config.kubectl, config.manageCommand);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/cutoff.ts
-/** A value a person typed that cannot be used; the message names the input and the expected form. */
-class InputError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'InputError';
-    }
-}
-const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
-const EXPECTED = 'expected ISO 8601 such as 2024-10-24T08:23:45Z, 2024-10-24 08:23:45.123456+02:00 or 2024-10-24 (no offset means UTC)';
-const pad = (value, width) => String(value).padStart(width, '0');
-/**
- * Parses `target-datetime` into a UTC string with microseconds. Done with
- * integers, never through a JavaScript Date's milliseconds: django_migrations
- * keeps microseconds and a cutoff rounded by a millisecond can move a migration
- * across it.
- */
-function parseCutoff(raw, inputName = 'target-datetime') {
-    const text = raw.trim();
-    const match = ISO_8601.exec(text);
-    const bad = (why) => new InputError(`${inputName} ${JSON.stringify(raw)} ${why}: ${EXPECTED}`);
-    if (!match)
-        throw bad('is not an ISO 8601 datetime');
-    const [, y, mo, d, h = '00', mi = '00', s = '00', fraction = '', offset] = match;
-    const year = Number(y);
-    const month = Number(mo);
-    const day = Number(d);
-    const hour = Number(h);
-    const minute = Number(mi);
-    const second = Number(s);
-    if (fraction.length > 6)
-        throw bad('has more than 6 fractional digits (PostgreSQL keeps microseconds)');
-    if (year < 1970)
-        throw bad('is before 1970');
-    if (month < 1 || month > 12)
-        throw bad(`has month ${mo}`);
-    const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-    if (day < 1 || day > daysInMonth)
-        throw bad(`has day ${d}, and ${y}-${mo} has ${daysInMonth} days`);
-    if (hour > 23 || minute > 59 || second > 59)
-        throw bad(`has time ${h}:${mi}:${s}`);
-    let offsetMinutes = 0;
-    if (offset && offset.toUpperCase() !== 'Z') {
-        const sign = offset.startsWith('-') ? -1 : 1;
-        const digits = offset.slice(1).replace(':', '');
-        const offsetHours = Number(digits.slice(0, 2));
-        const offsetMins = digits.length > 2 ? Number(digits.slice(2, 4)) : 0;
-        if (offsetHours > 15 || offsetMins > 59)
-            throw bad(`has offset ${offset}`);
-        offsetMinutes = sign * (offsetHours * 60 + offsetMins);
-    }
-    // Whole seconds only, so the Date arithmetic here is exact; the microseconds are appended as digits.
-    const utc = new Date(Date.UTC(year, month - 1, day, hour, minute - offsetMinutes, second));
-    const micros = fraction.padEnd(6, '0');
-    const iso = `${pad(utc.getUTCFullYear(), 4)}-${pad(utc.getUTCMonth() + 1, 2)}-${pad(utc.getUTCDate(), 2)}` +
-        `T${pad(utc.getUTCHours(), 2)}:${pad(utc.getUTCMinutes(), 2)}:${pad(utc.getUTCSeconds(), 2)}.${micros}Z`;
-    return { input: text, utc: iso, assumedUtc: offset === undefined };
-}
-/** `2024-10-24T08:23:45.000000Z` -> `2024-10-24T08:23:45.000000+00:00`, the form Python's fromisoformat reads (3.7+). */
-function utcWithOffset(utc) {
-    return utc.replace(/Z$/, '+00:00');
-}
-
-;// CONCATENATED MODULE: ./src/django/rollback-script.ts
-// Generated by scripts/embed-python.mjs from rollback.py; edit that file, then run npm run build.
-const ROLLBACK_PY = "\"\"\"Exact rollback of Django migrations, run inside the application's container.\n\nThe action sends this file and a JSON request on stdin to a short bootstrap,\n`manage.py shell -v 0 -c BOOTSTRAP` (src/django/commands.ts), which exec()s it\nwith stdin replaced by the request; `manage.py shell -v 0 -c \"<this file>\"` with\nthe request alone on stdin works the same. The last stdout line is always\n`ROLLBACK-REPORT <json>`. Works with Django 3.2+ and Python 3.8+. Only stdlib\nand Django imports: the file is shipped as text.\n\nexec() runs this text with one globals dict, so top-level functions see each\nother; names start with an underscore to stay out of the shell's namespace.\n\"\"\"\n\n\ndef _rollback_main():\n    import json\n    import sys\n    import time\n    import traceback\n\n    report = {\n        \"version\": 1,\n        \"django\": None,\n        \"orphans\": [],\n        \"bookkeeping\": [],\n        \"rowsOnly\": [],\n        \"plan\": [],\n        \"problems\": [],\n        \"blocked\": False,\n        \"commands\": [],\n        \"perApp\": [],\n        \"commandsExtra\": [],\n        \"commandsMissing\": [],\n        \"hasFlagsmithCommand\": False,\n        \"executed\": [],\n        \"rowsDeleted\": [],\n        \"error\": None,\n    }\n    # A progress line (\"  Unapplying x...\") may be open when something fails:\n    # the report must start on its own line.\n    state = {\"line_open\": False, \"current\": None}\n\n    def label(key):\n        return \"%s.%s\" % (key[0], key[1])\n\n    def problem(kind, migration, message, blocking, command=None):\n        report[\"problems\"].append({\n            \"kind\": kind,\n            \"migration\": migration,\n            \"message\": message,\n            \"blocking\": bool(blocking),\n            \"command\": command,\n        })\n        if blocking:\n            report[\"blocked\"] = True\n\n    def emit(exit_code):\n        if state[\"line_open\"]:\n            sys.stdout.write(\"\\n\")\n        sys.stdout.write(\"ROLLBACK-REPORT \" + json.dumps(report, sort_keys=True) + \"\\n\")\n        sys.stdout.flush()\n        if exit_code:\n            # SystemExit goes through Django's shell and sets the process status.\n            sys.exit(exit_code)\n\n    try:\n        _run(report, state, label, problem)\n    except Exception as exc:  # report every failure, never a bare traceback\n        report[\"error\"] = {\n            \"message\": \"%s: %s\" % (type(exc).__name__, exc),\n            \"migration\": state[\"current\"],\n            \"traceback\": traceback.format_exc(),\n        }\n    emit(1 if report[\"error\"] else 0)\n\n\ndef _run(report, state, label, problem):\n    import json\n    import sys\n    import time\n\n    import django\n    from django.apps import apps as global_apps\n    from django.core.management import get_commands\n    from django.core.management.commands.migrate import Command as MigrateCommand\n    from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal\n    from django.db import connections\n    from django.db.migrations.exceptions import AmbiguityError\n    from django.db.migrations.executor import MigrationExecutor\n    from django.db.migrations.loader import MigrationLoader\n    from django.db.migrations.recorder import MigrationRecorder\n    from django.db.migrations.state import ModelState\n\n    report[\"django\"] = django.get_version()\n    request = json.loads(sys.stdin.read())\n    if request.get(\"version\") != 1:\n        raise ValueError(\"unsupported request version %r\" % (request.get(\"version\"),))\n    alias = request.get(\"database\") or \"default\"\n    execute = bool(request.get(\"execute\"))\n    allow_irreversible = bool(request.get(\"allowIrreversible\"))\n    connection = connections[alias]\n\n    report[\"hasFlagsmithCommand\"] = \"rollbackmigrationsappliedafter\" in get_commands()\n\n    def progress(action, migration=None, fake=False):\n        # Same lines as `migrate`'s progress callback, plus bookkeeping.\n        if action == \"unapply_start\":\n            state[\"current\"] = label((migration.app_label, migration.name))\n            sys.stdout.write(\"  Unapplying %s...\" % (migration,))\n            sys.stdout.flush()\n            state[\"line_open\"] = True\n            state[\"start\"] = time.monotonic()\n        elif action == \"unapply_success\":\n            sys.stdout.write(\" OK\\n\")\n            sys.stdout.flush()\n            state[\"line_open\"] = False\n            report[\"executed\"].append(label((migration.app_label, migration.name)))\n            state[\"current\"] = None\n\n    def describe(migration, backwards):\n        ops = []\n        for operation in migration.operations:\n            text, is_error = MigrateCommand.describe_operation(operation, backwards)\n            # describe_operation only knows RunPython/RunSQL; custom operations\n            # can declare themselves irreversible too.\n            irreversible = bool(backwards and (is_error or not getattr(operation, \"reversible\", True)))\n            ops.append({\"description\": text, \"irreversible\": irreversible})\n        return ops\n\n    executor = MigrationExecutor(connection, progress)\n    loader = executor.loader\n\n    conflicts = loader.detect_conflicts()\n    if conflicts:\n        names = \"; \".join(\"%s in %s\" % (\", \".join(sorted(v)), k) for k, v in sorted(conflicts.items()))\n        problem(\"conflict\", None,\n                \"Conflicting migrations detected; multiple leaf nodes in the migration graph: (%s). \"\n                \"Django's migrate refuses to run; fix the code (makemigrations --merge) before rolling back.\" % names,\n                True)\n\n    # S: the rows applied at/after the cutoff; `recorded`: every row right now.\n    s_keys = []\n    for row in request.get(\"after\") or []:\n        key = (row[\"app\"], row[\"name\"])\n        if key not in s_keys:\n            s_keys.append(key)\n    s_set = set(s_keys)\n    recorded = set(MigrationRecorder(connection).applied_migrations())\n    before = recorded - s_set\n    disk = loader.disk_migrations\n\n    orphans = sorted(k for k in s_set if k not in disk)\n    excluded = set(orphans)\n\n    # Squashes: classify against S (see DESIGN.md \"Squash bookkeeping\").\n    split = set()        # squashes whose replaced migrations straddle the cutoff\n    replaced_by = {}     # replaced key -> squash key\n    for q_key, q in loader.replacements.items():\n        replaced = set(q.replaces)\n        for r in replaced:\n            replaced_by[r] = q_key\n        r_in = replaced & s_set\n        r_before = replaced & before\n        if r_in and r_before:\n            split.add(q_key)\n            if q_key in s_set:\n                report[\"rowsOnly\"].append(label(q_key))\n                excluded.add(q_key)\n            elif q_key in before:\n                problem(\"squash\", label(q_key),\n                        \"The squash row %s predates the cutoff but some migrations it replaces are after it; \"\n                        \"after the rollback its row is stale (Django ignores it while a replaced migration is unapplied).\"\n                        % label(q_key), False)\n        elif q_key in s_set and not r_in and r_before == replaced:\n            report[\"bookkeeping\"].append(label(q_key))\n            excluded.add(q_key)\n        elif q_key in s_set and r_in != replaced:\n            # Some migrations it replaces are not applied (typically: an earlier\n            # run was interrupted after unapplying them). Django already treats\n            # the squash as unapplied; only its stale row is left to delete.\n            report[\"rowsOnly\"].append(label(q_key))\n            excluded.add(q_key)\n        elif q_key in before and r_in == replaced:\n            problem(\"squash\", label(q_key),\n                    \"The squash row %s predates the cutoff but every migration it replaces is after it. \"\n                    \"Check django_migrations by hand.\" % label(q_key), True)\n    report[\"orphans\"] = [label(k) for k in orphans]\n    report[\"bookkeeping\"].sort()\n    report[\"rowsOnly\"].sort()\n    exact = [k for k in s_keys if k not in excluded]\n\n    if split:\n        # Like Django's migration_plan for a replaced target: rebuild without\n        # replacements, then redo the replacement step ourselves so that split\n        # squashes are dropped with their children remapped onto the replaced\n        # migrations (what Django does for a partially applied squash), and\n        # every other squash is handled exactly as Django would.\n        loader.replace_migrations = False\n        loader.build_graph()\n        graph = loader.graph\n        for q_key, q in loader.replacements.items():\n            statuses = [r in loader.applied_migrations for r in q.replaces]\n            if q_key not in split and (all(statuses) or not any(statuses)):\n                if all(statuses):\n                    loader.applied_migrations[q_key] = q\n                graph.remove_replaced_nodes(q_key, q.replaces)\n            else:\n                loader.applied_migrations.pop(q_key, None)\n                graph.remove_replacement_node(q_key, q.replaces)\n        graph.validate_consistency()\n    graph = loader.graph\n\n    # Map the rows onto graph nodes: a fully applied squash stands for the\n    # migrations it replaces.\n    plan_nodes = set()\n    for key in exact:\n        if key in graph.nodes:\n            plan_nodes.add(key)\n        elif key in replaced_by and replaced_by[key] in graph.nodes:\n            plan_nodes.add(replaced_by[key])\n        else:\n            problem(\"unknown\", label(key),\n                    \"%s is in django_migrations and on disk but not in the migration graph; cannot plan it.\" % label(key),\n                    True)\n\n    # Reverse of the order Django would apply everything on an empty database.\n    full_plan = executor.migration_plan(graph.leaf_nodes(), clean_start=True)\n    plan = []\n    for migration, _ in reversed(full_plan):\n        key = (migration.app_label, migration.name)\n        if key in plan_nodes:\n            plan.append(migration)\n    applied_nodes = set(loader.applied_migrations)\n    for migration in plan:\n        key = (migration.app_label, migration.name)\n        ops = describe(migration, True)\n        report[\"plan\"].append({\"migration\": label(key), \"operations\": ops})\n        if any(op[\"irreversible\"] for op in ops):\n            problem(\"irreversible\", label(key),\n                    \"%s has an irreversible operation (%s); Django stops there and leaves the rollback half done. \"\n                    \"Set allow-irreversible only if you accept that, or roll back to a later point.\"\n                    % (label(key), \"; \".join(op[\"description\"] for op in ops if op[\"irreversible\"])),\n                    not allow_irreversible)\n        if key not in applied_nodes:\n            problem(\"unknown\", label(key),\n                    \"%s is recorded after the cutoff but Django does not consider it applied.\" % label(key), True)\n        for child in graph.backwards_plan(key):\n            if child != key and child not in plan_nodes and child in applied_nodes:\n                problem(\"outside\", label(child),\n                        \"%s (applied before the cutoff) depends on %s, which the rollback would unapply: \"\n                        \"the history would be inconsistent. Choose an earlier cutoff.\" % (label(child), label(key)),\n                        True)\n\n    # The rows the exact run removes, to compare commands against.\n    def rows_of(key, migration):\n        rows = {key}\n        if getattr(migration, \"replaces\", None):\n            rows |= set(migration.replaces)\n        return rows & recorded\n\n    # Per-app targets for the documented style: each app's newest row before the\n    # cutoff that is a real step. A squash row is bookkeeping Django writes at the\n    # end of a migrate run, after the migrations that follow the squash, so as a\n    # target it would unapply those long-applied migrations; a name with no file\n    # cannot be a target at all.\n    exact_apps = set(k[0] for k in exact)\n    for entry in request.get(\"perApp\") or []:\n        app_label = entry[\"app\"]\n        if app_label not in exact_apps:\n            continue  # only orphans or bookkeeping rows: nothing to run\n        target, fallback = None, None\n        for name in entry.get(\"before\") or []:\n            key = (app_label, name)\n            if key not in disk:\n                continue\n            if key in loader.replacements:\n                fallback = fallback or name\n                continue\n            target = name\n            break\n        report[\"perApp\"].append({\"app\": app_label, \"target\": target or fallback or \"zero\"})\n\n    commands = list(request.get(\"commands\") or []) + report[\"perApp\"]\n    exact_rows = set(exact)\n    cmd_rows = set()\n    for command in commands:\n        cmd_rows |= _evaluate_command(command, connection, report, label, problem, describe, rows_of,\n                                     global_apps, MigrationExecutor, AmbiguityError)\n    rows_only = {tuple(r.split(\".\", 1)) for r in report[\"rowsOnly\"]}\n    report[\"commandsExtra\"] = sorted(label(k) for k in cmd_rows - exact_rows - rows_only)\n    report[\"commandsMissing\"] = sorted(label(k) for k in exact_rows - cmd_rows) if commands else []\n\n    if not execute or report[\"blocked\"]:\n        return\n    # Stale squash rows go first: Django decides a squash's state from the rows\n    # of what it replaces, so deleting them changes nothing Django sees, and a run\n    # that fails half way then leaves no stale row behind for the next run.\n    recorder = MigrationRecorder(connection)\n    for row in report[\"rowsOnly\"]:\n        app_label, name = row.split(\".\", 1)\n        recorder.record_unapplied(app_label, name)\n        report[\"rowsDeleted\"].append(row)\n    if plan:\n        # As the migrate command does: pre_migrate, migrate with the plan, post_migrate.\n        backwards_plan = [(migration, True) for migration in plan]\n        pre_state = executor._create_project_state(with_applied_migrations=True)\n        emit_pre_migrate_signal(0, False, connection.alias, stdout=sys.stdout,\n                                apps=pre_state.apps, plan=backwards_plan)\n        post_state = executor.migrate([], plan=backwards_plan, state=pre_state.clone())\n        post_state.clear_delayed_apps_cache()\n        post_apps = post_state.apps\n        with post_apps.bulk_update():\n            model_keys = []\n            for model_state in post_apps.real_models:\n                model_key = model_state.app_label, model_state.name_lower\n                model_keys.append(model_key)\n                post_apps.unregister_model(*model_key)\n        post_apps.render_multiple([ModelState.from_model(global_apps.get_model(*m)) for m in model_keys])\n        emit_post_migrate_signal(0, False, connection.alias, stdout=sys.stdout,\n                                 apps=post_apps, plan=backwards_plan)\n\n\ndef _evaluate_command(command, connection, report, label, problem, describe, rows_of,\n                     global_apps, MigrationExecutor, AmbiguityError):\n    \"\"\"`migrate APP TARGET` as the migrate command would plan it, on a fresh executor.\"\"\"\n    app_label, target = command[\"app\"], command[\"target\"]\n    text = \"migrate %s %s\" % (app_label, target)\n    entry = {\"app\": app_label, \"target\": target, \"resolved\": None, \"error\": None, \"plan\": [], \"irreversible\": []}\n    report[\"commands\"].append(entry)\n\n    def fail(kind, message, migration=None):\n        entry[\"error\"] = \"%s: %s\" % (kind, message)\n        problem(kind, migration, \"`%s`: %s\" % (text, message), False, command=text)\n        return set()\n\n    # Fresh executor: migration_plan may rebuild its loader's graph.\n    executor = MigrationExecutor(connection)\n    loader = executor.loader\n    try:\n        global_apps.get_app_config(app_label)\n    except LookupError:\n        return fail(\"unknown-app\", \"No installed app with label '%s'.\" % app_label)\n    if app_label not in loader.migrated_apps:\n        return fail(\"unknown-app\", \"App '%s' does not have migrations.\" % app_label)\n    if target == \"zero\":\n        entry[\"resolved\"] = \"zero\"\n        key = (app_label, None)\n    else:\n        try:\n            migration = loader.get_migration_by_prefix(app_label, target)\n        except AmbiguityError:\n            names = sorted(n for a, n in loader.disk_migrations if a == app_label and n.startswith(target))\n            return fail(\"ambiguous\",\n                        \"More than one migration matches '%s' in app '%s' (%s); Django matches by prefix with no \"\n                        \"exact-match precedence, so this target cannot be used. Use the exact strategy.\"\n                        % (target, app_label, \", \".join(names)))\n        except KeyError:\n            return fail(\"not-found\", \"Cannot find a migration matching '%s' from app '%s'.\" % (target, app_label))\n        entry[\"resolved\"] = migration.name\n        key = (app_label, migration.name)\n        # Same substitution as the migrate command for a partially applied squash.\n        if key not in loader.graph.nodes and key in loader.replacements:\n            key = loader.replacements[key].replaces[-1]\n    try:\n        planned = executor.migration_plan([key])\n    except Exception as exc:\n        # Django before 4.0 cannot plan a replaced migration as target while its\n        # squash is applied (KeyError in migration_plan): that is what migrate does too.\n        replaced = any(key in q.replaces for q in loader.replacements.values())\n        return fail(\"squash\" if replaced else \"unknown\",\n                    \"Django cannot plan this target (%s: %s)%s.\" % (\n                        type(exc).__name__, exc,\n                        \"; it is replaced by a squashed migration\" if replaced else \"\"))\n    rows = set()\n    for migration, backwards in planned:\n        m_key = (migration.app_label, migration.name)\n        entry[\"plan\"].append({\"migration\": label(m_key), \"backwards\": bool(backwards)})\n        if backwards:\n            rows |= rows_of(m_key, migration)\n            if any(op[\"irreversible\"] for op in describe(migration, True)):\n                entry[\"irreversible\"].append(label(m_key))\n        else:\n            problem(\"forward\", label(m_key),\n                    \"`%s` would apply %s (migrate forwards) instead of rolling back.\" % (text, label(m_key)),\n                    False, command=text)\n    return rows\n\n\n_rollback_main()\n";
-
-;// CONCATENATED MODULE: ./src/django/commands.ts
-
-
-
-const REPORT_PREFIX = 'ROLLBACK-REPORT ';
-const VENDOR_COMMAND = 'rollbackmigrationsappliedafter';
-/** rollback.py's output could not be read: the target is not a Django app we can talk to. */
-class ScriptOutputError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'ScriptOutputError';
-    }
-}
-const REQUEST_SEPARATOR = '\n#ROLLBACK-REQUEST\n';
-/**
- * A short bootstrap that reads rollback.py and the request from stdin. The
- * script itself stays off the command line: kubectl exec sends argv in the
- * request URL, which proxies in front of an API server may cap at 8 KiB.
- */
-const BOOTSTRAP = 'import io,sys;d=sys.stdin.read();s,_,r=d.partition("\\n#ROLLBACK-REQUEST\\n");sys.stdin=io.StringIO(r);' +
-    'exec(compile(s,"rollback.py","exec"),{"__name__":"rollback"})';
-function scriptArgv(manageCommand) {
-    return [...manageCommand, 'shell', '-v', '0', '-c', BOOTSTRAP];
-}
-/** What the bootstrap reads on stdin: the script, then the request. */
-function scriptInput(request) {
-    return `${ROLLBACK_PY}${REQUEST_SEPARATOR}${JSON.stringify(request)}`;
-}
-function migrateArgv(manageCommand, app, target) {
-    return [...manageCommand, 'migrate', app, target];
-}
-function vendorArgv(manageCommand, cutoff) {
-    return [...manageCommand, VENDOR_COMMAND, utcWithOffset(cutoff.utc)];
-}
-/** A command line as a person would type it. */
-function displayCommand(argv) {
-    const line = argv.map(quoteArg).join(' ');
-    return argv[argv.length - 1] === BOOTSTRAP ? `${line} < rollback.py+request` : line;
-}
-function parseReport(stdout, stderr, exitCode) {
-    const line = stdout
-        .split('\n')
-        .reverse()
-        .find(l => l.startsWith(REPORT_PREFIX));
-    if (!line) {
-        const output = `${stderr}\n${stdout}`.trim().split('\n').slice(-15).join('\n');
-        throw new ScriptOutputError(`manage.py shell exited with ${exitCode} without a rollback report. Check manage-command (it must run the ` +
-            `application's manage.py) and that the container runs the current release. Last output:\n${output}`);
-    }
-    try {
-        return JSON.parse(line.slice(REPORT_PREFIX.length));
-    }
-    catch (error) {
-        throw new ScriptOutputError(`the rollback report is not valid JSON: ${error.message}`);
-    }
-}
-// ---- database-alias (issue 5, item 6) ----
-const DEFAULT_DATABASE = 'default';
-/**
- * Why strategy flagsmith cannot roll back another database: the vendor command
- * takes only the datetime (no --database) and always works on `default`.
- */
-const VENDOR_DATABASE_REFUSAL = `Flagsmith's ${VENDOR_COMMAND} has no --database option: it only rolls back the default database. ` +
-    'Use strategy: exact (or per-app) with database-alias';
-/** The refusal for strategy flagsmith with a non-default alias, or null when they go together. */
-function vendorDatabaseRefusal(alias) {
-    return alias === DEFAULT_DATABASE ? null : `database-alias is ${JSON.stringify(alias)}. ${VENDOR_DATABASE_REFUSAL}`;
-}
-/** A Django database alias as the input may give it: a settings key, never an option or a shell word. */
-function checkDatabaseAlias(alias) {
-    return /^[A-Za-z_][A-Za-z0-9_.-]*$/.test(alias)
-        ? null
-        : `database-alias ${JSON.stringify(alias)} is not a Django database alias (letters, digits, _ . -, as in DATABASES)`;
-}
-/**
- * `--database ALIAS` on a `migrate` command line (from migrateArgv); unchanged
- * for `default`, so command lines stay as they were. The rollback script takes
- * the alias in its request instead, and the vendor command cannot take one.
- */
-function withDatabase(argv, alias) {
-    if (alias === DEFAULT_DATABASE)
-        return argv;
-    if (argv[argv.length - 1] === BOOTSTRAP) {
-        throw new Error('withDatabase: the rollback and history scripts take the alias in their request (database)');
-    }
-    if (argv.includes(VENDOR_COMMAND))
-        throw new Error(VENDOR_DATABASE_REFUSAL);
-    if (!argv.includes('migrate'))
-        throw new Error(`withDatabase: not a migrate command: ${argv.join(' ')}`);
-    return [...argv, '--database', alias];
-}
-
-;// CONCATENATED MODULE: ./src/django/history-script.ts
-// Generated by scripts/embed-python.mjs from history.py; edit that file, then run npm run build.
-const HISTORY_PY = "\"\"\"Reads django_migrations through the application's own Django connection.\n\nFor `history-source: container`: the runner needs no database credentials or\nnetwork path, the container already has both. Sent exactly like rollback.py:\nthe bootstrap `manage.py shell -v 0 -c BOOTSTRAP` (src/django/commands.ts) reads\nthis file, `\\\\n#ROLLBACK-REQUEST\\\\n` and the JSON request\n`{\"version\": 1, \"database\": \"default\", \"cutoff\": \"2024-10-24T08:23:45.000000Z\" or null}`\nfrom stdin; `manage.py shell -v 0 -c \"<this file>\"` with the request alone on\nstdin works the same.\n\nThe query is SQL, not the ORM: PostgreSQL formats every timestamp as UTC text\nwith microseconds and compares each row with the cutoff itself, exactly like\nsrc/history.ts does over a direct connection, so both sources give the same\ntext and the same verdicts. The last stdout line is always\n`ROLLBACK-HISTORY <json>`: {\"version\", \"database\", \"django\", \"rows\": [{\"id\",\n\"app\", \"name\", \"applied\", \"afterCutoff\"}], \"now\", \"error\"}. Works with Django\n3.2+ and Python 3.8+; only stdlib and Django imports.\n\"\"\"\n\n\ndef _history_main():\n    import json\n    import sys\n    import traceback\n\n    report = {\"version\": 1, \"database\": None, \"django\": None, \"rows\": [], \"now\": None, \"error\": None}\n    try:\n        _history_read(report)\n    except Exception as exc:  # report every failure, never a bare traceback\n        report[\"rows\"] = []\n        report[\"error\"] = {\n            \"kind\": getattr(exc, \"history_kind\", \"django\"),\n            \"message\": str(exc) if getattr(exc, \"history_kind\", None) else \"%s: %s\" % (type(exc).__name__, exc),\n            \"traceback\": traceback.format_exc(),\n        }\n    sys.stdout.write(\"\\nROLLBACK-HISTORY \" + json.dumps(report, sort_keys=True) + \"\\n\")\n    sys.stdout.flush()\n    if report[\"error\"]:\n        # SystemExit goes through Django's shell and sets the process status.\n        sys.exit(1)\n\n\nclass _HistoryProblem(Exception):\n    \"\"\"A failure whose message already tells a person what to check.\"\"\"\n\n    def __init__(self, kind, message):\n        Exception.__init__(self, message)\n        self.history_kind = kind\n\n\ndef _history_read(report):\n    import json\n    import sys\n\n    import django\n    from django.conf import settings\n    from django.db import connections\n\n    report[\"django\"] = django.get_version()\n    request = json.loads(sys.stdin.read() or \"{}\")\n    if request.get(\"version\") != 1:\n        raise _HistoryProblem(\"request\", \"unsupported request version %r\" % (request.get(\"version\"),))\n    alias = request.get(\"database\") or \"default\"\n    cutoff = request.get(\"cutoff\")\n    report[\"database\"] = alias\n\n    if alias not in settings.DATABASES:\n        raise _HistoryProblem(\n            \"alias\",\n            \"there is no database alias %r in the application's Django settings (DATABASES has: %s). \"\n            \"Check database-alias.\" % (alias, \", \".join(sorted(settings.DATABASES))))\n    connection = connections[alias]\n    name = connection.settings_dict.get(\"NAME\") or \"?\"\n    host = connection.settings_dict.get(\"HOST\") or \"localhost\"\n    where = \"database alias %r (%s on %s)\" % (alias, name, host)\n    if connection.vendor != \"postgresql\":\n        raise _HistoryProblem(\n            \"vendor\", \"%s uses %s, not PostgreSQL: this action only supports PostgreSQL.\" % (where, connection.vendor))\n\n    with connection.cursor() as cursor:\n        if \"django_migrations\" not in connection.introspection.table_names(cursor):\n            raise _HistoryProblem(\n                \"no-table\",\n                \"there is no django_migrations table in %s: is this the application's database (the one its \"\n                \"Django settings use for migrations)? Check manage-command, the container and database-alias.\" % where)\n        utc_text = \"'YYYY-MM-DD\\\"T\\\"HH24:MI:SS.US\\\"Z\\\"'\"\n        cursor.execute(\"SET TIME ZONE 'UTC'\")\n        cursor.execute(\"SELECT to_char(now() AT TIME ZONE 'UTC', %s)\" % utc_text)\n        report[\"now\"] = cursor.fetchone()[0]\n        cursor.execute(\n            \"SELECT id, app, name, to_char(applied AT TIME ZONE 'UTC', \" + utc_text + \"), \"\n            \"applied >= %s::timestamptz FROM django_migrations ORDER BY applied, id\",\n            [cutoff])\n        report[\"rows\"] = [\n            {\"id\": int(row[0]), \"app\": row[1], \"name\": row[2], \"applied\": row[3], \"afterCutoff\": row[4]}\n            for row in cursor.fetchall()\n        ]\n\n\n_history_main()\n";
 
 // EXTERNAL MODULE: ./node_modules/pg/lib/index.js
 var lib = __nccwpck_require__(3273);
@@ -39340,6 +38993,647 @@ async function connectPostgres(config, opts = {}) {
         }
     }, opts);
 }
+
+;// CONCATENATED MODULE: ./src/executors/kubectl.ts
+
+
+
+
+
+const KINDS = {
+    deployment: 'deployment', deployments: 'deployment', deploy: 'deployment', 'deployment.apps': 'deployment',
+    statefulset: 'statefulset', statefulsets: 'statefulset', sts: 'statefulset', 'statefulset.apps': 'statefulset',
+    pod: 'pod', pods: 'pod', po: 'pod'
+};
+const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** What the action needs from RBAC, for messages. */
+function rbacNeeds(kind) {
+    const base = '"get" on pods and "create" on pods/exec';
+    if (kind === 'pod')
+        return base;
+    return `${base}, plus "get" on ${kind}s (API group apps) and "list" on pods to resolve ${kind}/NAME to a pod`;
+}
+/** A LabelSelector object as the string form `kubectl get -l` takes. */
+function selectorString(selector) {
+    const terms = [];
+    for (const [key, value] of Object.entries(selector.matchLabels ?? {}))
+        terms.push(`${key}=${value}`);
+    for (const e of selector.matchExpressions ?? []) {
+        const values = (e.values ?? []).join(',');
+        if (e.operator === 'In')
+            terms.push(`${e.key} in (${values})`);
+        else if (e.operator === 'NotIn')
+            terms.push(`${e.key} notin (${values})`);
+        else if (e.operator === 'Exists')
+            terms.push(e.key);
+        else if (e.operator === 'DoesNotExist')
+            terms.push(`!${e.key}`);
+    }
+    return terms.join(',');
+}
+/** Values in a kubeconfig that are credentials: masked in the log and scrubbed from messages. */
+function kubeconfigSecrets(text) {
+    const values = [];
+    const re = /^\s*-?\s*(token|client-key-data|client-certificate-data|password|id-token|refresh-token|access-token|client-secret|secret)\s*:\s*(\S.*?)\s*$/gim;
+    for (const m of text.matchAll(re))
+        values.push(m[2].replace(/^["']|["']$/g, ''));
+    return values.filter((v) => v.length >= 4);
+}
+function isRunning(pod) {
+    return pod.status?.phase === 'Running' && !pod.metadata.deletionTimestamp;
+}
+function isReady(pod) {
+    return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+function describePod(pod) {
+    const phase = pod.metadata.deletionTimestamp ? 'Terminating' : pod.status?.phase ?? 'Unknown';
+    return `${pod.metadata.name} (${phase})`;
+}
+class KubectlExecutor {
+    secrets;
+    env;
+    globalFlags;
+    pod;
+    container;
+    namespace;
+    resource;
+    kind;
+    manageCommand;
+    options;
+    where;
+    closed = false;
+    hasTimeout;
+    constructor(secrets, env, globalFlags, 
+    /** The pod every command runs in. */
+    pod, container, namespace, resource, kind, manageCommand, options = {}) {
+        this.secrets = secrets;
+        this.env = env;
+        this.globalFlags = globalFlags;
+        this.pod = pod;
+        this.container = container;
+        this.namespace = namespace;
+        this.resource = resource;
+        this.kind = kind;
+        this.manageCommand = manageCommand;
+        this.options = options;
+        this.where = `kubectl exec -n ${namespace} ${pod} -c ${container}${kind === 'pod' ? '' : ` (pod of ${resource})`}`;
+    }
+    async exec(argv, options = {}) {
+        if (this.closed)
+            throw new ExecutorError('the kubectl executor is closed');
+        if (argv.length === 0)
+            throw new Error('exec needs a command');
+        const execArgs = (words) => ['exec', '-i', this.pod, `--container=${this.container}`, ...this.globalFlags, '--', ...words];
+        const limit = limitOf(this.options.commandTimeoutSeconds, options);
+        let inTarget = false;
+        if (limit) {
+            // Killing kubectl exec leaves the process in the container running: `timeout` in the container ends it.
+            this.hasTimeout ??= kubectl(this.secrets, this.env, execArgs(TIMEOUT_PROBE), '')
+                .then((r) => r.exitCode === 0)
+                .catch(() => false);
+            inTarget = await this.hasTimeout;
+        }
+        const raw = await kubectl(this.secrets, this.env, execArgs(limit && inTarget ? timeoutArgv(limit.hardSeconds, argv) : argv), options.input ?? '', options.onStdoutLine, limit ? clientDeadline(limit, inTarget) : undefined);
+        if (limit && (raw.timedOut || (inTarget && endedByTargetTimeout(limit, raw.exitCode, raw.ms ?? 0)))) {
+            throw new CommandTimeoutError(commandForMessage(argv), limit.seconds, targetDetail(`pod ${this.pod}, container ${this.container}`, inTarget, Boolean(raw.timedOut)));
+        }
+        const terminated = /(?:^|\n)command terminated with exit code (\d+)\s*$/.exec(raw.stderr);
+        if (terminated) {
+            const result = { exitCode: raw.exitCode, stdout: raw.stdout, stderr: raw.stderr.slice(0, terminated.index + (raw.stderr[terminated.index] === '\n' ? 1 : 0)) };
+            const { exitCode, stderr } = result;
+            if (((exitCode === 126 || exitCode === 127) && /executable file not found|not found|no such file|permission denied/i.test(stderr)) ||
+                (exitCode === 2 && /can't open file .*manage\.py.*No such file or directory/i.test(stderr))) {
+                throw new ExecutorError(`manage.py could not be started in pod ${this.pod}, container ${this.container}: ${firstLines(stderr)}. ` +
+                    `Set manage-command to how manage.py is run in that container (now "${this.manageCommand.join(' ')}", run in the image's working directory; e.g. "python /app/manage.py"), ` +
+                    'and check kubectl-container: a sidecar (e.g. a database proxy) has no manage.py.');
+            }
+            return result;
+        }
+        if (raw.exitCode === 0)
+            return raw;
+        const failure = explain(raw.stderr, {
+            kind: this.kind,
+            resource: this.resource,
+            namespace: this.namespace,
+            pod: this.pod,
+            container: this.container,
+            during: 'exec'
+        });
+        if (failure)
+            throw new ExecutorError(this.secrets.redact(failure));
+        return raw;
+    }
+    async close() {
+        if (this.closed)
+            return;
+        this.closed = true;
+        await this.secrets.close();
+    }
+}
+function firstLines(text, count = 4) {
+    return text
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .slice(0, count)
+        .join('\n');
+}
+async function kubectl(secrets, env, args, input, onStdoutLine, deadline) {
+    let result;
+    try {
+        result = deadline
+            ? await runProcessWithDeadline(['kubectl', ...args], { input, env: childEnvironment(env), onStdoutLine, deadline })
+            : await runProcess(['kubectl', ...args], { input, env: childEnvironment(env), onStdoutLine });
+    }
+    catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        if (/Unable to locate executable file|ENOENT|not found/i.test(message)) {
+            throw new ExecutorError('kubectl is not installed on the runner (not found on PATH). GitHub-hosted Ubuntu runners have it; elsewhere add a step such as azure/setup-kubectl before this action.');
+        }
+        throw new ExecutorError(`Could not run kubectl: ${secrets.redact(message)}`);
+    }
+    return { ...result, stdout: secrets.redact(result.stdout), stderr: secrets.redact(result.stderr) };
+}
+/**
+ * A fault of the way to the API server that may pass (refused, timed out, the server starting or
+ * overloaded): worth another attempt while resolving the pod. Never Forbidden or Unauthorized.
+ */
+function transientKubeFault(stderr) {
+    if (/\(Forbidden\)|forbidden:|Unauthorized|You must be logged in/i.test(stderr))
+        return undefined;
+    if (/connection refused/i.test(stderr))
+        return 'ECONNREFUSED';
+    if (/i\/o timeout|TLS handshake timeout|Client\.Timeout exceeded|context deadline exceeded/i.test(stderr))
+        return 'ETIMEDOUT';
+    if (/the server is currently unable to handle the request|ServiceUnavailable/i.test(stderr))
+        return 'EUNAVAILABLE';
+    return undefined;
+}
+/** The message, with its fix, for a kubectl failure that is not the command's own; undefined when not recognised. */
+function explain(stderr, ctx) {
+    const says = firstLines(stderr);
+    const forbidden = /cannot (\w+) resource "([^"]+)" in API group "([^"]*)"/.exec(stderr);
+    if (forbidden || /\(Forbidden\)|forbidden:/i.test(stderr)) {
+        const missing = forbidden ? `"${forbidden[1]}" on ${forbidden[2]}${forbidden[3] ? ` (API group ${forbidden[3]})` : ''}` : 'a permission';
+        return (`Kubernetes RBAC refused: the credentials lack ${missing} in namespace ${ctx.namespace} (${says}). ` +
+            `The Role bound to the action's user or service account needs ${rbacNeeds(ctx.kind)}.`);
+    }
+    if (/Unauthorized|You must be logged in/i.test(stderr)) {
+        return `The Kubernetes API server rejected the credentials (401 Unauthorized): the token in the kubeconfig is wrong or expired. Refresh the kubeconfig input or the cloud login step before this action. (${says})`;
+    }
+    if (/context "[^"]*" does not exist/i.test(stderr)) {
+        return `kubectl-context names a context the kubeconfig does not have: ${says}. Use one of \`kubectl config get-contexts -o name\`.`;
+    }
+    if (/connection to the server .* was refused|Unable to connect to the server|no such host|i\/o timeout|dial tcp/i.test(stderr)) {
+        return `The Kubernetes API server cannot be reached from the runner: ${says}. Check the server address in the kubeconfig and that the runner's network may reach it (private clusters need a self-hosted runner or an authorised network).`;
+    }
+    if (/x509|certificate/i.test(stderr)) {
+        return `The Kubernetes API server's TLS certificate is not trusted by the kubeconfig: ${says}. Use the kubeconfig your cluster provider gives (with certificate-authority-data).`;
+    }
+    if (/namespaces? "[^"]*" not found/i.test(stderr)) {
+        return `Namespace ${ctx.namespace} does not exist: ${says}. Check kubectl-namespace.`;
+    }
+    const notFound = /\(NotFound\): (\S+) "([^"]+)" not found/.exec(stderr);
+    if (notFound) {
+        if (ctx.during === 'exec' && /^pods?$/.test(notFound[1])) {
+            return (`Pod ${ctx.pod}, chosen for this run, no longer exists (${says}): a rollout, restart or eviction replaced it during the run. ` +
+                'Commands already run in it are not undone; look at the migration state in the summary and run the action again.');
+        }
+        return `${ctx.resource} was not found in namespace ${ctx.namespace} (${says}). Check kubectl-resource and kubectl-namespace (\`kubectl get ${ctx.kind}s -n ${ctx.namespace}\` lists them).`;
+    }
+    if (/container .* is not valid for pod|container not found|unable to upgrade connection: container/i.test(stderr)) {
+        return `Container ${ctx.container ?? ''} is not in pod ${ctx.pod ?? ''}: ${says}. Set kubectl-container (or container) to the application's container.`;
+    }
+    if (/is not running|cannot exec into a container in a completed pod|current phase is/i.test(stderr)) {
+        return `Pod ${ctx.pod ?? ''} is not running: ${says}. Run the action while the current release's pods are up.`;
+    }
+    if (/^error: |Error from server|unable to upgrade connection/im.test(stderr)) {
+        return `kubectl failed: ${says}`;
+    }
+    return undefined;
+}
+async function createKubectlExecutor(config, manageCommand = ['python', 'manage.py'], options = {}) {
+    const match = /^([A-Za-z.]+)\/(.+)$/.exec(config.resource?.trim() ?? '');
+    const kind = match ? KINDS[match[1].toLowerCase()] : undefined;
+    if (!match || !kind || !NAME.test(match[2])) {
+        throw new ExecutorError(`kubectl-resource must be deployment/NAME, statefulset/NAME or pod/NAME, got ${JSON.stringify(config.resource ?? '')}.`);
+    }
+    const name = match[2];
+    const resource = `${kind}/${name}`;
+    if (config.namespace !== undefined && config.namespace !== '' && !LABEL.test(config.namespace)) {
+        throw new ExecutorError(`kubectl-namespace must be a namespace name (lowercase letters, digits and "-"), got ${JSON.stringify(config.namespace)}.`);
+    }
+    if (config.container !== undefined && config.container !== '' && !LABEL.test(config.container)) {
+        throw new ExecutorError(`kubectl-container must be a container name (lowercase letters, digits and "-"), got ${JSON.stringify(config.container)}.`);
+    }
+    const secrets = SecretDir.create();
+    try {
+        const env = { KUBECACHEDIR: secrets.file('cache') };
+        if (config.kubeconfig && config.kubeconfig.trim() !== '') {
+            env.KUBECONFIG = secrets.write('kubeconfig', `${config.kubeconfig.replace(/\r\n?/g, '\n').trim()}\n`, { mask: kubeconfigSecrets(config.kubeconfig) });
+        }
+        const flags = [];
+        if (config.namespace)
+            flags.push(`--namespace=${config.namespace}`);
+        if (config.context)
+            flags.push(`--context=${config.context}`);
+        const namespaceLabel = config.namespace || 'the kubeconfig\'s default namespace';
+        const ctx = { kind, resource, namespace: namespaceLabel, during: 'resolve' };
+        // Reads only: safe to retry when the API server refuses, times out or is starting (never on 401/403).
+        const getJson = async (args) => withRetries(`Kubernetes API (kubectl get ${args.join(' ')})`, async () => {
+            const result = await kubectl(secrets, env, ['get', ...args, ...flags, '-o', 'json']);
+            if (result.exitCode !== 0) {
+                const fault = transientKubeFault(result.stderr);
+                throw new ExecutorError(secrets.redact(explain(result.stderr, ctx) ?? `kubectl get ${args.join(' ')} failed: ${firstLines(result.stderr)}`), fault !== undefined, fault);
+            }
+            return JSON.parse(result.stdout);
+        }, { ...options.retry, isTransient: isTransientExecutorError });
+        let pod;
+        if (kind === 'pod') {
+            pod = await getJson(['pod', name]);
+            if (!isRunning(pod)) {
+                throw new ExecutorError(`No running pod: ${describePod(pod)} is not running. Give a running pod, or deployment/NAME to pick a running pod of the current release.`);
+            }
+        }
+        else {
+            const workload = await getJson([`${kind}.apps`, name]);
+            const selector = selectorString(workload.spec?.selector ?? {});
+            if (!selector)
+                throw new ExecutorError(`${resource} has no pod selector; give pod/NAME instead.`);
+            const list = await getJson(['pods', '-l', selector]);
+            const candidates = list.items.filter(isRunning);
+            if (candidates.length === 0) {
+                const seen = list.items.length === 0 ? 'it selects no pods (scaled to 0?)' : `its pods are ${list.items.map(describePod).join(', ')}`;
+                throw new ExecutorError(`No running pod for ${resource}: ${seen}. The rollback runs in a running pod of the current release; scale it up or wait for the rollout.`);
+            }
+            // Ready first, then the newest (a rollout in progress: the newest pods run the current code), then by name.
+            candidates.sort((a, b) => Number(isReady(b)) - Number(isReady(a)) ||
+                String(b.metadata.creationTimestamp ?? '').localeCompare(String(a.metadata.creationTimestamp ?? '')) ||
+                a.metadata.name.localeCompare(b.metadata.name));
+            pod = candidates[0];
+        }
+        const podName = pod.metadata.name;
+        const names = pod.spec.containers.map((c) => c.name);
+        const container = config.container || pod.metadata.annotations?.['kubectl.kubernetes.io/default-container'] || names[0];
+        if (!names.includes(container)) {
+            throw new ExecutorError(`Container ${container} not found in pod ${podName}; its containers are: ${names.join(', ')}. Set kubectl-container (or container) to the application's container.`);
+        }
+        const state = pod.status?.containerStatuses?.find((s) => s.name === container)?.state;
+        if (state && !state.running) {
+            const [what, detail] = Object.entries(state)[0] ?? ['unknown', {}];
+            throw new ExecutorError(`Container ${container} in pod ${podName} is not running (${what}${detail?.reason ? `: ${detail.reason}` : ''}).`);
+        }
+        const namespace = config.namespace || pod.metadata.namespace || 'default';
+        // Commands go to the pod's own namespace even when it came from the kubeconfig's default.
+        const execFlags = [`--namespace=${namespace}`, ...(config.context ? [`--context=${config.context}`] : [])];
+        return new KubectlExecutor(secrets, env, execFlags, podName, container, namespace, resource, kind, manageCommand, options);
+    }
+    catch (error) {
+        await secrets.close();
+        throw error;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/executors/local.ts
+
+
+/** Runs manage.py on the runner itself (a checkout of the application, or a self-hosted runner). */
+class LocalExecutor {
+    commandTimeoutSeconds;
+    where = 'the runner (local)';
+    /** commandTimeoutSeconds: the default limit of every command (command-timeout). */
+    constructor(commandTimeoutSeconds) {
+        this.commandTimeoutSeconds = commandTimeoutSeconds;
+    }
+    async exec(argv, options = {}) {
+        const limit = limitOf(this.commandTimeoutSeconds, options);
+        if (!limit)
+            return runProcess(argv, options);
+        // The command is here: it runs as the leader of its own process group, and at the limit the whole group
+        // (manage.py and anything it started) gets SIGTERM, then SIGKILL.
+        const result = await runProcessWithDeadline(argv, {
+            ...options,
+            deadline: { termAfterMs: limit.hardSeconds * 1000, killAfterMs: KILL_AFTER_SECONDS * 1000, group: true }
+        });
+        if (result.timedOut) {
+            throw new CommandTimeoutError(commandForMessage(argv), limit.seconds, `its process group on the runner got SIGTERM (and SIGKILL ${KILL_AFTER_SECONDS} s later if still running); PostgreSQL rolled back its open transaction`);
+        }
+        return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+    }
+    async close() { }
+}
+
+;// CONCATENATED MODULE: ./src/executors/ssh.ts
+/**
+ * Runs commands on a host over SSH with the OpenSSH client, usually in a
+ * container there (`ssh-remote-prefix`, e.g. `docker exec -i api`).
+ *
+ * Secure by default: the private key and known_hosts go to a private temporary
+ * directory (secret-files.ts), host keys are checked (StrictHostKeyChecking=yes
+ * against ssh-known-hosts only), no agent, no user or system ssh_config, no
+ * password prompt (BatchMode). One SSH connection serves the whole run: the
+ * first command opens a ControlMaster whose socket lives in the same private
+ * directory; close() ends it and removes the directory.
+ *
+ * ssh joins its arguments into one string for the remote shell, so the remote
+ * command is quoteArgv([...remotePrefix, ...argv]): every word arrives intact.
+ */
+
+
+
+
+
+
+
+
+
+/** Seconds an idle master connection stays up between two commands (a new one opens if it expired). */
+const CONTROL_PERSIST_SECONDS = 120;
+const DEFAULT_CONNECT_TIMEOUT_SECONDS = 20;
+function ssh_firstLines(text, count = 6) {
+    return text
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line !== '')
+        .slice(0, count)
+        .join('\n');
+}
+function validate(config) {
+    const host = config.host?.trim() ?? '';
+    if (!host)
+        throw new ExecutorError('ssh-host is empty: give the host name or IP address of the machine that runs the application.');
+    if (host.startsWith('-') || /[\s@]/.test(host)) {
+        throw new ExecutorError(`ssh-host ${JSON.stringify(host)} is not a host name or IP address (no spaces, no user@, no leading "-").`);
+    }
+    if (!config.user || config.user.startsWith('-') || /[\s@]/.test(config.user)) {
+        throw new ExecutorError('ssh-user must be a user name on the host (no spaces, no "@", no leading "-").');
+    }
+    if (!Number.isInteger(config.port) || config.port < 1 || config.port > 65535) {
+        throw new ExecutorError(`ssh-port must be a TCP port number (1-65535), got ${String(config.port)}.`);
+    }
+    if (!config.privateKey || config.privateKey.trim() === '') {
+        throw new ExecutorError('ssh-private-key is empty: give the private key (the whole file, BEGIN and END lines included) from a secret.');
+    }
+    if (config.strictHostKeyChecking && (!config.knownHosts || config.knownHosts.trim() === '')) {
+        throw new ExecutorError('ssh-known-hosts is empty: give the known_hosts line(s) of the host, e.g. the output of ' +
+            `\`ssh-keyscan${config.port === 22 ? '' : ` -p ${config.port}`} ${host}\` run on a machine you trust, ` +
+            `and check its fingerprint (ssh-keygen -lf) against the host's own key.`);
+    }
+}
+/** Turns a value from a secret input back into a key file OpenSSH accepts: LF line ends, the final newline restored. */
+function normalizePrivateKey(key) {
+    return `${key.replace(/\r\n?/g, '\n').trim()}\n`;
+}
+class SshExecutor {
+    config;
+    secrets;
+    manageCommand;
+    options;
+    where;
+    baseArgs;
+    controlPath;
+    target;
+    used = false;
+    closed = false;
+    connected;
+    hasTimeout;
+    constructor(config, secrets, manageCommand = ['python', 'manage.py'], connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS, options = {}) {
+        this.config = config;
+        this.secrets = secrets;
+        this.manageCommand = manageCommand;
+        this.options = options;
+        const keyFile = secrets.write('id_key', normalizePrivateKey(config.privateKey));
+        const knownHostsFile = secrets.write('known_hosts', config.knownHosts ? `${config.knownHosts.replace(/\r\n?/g, '\n').trim()}\n` : '', {
+            mask: 'none'
+        });
+        this.controlPath = secrets.file('cm');
+        this.target = `${config.user}@${config.host}${config.port === 22 ? '' : `:${config.port}`}`;
+        const prefix = config.remotePrefix.length > 0 ? ` ${config.remotePrefix.join(' ')}` : '';
+        this.where = `ssh ${this.target}${prefix}`;
+        this.baseArgs = [
+            '-F', 'none', // only the options below: no ~/.ssh/config, no /etc/ssh/ssh_config (SendEnv, ProxyCommand...)
+            '-T',
+            '-o', 'BatchMode=yes',
+            '-o', 'IdentitiesOnly=yes',
+            '-o', 'IdentityAgent=none',
+            '-o', `IdentityFile=${keyFile}`,
+            '-o', 'PasswordAuthentication=no',
+            '-o', 'KbdInteractiveAuthentication=no',
+            '-o', `StrictHostKeyChecking=${config.strictHostKeyChecking ? 'yes' : 'no'}`,
+            '-o', `UserKnownHostsFile=${knownHostsFile}`,
+            '-o', 'GlobalKnownHostsFile=/dev/null',
+            '-o', 'UpdateHostKeys=no',
+            '-o', 'LogLevel=ERROR',
+            '-o', `ConnectTimeout=${connectTimeoutSeconds}`,
+            '-o', 'ServerAliveInterval=30',
+            '-o', 'ServerAliveCountMax=6',
+            '-o', 'ControlMaster=auto',
+            '-o', `ControlPath=${this.controlPath}`,
+            '-o', `ControlPersist=${CONTROL_PERSIST_SECONDS}`,
+            '-o', 'ForwardAgent=no',
+            '-o', 'ForwardX11=no',
+            '-o', 'ClearAllForwardings=yes',
+            '-p', String(config.port),
+            '-l', config.user
+        ];
+    }
+    async exec(argv, options = {}) {
+        if (this.closed)
+            throw new ExecutorError('the SSH executor is closed');
+        if (argv.length === 0)
+            throw new Error('exec needs a command');
+        await this.connect();
+        const limit = limitOf(this.options.commandTimeoutSeconds, options);
+        if (!limit)
+            return this.checked(await this.run(quoteArgv([...this.config.remotePrefix, ...argv]), options));
+        // Killing ssh leaves the remote command running (no TTY, so no SIGHUP): `timeout` there ends it.
+        this.hasTimeout ??= this.run(quoteArgv([...this.config.remotePrefix, ...TIMEOUT_PROBE]), { input: '' })
+            .then(r => r.exitCode === 0)
+            .catch(() => false);
+        const inTarget = await this.hasTimeout;
+        const words = inTarget ? timeoutArgv(limit.hardSeconds, argv) : argv;
+        const result = await this.run(quoteArgv([...this.config.remotePrefix, ...words]), { ...options, deadline: clientDeadline(limit, inTarget) });
+        if (result.timedOut || (inTarget && endedByTargetTimeout(limit, result.exitCode, result.ms ?? 0))) {
+            throw new CommandTimeoutError(commandForMessage(argv), limit.seconds, targetDetail(this.where, inTarget, Boolean(result.timedOut)));
+        }
+        return this.checked(result);
+    }
+    /**
+     * Opens the master connection with a command that changes nothing (`true` in the host's shell), retrying
+     * refused connections, timeouts and temporary DNS failures; never a rejected key or host key. Only this
+     * step is retried: a command that may have started changing the database is never run twice.
+     */
+    connect() {
+        this.connected ??= withRetries(`SSH to ${this.target}`, async () => {
+            const result = await this.run('true', { input: '' });
+            if (result.exitCode === 0)
+                return;
+            this.check(result);
+            throw new ExecutorError(`SSH: the connection to ${this.config.host} port ${this.config.port} as ${this.config.user} failed: ${ssh_firstLines(result.stderr)}`);
+        }, { ...this.options.retry, isTransient: isTransientExecutorError });
+        return this.connected;
+    }
+    async run(remote, options) {
+        this.used = true;
+        const argv = ['ssh', ...this.baseArgs, '--', this.config.host, remote];
+        let result;
+        try {
+            result = options.deadline
+                ? await runProcessWithDeadline(argv, { input: options.input ?? '', onStdoutLine: options.onStdoutLine, deadline: options.deadline })
+                : await runProcess(argv, { input: options.input ?? '', onStdoutLine: options.onStdoutLine });
+        }
+        catch (error) {
+            throw new ExecutorError(`Could not run the OpenSSH client (ssh): ${this.secrets.redact(error instanceof Error ? error.message : String(error))}. ` +
+                'Install it on the runner (apt-get install -y openssh-client); GitHub-hosted runners have it.');
+        }
+        return { ...result, stdout: this.secrets.redact(result.stdout), stderr: this.secrets.redact(result.stderr) };
+    }
+    checked(result) {
+        const plain = { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+        this.check(plain);
+        return plain;
+    }
+    /** Throws an ExecutorError with the fix when the result is a transport or setup failure rather than the command's own. */
+    check(result) {
+        const { exitCode, stderr } = result;
+        if (exitCode === 0)
+            return;
+        const { host, port, user } = this.config;
+        const hostPort = `${host} port ${port}`;
+        const sshSays = ssh_firstLines(stderr);
+        if (exitCode === 255) {
+            // Transient (retried while connecting): refused, timed out, no route, a temporary DNS failure.
+            if (/Could not resolve hostname|Name or service not known|Temporary failure in name resolution|nodename nor servname/i.test(stderr)) {
+                const temporary = /Temporary failure in name resolution|try again/i.test(stderr);
+                throw new ExecutorError(`SSH: the host name ${host} does not resolve (${sshSays}). Check ssh-host; a host on a private network needs a runner that can reach it (self-hosted runner, VPN or bastion).`, temporary, temporary ? 'EAI_AGAIN' : undefined);
+            }
+            if (/Connection timed out|Operation timed out|No route to host|Network is unreachable|Host is unreachable/i.test(stderr)) {
+                const timedOut = /timed out/i.test(stderr);
+                throw new ExecutorError(`SSH: ${hostPort} is unreachable from the runner (${sshSays}). Check ssh-host and ssh-port, and that a firewall or security group lets the runner's address in; a host on a private network needs a self-hosted runner, a VPN or a bastion.`, /Connection timed out|Operation timed out|No route to host/i.test(stderr), timedOut ? 'ETIMEDOUT' : undefined);
+            }
+            if (/Connection refused/i.test(stderr)) {
+                throw new ExecutorError(`SSH: ${hostPort} refused the connection: nothing listens on that port (${sshSays}). Check ssh-port and that sshd runs on the host.`, true, 'ECONNREFUSED');
+            }
+            if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed|host key .* differs/i.test(stderr)) {
+                const fingerprint = /SHA256:[A-Za-z0-9+/=]+/.exec(stderr)?.[0];
+                throw new ExecutorError(`SSH: the host key of ${hostPort} does NOT match ssh-known-hosts${fingerprint ? ` (the host sent ${fingerprint})` : ''}. ` +
+                    'This can mean that someone is intercepting the connection (a man-in-the-middle attack); it can also mean the host was reinstalled or its key rotated. ' +
+                    'Nothing was sent to the host. Do not turn host key checking off: find out why the key changed, then refresh ssh-known-hosts from a trusted source, e.g. ' +
+                    `\`ssh-keyscan -p ${port} ${host}\` run on a machine you trust over a network you trust, or /etc/ssh/ssh_host_*_key.pub read on the host's console, ` +
+                    "and compare the fingerprint (ssh-keygen -lf) with the one your provider shows.");
+            }
+            if (/No \S+ host key is known for|Host key verification failed/i.test(stderr)) {
+                const portHint = port === 22 ? `${host} KEYTYPE KEY` : `[${host}]:${port} KEYTYPE KEY (brackets and port, as the port is not 22)`;
+                throw new ExecutorError(`SSH: ssh-known-hosts has no key for ${hostPort}, so the host cannot be verified (${sshSays}). ` +
+                    `Add the host's key line, written ${portHint}, e.g. the output of \`ssh-keyscan -p ${port} ${host}\` run on a machine you trust; check its fingerprint (ssh-keygen -lf) against the host's own key.`);
+            }
+            if (/passphrase/i.test(stderr)) {
+                throw new ExecutorError('SSH: ssh-private-key is protected by a passphrase, which the action cannot type: use a dedicated deploy key without a passphrase, kept in a secret.');
+            }
+            if (/Load key .*(invalid format|error in libcrypto)|invalid format/i.test(stderr)) {
+                throw new ExecutorError('SSH: ssh-private-key is not a valid private key: give the whole key file (-----BEGIN ... PRIVATE KEY----- to the END line) from a secret, not the public key or a fingerprint.');
+            }
+            if (/Permission denied \((publickey|.*publickey.*)\)|Permission denied/i.test(stderr)) {
+                throw new ExecutorError(`SSH: ${user}@${host} rejected the key in ssh-private-key (${sshSays}). Add the key's public half to ~${user}/.ssh/authorized_keys on the host (ssh-keygen -y -f KEYFILE prints it), and check ssh-user.`);
+            }
+            if (/^(ssh: |kex_exchange_identification|Connection (closed|reset)|banner exchange|Bad |ssh_exchange_identification|mux_client|ControlSocket|Control socket)/im.test(stderr)) {
+                throw new ExecutorError(`SSH: the connection to ${hostPort} as ${user} failed: ${sshSays}`);
+            }
+        }
+        const prefix = this.config.remotePrefix;
+        const daemon = /Error response from daemon: (No such container: .*|[Cc]ontainer .* is not running.*|.*is paused.*|.*is restarting.*)/.exec(stderr);
+        if (daemon) {
+            throw new ExecutorError(`The container is not available on ${host}: docker says "${daemon[0].trim()}". ` +
+                `Check the container input (or ssh-remote-prefix, now "${prefix.join(' ')}"): \`docker ps\` on the host lists the running containers. ` +
+                'The rollback must run in a running container of the current release.');
+        }
+        if (/service "[^"]*" is not running|no such service: /i.test(stderr)) {
+            throw new ExecutorError(`The compose service is not available on ${host}: ${sshSays}. Check ssh-remote-prefix (now "${prefix.join(' ')}").`);
+        }
+        if (/permission denied while trying to connect to the Docker daemon|Got permission denied .*docker\.sock/i.test(stderr)) {
+            throw new ExecutorError(`${user} may not use docker on ${host}: ${sshSays}. Add ${user} to the docker group on the host, or set ssh-remote-prefix to run docker with sudo (e.g. "sudo -n docker exec -i NAME") with a sudoers rule for that command.`);
+        }
+        const manage = this.manageCommand.join(' ');
+        if (((exitCode === 126 || exitCode === 127) && /not found|No such file|executable file not found|Permission denied|cannot execute/i.test(stderr)) ||
+            (exitCode === 2 && /can't open file .*manage\.py.*No such file or directory/i.test(stderr))) {
+            const first = prefix[0];
+            if (first && new RegExp(`(^|[\\s:])${first.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: (command )?not found`).test(stderr)) {
+                throw new ExecutorError(`"${first}" (the start of ssh-remote-prefix) is not found on ${host}: ${sshSays}. Install it there or fix ssh-remote-prefix.`);
+            }
+            throw new ExecutorError(`manage.py could not be started through ${this.where}: ${sshSays}. ` +
+                `Set manage-command to how manage.py is run there (now "${manage}"; it runs in the container's working directory, e.g. "python /app/manage.py" or "/venv/bin/python manage.py"), ` +
+                `and ssh-remote-prefix to what runs in front of it on the host (now "${prefix.join(' ')}"${prefix.length === 0 ? ': empty runs it on the host itself' : ''}).`);
+        }
+    }
+    async close() {
+        if (this.closed)
+            return;
+        this.closed = true;
+        try {
+            if (this.used) {
+                // Ends the master connection if one is up; harmless when none is.
+                await runProcess(['ssh', '-F', 'none', '-o', `ControlPath=${this.controlPath}`, '-O', 'exit', '--', this.config.host]).catch(() => undefined);
+            }
+        }
+        finally {
+            await this.secrets.close();
+        }
+    }
+}
+/** A Unix socket path must stay under ~104 bytes, and ssh adds 17 characters to it while it sets the socket up. */
+function baseForControlSocket() {
+    const base = secretBaseDir();
+    return base.length <= 60 ? base : external_node_os_default().tmpdir().length <= 60 ? external_node_os_default().tmpdir() : '/tmp';
+}
+/**
+ * Opens nothing yet: the first exec() connects (and becomes the master
+ * connection the next commands reuse). `manageCommand` only words the hint
+ * when manage.py cannot be started.
+ */
+async function createSshExecutor(config, manageCommand, options = {}) {
+    validate(config);
+    const secrets = SecretDir.create({ base: baseForControlSocket() });
+    try {
+        if (!config.strictHostKeyChecking) {
+            warning(`ssh-strict-host-key-checking is false: the identity of ${config.host} is not checked. Anyone who can intercept or redirect the connection ` +
+                '(DNS, routing, a compromised network between the runner and the host) can pose as the host, receive the commands and the values they carry, ' +
+                'and answer with a forged rollback result. Give ssh-known-hosts and remove ssh-strict-host-key-checking: false.');
+        }
+        const executor = new SshExecutor(config, secrets, manageCommand, config.connectTimeoutSeconds, options);
+        if (external_node_path_default().relative(secrets.path, executor['controlPath']).startsWith('..'))
+            throw new Error('control path outside the private directory');
+        return executor;
+    }
+    catch (error) {
+        await secrets.close();
+        throw error;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/executors/index.ts
+
+
+
+
+/** Every command of the executor gets config.commandTimeoutSeconds (command-timeout) unless it asks otherwise. */
+async function createExecutor(config, options = {}) {
+    const opts = { ...options, commandTimeoutSeconds: config.commandTimeoutSeconds };
+    switch (config.executor) {
+        case 'local':
+            return new LocalExecutor(opts.commandTimeoutSeconds);
+        case 'docker':
+            return new DockerExecutor(config.container, opts.commandTimeoutSeconds);
+        case 'ssh':
+            return createSshExecutor(config.ssh, config.manageCommand, opts);
+        case 'kubectl':
+            return createKubectlExecutor(config.kubectl, config.manageCommand, opts);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/django/history-script.ts
+// Generated by scripts/embed-python.mjs from history.py; edit that file, then run npm run build.
+const HISTORY_PY = "\"\"\"Reads django_migrations through the application's own Django connection.\n\nFor `history-source: container`: the runner needs no database credentials or\nnetwork path, the container already has both. Sent exactly like rollback.py:\nthe bootstrap `manage.py shell -v 0 -c BOOTSTRAP` (src/django/commands.ts) reads\nthis file, `\\\\n#ROLLBACK-REQUEST\\\\n` and the JSON request\n`{\"version\": 1, \"database\": \"default\", \"cutoff\": \"2024-10-24T08:23:45.000000Z\" or null}`\nfrom stdin; `manage.py shell -v 0 -c \"<this file>\"` with the request alone on\nstdin works the same.\n\nThe query is SQL, not the ORM: PostgreSQL formats every timestamp as UTC text\nwith microseconds and compares each row with the cutoff itself, exactly like\nsrc/history.ts does over a direct connection, so both sources give the same\ntext and the same verdicts. The last stdout line is always\n`ROLLBACK-HISTORY <json>`: {\"version\", \"database\", \"django\", \"rows\": [{\"id\",\n\"app\", \"name\", \"applied\", \"afterCutoff\"}], \"now\", \"error\"}. Works with Django\n3.2+ and Python 3.8+; only stdlib and Django imports.\n\"\"\"\n\n\ndef _history_main():\n    import json\n    import sys\n    import traceback\n\n    report = {\"version\": 1, \"database\": None, \"django\": None, \"rows\": [], \"now\": None, \"error\": None}\n    try:\n        _history_read(report)\n    except Exception as exc:  # report every failure, never a bare traceback\n        report[\"rows\"] = []\n        report[\"error\"] = {\n            \"kind\": getattr(exc, \"history_kind\", \"django\"),\n            \"message\": str(exc) if getattr(exc, \"history_kind\", None) else \"%s: %s\" % (type(exc).__name__, exc),\n            \"traceback\": traceback.format_exc(),\n        }\n    sys.stdout.write(\"\\nROLLBACK-HISTORY \" + json.dumps(report, sort_keys=True) + \"\\n\")\n    sys.stdout.flush()\n    if report[\"error\"]:\n        # SystemExit goes through Django's shell and sets the process status.\n        sys.exit(1)\n\n\nclass _HistoryProblem(Exception):\n    \"\"\"A failure whose message already tells a person what to check.\"\"\"\n\n    def __init__(self, kind, message):\n        Exception.__init__(self, message)\n        self.history_kind = kind\n\n\ndef _history_read(report):\n    import json\n    import sys\n\n    import django\n    from django.conf import settings\n    from django.db import connections\n\n    report[\"django\"] = django.get_version()\n    request = json.loads(sys.stdin.read() or \"{}\")\n    if request.get(\"version\") != 1:\n        raise _HistoryProblem(\"request\", \"unsupported request version %r\" % (request.get(\"version\"),))\n    alias = request.get(\"database\") or \"default\"\n    cutoff = request.get(\"cutoff\")\n    report[\"database\"] = alias\n\n    if alias not in settings.DATABASES:\n        raise _HistoryProblem(\n            \"alias\",\n            \"there is no database alias %r in the application's Django settings (DATABASES has: %s). \"\n            \"Check database-alias.\" % (alias, \", \".join(sorted(settings.DATABASES))))\n    connection = connections[alias]\n    name = connection.settings_dict.get(\"NAME\") or \"?\"\n    host = connection.settings_dict.get(\"HOST\") or \"localhost\"\n    where = \"database alias %r (%s on %s)\" % (alias, name, host)\n    if connection.vendor != \"postgresql\":\n        raise _HistoryProblem(\n            \"vendor\", \"%s uses %s, not PostgreSQL: this action only supports PostgreSQL.\" % (where, connection.vendor))\n\n    with connection.cursor() as cursor:\n        if \"django_migrations\" not in connection.introspection.table_names(cursor):\n            raise _HistoryProblem(\n                \"no-table\",\n                \"there is no django_migrations table in %s: is this the application's database (the one its \"\n                \"Django settings use for migrations)? Check manage-command, the container and database-alias.\" % where)\n        utc_text = \"'YYYY-MM-DD\\\"T\\\"HH24:MI:SS.US\\\"Z\\\"'\"\n        cursor.execute(\"SET TIME ZONE 'UTC'\")\n        cursor.execute(\"SELECT to_char(now() AT TIME ZONE 'UTC', %s)\" % utc_text)\n        report[\"now\"] = cursor.fetchone()[0]\n        cursor.execute(\n            \"SELECT id, app, name, to_char(applied AT TIME ZONE 'UTC', \" + utc_text + \"), \"\n            \"applied >= %s::timestamptz FROM django_migrations ORDER BY applied, id\",\n            [cutoff])\n        report[\"rows\"] = [\n            {\"id\": int(row[0]), \"app\": row[1], \"name\": row[2], \"applied\": row[3], \"afterCutoff\": row[4]}\n            for row in cursor.fetchall()\n        ]\n\n\n_history_main()\n";
 
 ;// CONCATENATED MODULE: ./src/history.ts
 
@@ -39711,6 +40005,22 @@ function readTarget(read) {
     const apiUrl = (process.env.GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, '');
     return { kind: 'deployments', version, environment, token, repository, apiUrl };
 }
+/** command-timeout: minutes (a positive number, fractions allowed), as seconds; empty: no limit. */
+function readCommandTimeout(read) {
+    const text = read('command-timeout').trim();
+    if (text === '')
+        return undefined;
+    const minutes = Number(text);
+    if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text) || !Number.isFinite(minutes) || minutes <= 0) {
+        throw new InputError(`command-timeout ${JSON.stringify(text)} is not valid: expected the limit of each command in minutes, a positive number such as 30 or 0.5 (empty: no limit)`);
+    }
+    const seconds = minutes * 60;
+    if (seconds < 1)
+        throw new InputError(`command-timeout ${JSON.stringify(text)} is less than one second: expected minutes, e.g. 30`);
+    if (seconds > 7 * 24 * 3600)
+        throw new InputError(`command-timeout ${JSON.stringify(text)} is more than a week: expected minutes, e.g. 30`);
+    return seconds;
+}
 /** Reads and checks every input before anything connects anywhere. */
 function readInputs(read = fromActionInputs) {
     const target = readTarget(read);
@@ -39758,7 +40068,8 @@ function readInputs(read = fromActionInputs) {
         kubectl: executor === 'kubectl' ? readKubectl(read, container) : undefined,
         dryRun: booleanInput(read, 'dry-run', false),
         allowIrreversible: booleanInput(read, 'allow-irreversible', false),
-        strategy
+        strategy,
+        commandTimeoutSeconds: readCommandTimeout(read)
     };
 }
 
@@ -40011,6 +40322,49 @@ function vendorCommands(plan) {
 
 
 
+
+/** The exception class the self-stop prelude raises in the script (its name starts the report's error message). */
+const TIMEOUT_EXCEPTION = 'CommandTimeout';
+/**
+ * Python run before rollback.py when command-timeout is set (executors/timeout.ts, layer 1): SIGALRM at
+ * the limit, counted from the process start (Django's own start-up included), raises an exception that
+ * rollback.py reports like any failure: the migration in progress is rolled back with its transaction, the
+ * ones before it stay unapplied, and the report line says which. Should something swallow the exception,
+ * it comes again every second until the report line is written; the target's `timeout` is the backstop.
+ */
+function selfStopPrelude(seconds, command) {
+    const message = `${command} was stopped after ${describeLimit(seconds)} (command-timeout)`;
+    return [
+        'import os as _ct_os, signal as _ct_signal, sys as _ct_sys',
+        `class ${TIMEOUT_EXCEPTION}(Exception):`,
+        '    pass',
+        'def _ct_elapsed():',
+        '    try:',
+        '        with open("/proc/self/stat") as f:',
+        '            start = int(f.read().rsplit(")", 1)[1].split()[19])',
+        '        with open("/proc/uptime") as f:',
+        '            up = float(f.read().split()[0])',
+        '        return max(0.0, up - start / _ct_os.sysconf("SC_CLK_TCK"))',
+        '    except Exception:',
+        '        return 0.0',
+        'def _ct_alarm(signum, frame):',
+        '    _ct_signal.setitimer(_ct_signal.ITIMER_REAL, 1.0)',
+        `    raise ${TIMEOUT_EXCEPTION}(${JSON.stringify(message)})`,
+        'class _CtOut(object):',
+        '    def __init__(self, out):',
+        '        self._ct_out = out',
+        '    def write(self, text):',
+        '        if "ROLLBACK-REPORT " in text:',
+        '            _ct_signal.setitimer(_ct_signal.ITIMER_REAL, 0)',
+        '        return self._ct_out.write(text)',
+        '    def __getattr__(self, name):',
+        '        return getattr(self._ct_out, name)',
+        '_ct_signal.signal(_ct_signal.SIGALRM, _ct_alarm)',
+        '_ct_sys.stdout = _CtOut(_ct_sys.stdout)',
+        `_ct_signal.setitimer(_ct_signal.ITIMER_REAL, max(0.05, ${seconds} - _ct_elapsed()))`,
+        ''
+    ].join('\n');
+}
 /** Blocking findings, as one message that says what to do; null when the plan may run. */
 function refusal(config, plan, report) {
     const reasons = report.problems.filter(p => p.blocking).map(p => p.message);
@@ -40052,8 +40406,11 @@ function isEquivalent(report) {
 }
 async function runScript(executor, config, request) {
     info(`Django: checking${request.execute ? ' and running' : ''} the plan in ${executor.where}`);
+    const limit = config.commandTimeoutSeconds;
+    const prelude = limit ? selfStopPrelude(limit, commandForMessage(scriptArgv(config.manageCommand))) : '';
     const result = await executor.exec(scriptArgv(config.manageCommand), {
-        input: scriptInput(request),
+        input: prelude + scriptInput(request),
+        stopsItself: Boolean(limit),
         // Progress as it happens: a long data migration should not look like a hang.
         onStdoutLine: line => {
             if (/^\s+Unapplying /.test(line))
@@ -40083,6 +40440,14 @@ async function checkAndRun(executor, config, plan) {
         result.commands.push(displayCommand(scriptArgv(config.manageCommand)));
         if (executeInScript && report.error) {
             result.failed = { command: result.commands[0], message: report.error.message };
+            if (report.error.message.startsWith(`${TIMEOUT_EXCEPTION}: `) && config.commandTimeoutSeconds) {
+                const message = report.error.message.slice(TIMEOUT_EXCEPTION.length + 2);
+                const where = report.error.migration ? ` while unapplying ${report.error.migration}, which was rolled back with its transaction` : '';
+                const command = commandForMessage(scriptArgv(config.manageCommand));
+                result.timedOut = { command, seconds: config.commandTimeoutSeconds, message: `${message}${where}` };
+                // main.ts puts the command line in front: "COMMAND failed: stopped after ...".
+                result.failed.message = `${message.startsWith(`${command} was `) ? message.slice(command.length + 5) : message}${where}`;
+            }
         }
         return result;
     }
@@ -40097,7 +40462,19 @@ async function checkAndRun(executor, config, plan) {
     for (const argv of runs) {
         const line = displayCommand(argv);
         info(`Running: ${line}`);
-        const outcome = await executor.exec(argv, { onStdoutLine: l => l.trim() && info(l) });
+        let outcome;
+        try {
+            outcome = await executor.exec(argv, { onStdoutLine: l => l.trim() && info(l) });
+        }
+        catch (error) {
+            if (!(error instanceof CommandTimeoutError))
+                throw error;
+            // Stopped in the target: main re-reads the history to say what was reached.
+            result.djangoProcesses++;
+            result.timedOut = { command: error.command, seconds: error.seconds, message: error.message };
+            result.failed = { command: line, message: `stopped after ${describeLimit(error.seconds)} (command-timeout): ${error.detail}` };
+            break;
+        }
         result.djangoProcesses++;
         if (outcome.exitCode !== 0) {
             const tail = `${outcome.stderr}\n${outcome.stdout}`.trim().split('\n').slice(-10).join('\n');
@@ -40114,6 +40491,7 @@ async function checkAndRun(executor, config, plan) {
  * first, then the next step, then the evidence. Text from the database or from
  * remote output is HTML-escaped; the whole stays under the 1 MiB the runner keeps.
  */
+
 
 
 
@@ -40159,7 +40537,9 @@ function headline(outcome) {
         case 'failed':
             if (outcome.unchanged)
                 return '## ⛔ Rollback stopped before any change: the database is as it was';
-            if (v && v.unapplied.length > 0) {
+            if (!v)
+                return '## ❌ Rollback ran, but its result could not be verified';
+            if (v.unapplied.length > 0) {
                 return `## ❌ Rollback failed part-way: ${v.unapplied.length} of ${outcome.plan?.after.length} migrations unapplied, ${v.remaining.length} still applied after the cutoff`;
             }
             return '## ❌ Rollback failed';
@@ -40345,10 +40725,28 @@ function migrationList(outcome) {
     return (`<details><summary>${title}</summary>\n\n<table><tr><th>Migration</th><th>Applied (UTC)</th>` +
         `<th>Operations Django reported</th></tr>${body}</table>${cut}\n\n</details>`);
 }
+/** What a command stopped by command-timeout means, when one was. */
+function timeoutNote(outcome) {
+    const stopped = outcome.run?.timedOut;
+    if (!stopped && !/\(command-timeout\)/.test(outcome.error ?? ''))
+        return '';
+    const limit = outcome.config?.commandTimeoutSeconds;
+    const what = stopped
+        ? escapeHtml(stopped.message)
+        : `A command was stopped by command-timeout${limit ? ` (${escapeHtml(describeLimit(limit))})` : ''}`;
+    return (`⏱ **Stopped by command-timeout.** ${what}. It was ended in the target, ` +
+        'and `django_migrations` was read again afterwards, so the state below is what the database holds now. ' +
+        'A migration interrupted half way was rolled back by its transaction unless it is non-atomic. ' +
+        'If a data migration needs longer, raise command-timeout; if it was waiting, look for a lock held by the application ' +
+        '(`pg_stat_activity`, `pg_locks`). Then run again with the same inputs.');
+}
 function failureSection(outcome) {
     if (outcome.status !== 'failed')
         return '';
     const parts = [pre([outcome.error ?? 'unknown error'])];
+    const timeout = timeoutNote(outcome);
+    if (timeout)
+        parts.push(timeout);
     const v = outcome.verification;
     if (outcome.unchanged) {
         parts.push('Nothing was unapplied. Fix the cause above and run the workflow again.');
@@ -40960,13 +41358,28 @@ async function run() {
             outcome.status = 'planned';
             return outcome;
         }
-        const after = await readRows();
+        let after;
+        try {
+            after = await readRows();
+        }
+        catch (error) {
+            // Django may have unapplied everything: never report "unchanged" when the result is unknown.
+            outcome.unchanged = false;
+            outcome.error =
+                `${outcome.error ? `${outcome.error}; ` : ''}the rollback ran in ${executor.where}, but reading ` +
+                    `django_migrations back failed: ${message(error)}. The database state is unknown: run again with the same ` +
+                    'inputs once the database is reachable (it rolls back what remains, or finds nothing to do)';
+            return outcome;
+        }
         const verification = verify(plan, after.rows, leftAlone(result));
         outcome.verification = verification;
         outcome.unchanged = verification.unapplied.length === 0 && verification.lostBefore.length === 0;
         if (outcome.error)
             return outcome;
-        if (result?.failed) {
+        if (result?.timedOut) {
+            outcome.error = result.timedOut.message;
+        }
+        else if (result?.failed) {
             outcome.error = `${result.failed.command} failed: ${result.failed.message}`;
         }
         else if (verification.lostBefore.length > 0) {

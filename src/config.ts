@@ -87,4 +87,6 @@ export interface Config {
   dryRun: boolean
   allowIrreversible: boolean
   strategy: Strategy
+  /** command-timeout in seconds: the limit of each command run in the target; absent: no limit. */
+  commandTimeoutSeconds?: number
 }

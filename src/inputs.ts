@@ -246,6 +246,22 @@ function readTarget(read: InputReader): Target {
   return {kind: 'deployments', version, environment, token, repository, apiUrl}
 }
 
+/** command-timeout: minutes (a positive number, fractions allowed), as seconds; empty: no limit. */
+function readCommandTimeout(read: InputReader): number | undefined {
+  const text = read('command-timeout').trim()
+  if (text === '') return undefined
+  const minutes = Number(text)
+  if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text) || !Number.isFinite(minutes) || minutes <= 0) {
+    throw new InputError(
+      `command-timeout ${JSON.stringify(text)} is not valid: expected the limit of each command in minutes, a positive number such as 30 or 0.5 (empty: no limit)`
+    )
+  }
+  const seconds = minutes * 60
+  if (seconds < 1) throw new InputError(`command-timeout ${JSON.stringify(text)} is less than one second: expected minutes, e.g. 30`)
+  if (seconds > 7 * 24 * 3600) throw new InputError(`command-timeout ${JSON.stringify(text)} is more than a week: expected minutes, e.g. 30`)
+  return seconds
+}
+
 /** Reads and checks every input before anything connects anywhere. */
 export function readInputs(read: InputReader = fromActionInputs): Config {
   const target = readTarget(read)
@@ -295,6 +311,7 @@ export function readInputs(read: InputReader = fromActionInputs): Config {
     kubectl: executor === 'kubectl' ? readKubectl(read, container) : undefined,
     dryRun: booleanInput(read, 'dry-run', false),
     allowIrreversible: booleanInput(read, 'allow-irreversible', false),
-    strategy
+    strategy,
+    commandTimeoutSeconds: readCommandTimeout(read)
   }
 }

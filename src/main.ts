@@ -95,12 +95,25 @@ export async function run(): Promise<Outcome> {
       return outcome
     }
 
-    const after = await readRows()
+    let after: History
+    try {
+      after = await readRows()
+    } catch (error) {
+      // Django may have unapplied everything: never report "unchanged" when the result is unknown.
+      outcome.unchanged = false
+      outcome.error =
+        `${outcome.error ? `${outcome.error}; ` : ''}the rollback ran in ${executor.where}, but reading ` +
+        `django_migrations back failed: ${message(error)}. The database state is unknown: run again with the same ` +
+        'inputs once the database is reachable (it rolls back what remains, or finds nothing to do)'
+      return outcome
+    }
     const verification = verify(plan, after.rows, leftAlone(result))
     outcome.verification = verification
     outcome.unchanged = verification.unapplied.length === 0 && verification.lostBefore.length === 0
     if (outcome.error) return outcome
-    if (result?.failed) {
+    if (result?.timedOut) {
+      outcome.error = result.timedOut.message
+    } else if (result?.failed) {
       outcome.error = `${result.failed.command} failed: ${result.failed.message}`
     } else if (verification.lostBefore.length > 0) {
       outcome.error = `migrations applied before the cutoff were unapplied: ${verification.lostBefore.join(', ')}`

@@ -19,6 +19,7 @@ import {
   vendorArgv
 } from './django/commands.js'
 import type {Executor} from './executors/executor.js'
+import {CommandTimeoutError, commandForMessage, describeLimit} from './executors/timeout.js'
 import {type MigrateCommand, type Plan, vendorCommands} from './plan.js'
 
 export interface RunResult {
@@ -32,7 +33,54 @@ export interface RunResult {
   /** A command that failed after changes may have begun. */
   failed: {command: string; message: string} | null
   djangoProcesses: number
+  /** The command that ran into command-timeout and was stopped, in words; absent when none did. */
+  timedOut?: {command: string; seconds: number; message: string}
 }
+
+/** The exception class the self-stop prelude raises in the script (its name starts the report's error message). */
+const TIMEOUT_EXCEPTION = 'CommandTimeout'
+
+/**
+ * Python run before rollback.py when command-timeout is set (executors/timeout.ts, layer 1): SIGALRM at
+ * the limit, counted from the process start (Django's own start-up included), raises an exception that
+ * rollback.py reports like any failure: the migration in progress is rolled back with its transaction, the
+ * ones before it stay unapplied, and the report line says which. Should something swallow the exception,
+ * it comes again every second until the report line is written; the target's `timeout` is the backstop.
+ */
+export function selfStopPrelude(seconds: number, command: string): string {
+  const message = `${command} was stopped after ${describeLimit(seconds)} (command-timeout)`
+  return [
+    'import os as _ct_os, signal as _ct_signal, sys as _ct_sys',
+    `class ${TIMEOUT_EXCEPTION}(Exception):`,
+    '    pass',
+    'def _ct_elapsed():',
+    '    try:',
+    '        with open("/proc/self/stat") as f:',
+    '            start = int(f.read().rsplit(")", 1)[1].split()[19])',
+    '        with open("/proc/uptime") as f:',
+    '            up = float(f.read().split()[0])',
+    '        return max(0.0, up - start / _ct_os.sysconf("SC_CLK_TCK"))',
+    '    except Exception:',
+    '        return 0.0',
+    'def _ct_alarm(signum, frame):',
+    '    _ct_signal.setitimer(_ct_signal.ITIMER_REAL, 1.0)',
+    `    raise ${TIMEOUT_EXCEPTION}(${JSON.stringify(message)})`,
+    'class _CtOut(object):',
+    '    def __init__(self, out):',
+    '        self._ct_out = out',
+    '    def write(self, text):',
+    '        if "ROLLBACK-REPORT " in text:',
+    '            _ct_signal.setitimer(_ct_signal.ITIMER_REAL, 0)',
+    '        return self._ct_out.write(text)',
+    '    def __getattr__(self, name):',
+    '        return getattr(self._ct_out, name)',
+    '_ct_signal.signal(_ct_signal.SIGALRM, _ct_alarm)',
+    '_ct_sys.stdout = _CtOut(_ct_sys.stdout)',
+    `_ct_signal.setitimer(_ct_signal.ITIMER_REAL, max(0.05, ${seconds} - _ct_elapsed()))`,
+    ''
+  ].join('\n')
+}
+
 
 /** Blocking findings, as one message that says what to do; null when the plan may run. */
 function refusal(config: Config, plan: Plan, report: DjangoReport): string | null {
@@ -83,8 +131,11 @@ function isEquivalent(report: DjangoReport): boolean {
 
 async function runScript(executor: Executor, config: Config, request: ScriptRequest): Promise<DjangoReport> {
   core.info(`Django: checking${request.execute ? ' and running' : ''} the plan in ${executor.where}`)
+  const limit = config.commandTimeoutSeconds
+  const prelude = limit ? selfStopPrelude(limit, commandForMessage(scriptArgv(config.manageCommand))) : ''
   const result = await executor.exec(scriptArgv(config.manageCommand), {
-    input: scriptInput(request),
+    input: prelude + scriptInput(request),
+    stopsItself: Boolean(limit),
     // Progress as it happens: a long data migration should not look like a hang.
     onStdoutLine: line => {
       if (/^\s+Unapplying /.test(line)) core.info(line)
@@ -115,6 +166,14 @@ export async function checkAndRun(executor: Executor, config: Config, plan: Plan
     result.commands.push(displayCommand(scriptArgv(config.manageCommand)))
     if (executeInScript && report.error) {
       result.failed = {command: result.commands[0], message: report.error.message}
+      if (report.error.message.startsWith(`${TIMEOUT_EXCEPTION}: `) && config.commandTimeoutSeconds) {
+        const message = report.error.message.slice(TIMEOUT_EXCEPTION.length + 2)
+        const where = report.error.migration ? ` while unapplying ${report.error.migration}, which was rolled back with its transaction` : ''
+        const command = commandForMessage(scriptArgv(config.manageCommand))
+        result.timedOut = {command, seconds: config.commandTimeoutSeconds, message: `${message}${where}`}
+        // main.ts puts the command line in front: "COMMAND failed: stopped after ...".
+        result.failed.message = `${message.startsWith(`${command} was `) ? message.slice(command.length + 5) : message}${where}`
+      }
     }
     return result
   }
@@ -131,7 +190,17 @@ export async function checkAndRun(executor: Executor, config: Config, plan: Plan
   for (const argv of runs) {
     const line = displayCommand(argv)
     core.info(`Running: ${line}`)
-    const outcome = await executor.exec(argv, {onStdoutLine: l => l.trim() && core.info(l)})
+    let outcome
+    try {
+      outcome = await executor.exec(argv, {onStdoutLine: l => l.trim() && core.info(l)})
+    } catch (error) {
+      if (!(error instanceof CommandTimeoutError)) throw error
+      // Stopped in the target: main re-reads the history to say what was reached.
+      result.djangoProcesses++
+      result.timedOut = {command: error.command, seconds: error.seconds, message: error.message}
+      result.failed = {command: line, message: `stopped after ${describeLimit(error.seconds)} (command-timeout): ${error.detail}`}
+      break
+    }
     result.djangoProcesses++
     if (outcome.exitCode !== 0) {
       const tail = `${outcome.stderr}\n${outcome.stdout}`.trim().split('\n').slice(-10).join('\n')

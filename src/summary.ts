@@ -8,6 +8,7 @@ import {BATCH_GAP_SECONDS} from './batches.js'
 import type {PlannedMigration} from './django/commands.js'
 import {remainingKeys, type Outcome} from './outcome.js'
 import {displayCommand, migrateArgv, withDatabase} from './django/commands.js'
+import {describeLimit} from './executors/timeout.js'
 import {key} from './plan.js'
 
 export const SUMMARY_LIMIT = 1024 * 1024
@@ -55,7 +56,8 @@ function headline(outcome: Outcome): string {
       return `## 🔍 Dry run: ${plural(planned, 'migration')} in ${plural(apps, 'app')} would be rolled back; nothing was changed`
     case 'failed':
       if (outcome.unchanged) return '## ⛔ Rollback stopped before any change: the database is as it was'
-      if (v && v.unapplied.length > 0) {
+      if (!v) return '## ❌ Rollback ran, but its result could not be verified'
+      if (v.unapplied.length > 0) {
         return `## ❌ Rollback failed part-way: ${v.unapplied.length} of ${outcome.plan?.after.length} migrations unapplied, ${v.remaining.length} still applied after the cutoff`
       }
       return '## ❌ Rollback failed'
@@ -261,9 +263,28 @@ function migrationList(outcome: Outcome): string {
   )
 }
 
+/** What a command stopped by command-timeout means, when one was. */
+function timeoutNote(outcome: Outcome): string {
+  const stopped = outcome.run?.timedOut
+  if (!stopped && !/\(command-timeout\)/.test(outcome.error ?? '')) return ''
+  const limit = outcome.config?.commandTimeoutSeconds
+  const what = stopped
+    ? escapeHtml(stopped.message)
+    : `A command was stopped by command-timeout${limit ? ` (${escapeHtml(describeLimit(limit))})` : ''}`
+  return (
+    `⏱ **Stopped by command-timeout.** ${what}. It was ended in the target, ` +
+    'and `django_migrations` was read again afterwards, so the state below is what the database holds now. ' +
+    'A migration interrupted half way was rolled back by its transaction unless it is non-atomic. ' +
+    'If a data migration needs longer, raise command-timeout; if it was waiting, look for a lock held by the application ' +
+    '(`pg_stat_activity`, `pg_locks`). Then run again with the same inputs.'
+  )
+}
+
 function failureSection(outcome: Outcome): string {
   if (outcome.status !== 'failed') return ''
   const parts = [pre([outcome.error ?? 'unknown error'])]
+  const timeout = timeoutNote(outcome)
+  if (timeout) parts.push(timeout)
   const v = outcome.verification
   if (outcome.unchanged) {
     parts.push('Nothing was unapplied. Fix the cause above and run the workflow again.')

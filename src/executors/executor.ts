@@ -1,3 +1,13 @@
+import type {RetryOptions} from '../retry.js'
+
+/** How an executor is built, besides where it connects. */
+export interface ExecutorOptions {
+  /** Default limit of every command, in seconds (command-timeout); absent: none. */
+  commandTimeoutSeconds?: number
+  /** Retries while connecting (SSH connection, Kubernetes pod resolution); delays are short in tests. */
+  retry?: Omit<RetryOptions, 'isTransient'>
+}
+
 /** What every executor returns for one command run in the application's environment. */
 export interface ExecResult {
   exitCode: number
@@ -6,6 +16,10 @@ export interface ExecResult {
 }
 
 export interface ExecOptions {
+  /** Limit on this command's run time (command-timeout); see timeout.ts. A run that hits it throws CommandTimeoutError. */
+  timeoutSeconds?: number
+  /** The command stops itself at the limit (our scripts arm SIGALRM): the target's SIGTERM comes a grace period later. */
+  stopsItself?: boolean
   /** Written to the command's standard input, then closed. */
   input?: string
   /** Called with each complete line of standard output as it arrives, for a live log. */
@@ -26,8 +40,19 @@ export interface Executor {
 
 /** A transport failure the user must fix (host, credentials, container), as opposed to a failing command. */
 export class ExecutorError extends Error {
-  constructor(message: string) {
+  /**
+   * `transient`: a fault of the connection that another attempt in a few seconds may not hit (refused,
+   * timed out, temporary DNS failure); only connection establishment is retried on it. `code` words the
+   * retry log line (ECONNREFUSED, ETIMEDOUT, EAI_AGAIN, as retry.ts describes them).
+   */
+  constructor(
+    message: string,
+    readonly transient = false,
+    readonly code?: string
+  ) {
     super(message)
     this.name = 'ExecutorError'
   }
 }
+
+export const isTransientExecutorError = (error: unknown): boolean => error instanceof ExecutorError && error.transient

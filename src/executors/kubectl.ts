@@ -11,8 +11,10 @@
  */
 import type {KubectlConfig} from '../config.js'
 import {SecretDir} from '../secret-files.js'
-import {ExecutorError, type ExecOptions, type ExecResult, type Executor} from './executor.js'
-import {childEnvironment, runProcess} from './process.js'
+import {withRetries} from '../retry.js'
+import {ExecutorError, isTransientExecutorError, type ExecOptions, type ExecResult, type Executor, type ExecutorOptions} from './executor.js'
+import {childEnvironment, type Deadline, runProcess, runProcessWithDeadline} from './process.js'
+import {clientDeadline, CommandTimeoutError, commandForMessage, endedByTargetTimeout, limitOf, targetDetail, TIMEOUT_PROBE, timeoutArgv} from './timeout.js'
 
 type Kind = 'deployment' | 'statefulset' | 'pod'
 
@@ -85,6 +87,7 @@ function describePod(pod: PodJson): string {
 export class KubectlExecutor implements Executor {
   readonly where: string
   private closed = false
+  private hasTimeout: Promise<boolean> | undefined
 
   constructor(
     private readonly secrets: SecretDir,
@@ -96,7 +99,8 @@ export class KubectlExecutor implements Executor {
     readonly namespace: string,
     private readonly resource: string,
     private readonly kind: Kind,
-    private readonly manageCommand: string[]
+    private readonly manageCommand: string[],
+    private readonly options: ExecutorOptions = {}
   ) {
     this.where = `kubectl exec -n ${namespace} ${pod} -c ${container}${kind === 'pod' ? '' : ` (pod of ${resource})`}`
   }
@@ -104,13 +108,27 @@ export class KubectlExecutor implements Executor {
   async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     if (this.closed) throw new ExecutorError('the kubectl executor is closed')
     if (argv.length === 0) throw new Error('exec needs a command')
+    const execArgs = (words: string[]): string[] => ['exec', '-i', this.pod, `--container=${this.container}`, ...this.globalFlags, '--', ...words]
+    const limit = limitOf(this.options.commandTimeoutSeconds, options)
+    let inTarget = false
+    if (limit) {
+      // Killing kubectl exec leaves the process in the container running: `timeout` in the container ends it.
+      this.hasTimeout ??= kubectl(this.secrets, this.env, execArgs(TIMEOUT_PROBE), '')
+        .then((r) => r.exitCode === 0)
+        .catch(() => false)
+      inTarget = await this.hasTimeout
+    }
     const raw = await kubectl(
       this.secrets,
       this.env,
-      ['exec', '-i', this.pod, `--container=${this.container}`, ...this.globalFlags, '--', ...argv],
+      execArgs(limit && inTarget ? timeoutArgv(limit.hardSeconds, argv) : argv),
       options.input ?? '',
-      options.onStdoutLine
+      options.onStdoutLine,
+      limit ? clientDeadline(limit, inTarget) : undefined
     )
+    if (limit && (raw.timedOut || (inTarget && endedByTargetTimeout(limit, raw.exitCode, raw.ms ?? 0)))) {
+      throw new CommandTimeoutError(commandForMessage(argv), limit.seconds, targetDetail(`pod ${this.pod}, container ${this.container}`, inTarget, Boolean(raw.timedOut)))
+    }
     const terminated = /(?:^|\n)command terminated with exit code (\d+)\s*$/.exec(raw.stderr)
     if (terminated) {
       const result = {exitCode: raw.exitCode, stdout: raw.stdout, stderr: raw.stderr.slice(0, terminated.index + (raw.stderr[terminated.index] === '\n' ? 1 : 0))}
@@ -161,11 +179,14 @@ async function kubectl(
   env: Record<string, string>,
   args: string[],
   input?: string,
-  onStdoutLine?: (line: string) => void
-): Promise<ExecResult> {
-  let result: ExecResult
+  onStdoutLine?: (line: string) => void,
+  deadline?: Deadline
+): Promise<ExecResult & {timedOut?: boolean; ms?: number}> {
+  let result: ExecResult & {timedOut?: boolean; ms?: number}
   try {
-    result = await runProcess(['kubectl', ...args], {input, env: childEnvironment(env), onStdoutLine})
+    result = deadline
+      ? await runProcessWithDeadline(['kubectl', ...args], {input, env: childEnvironment(env), onStdoutLine, deadline})
+      : await runProcess(['kubectl', ...args], {input, env: childEnvironment(env), onStdoutLine})
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
     if (/Unable to locate executable file|ENOENT|not found/i.test(message)) {
@@ -175,7 +196,19 @@ async function kubectl(
     }
     throw new ExecutorError(`Could not run kubectl: ${secrets.redact(message)}`)
   }
-  return {exitCode: result.exitCode, stdout: secrets.redact(result.stdout), stderr: secrets.redact(result.stderr)}
+  return {...result, stdout: secrets.redact(result.stdout), stderr: secrets.redact(result.stderr)}
+}
+
+/**
+ * A fault of the way to the API server that may pass (refused, timed out, the server starting or
+ * overloaded): worth another attempt while resolving the pod. Never Forbidden or Unauthorized.
+ */
+export function transientKubeFault(stderr: string): string | undefined {
+  if (/\(Forbidden\)|forbidden:|Unauthorized|You must be logged in/i.test(stderr)) return undefined
+  if (/connection refused/i.test(stderr)) return 'ECONNREFUSED'
+  if (/i\/o timeout|TLS handshake timeout|Client\.Timeout exceeded|context deadline exceeded/i.test(stderr)) return 'ETIMEDOUT'
+  if (/the server is currently unable to handle the request|ServiceUnavailable/i.test(stderr)) return 'EUNAVAILABLE'
+  return undefined
 }
 
 interface Context {
@@ -235,7 +268,11 @@ function explain(stderr: string, ctx: Context): string | undefined {
   return undefined
 }
 
-export async function createKubectlExecutor(config: KubectlConfig, manageCommand: string[] = ['python', 'manage.py']): Promise<Executor> {
+export async function createKubectlExecutor(
+  config: KubectlConfig,
+  manageCommand: string[] = ['python', 'manage.py'],
+  options: ExecutorOptions = {}
+): Promise<Executor> {
   const match = /^([A-Za-z.]+)\/(.+)$/.exec(config.resource?.trim() ?? '')
   const kind = match ? KINDS[match[1].toLowerCase()] : undefined
   if (!match || !kind || !NAME.test(match[2])) {
@@ -262,13 +299,24 @@ export async function createKubectlExecutor(config: KubectlConfig, manageCommand
     const namespaceLabel = config.namespace || 'the kubeconfig\'s default namespace'
     const ctx: Context = {kind, resource, namespace: namespaceLabel, during: 'resolve'}
 
-    const getJson = async <T>(args: string[]): Promise<T> => {
-      const result = await kubectl(secrets, env, ['get', ...args, ...flags, '-o', 'json'])
-      if (result.exitCode !== 0) {
-        throw new ExecutorError(secrets.redact(explain(result.stderr, ctx) ?? `kubectl get ${args.join(' ')} failed: ${firstLines(result.stderr)}`))
-      }
-      return JSON.parse(result.stdout) as T
-    }
+    // Reads only: safe to retry when the API server refuses, times out or is starting (never on 401/403).
+    const getJson = async <T>(args: string[]): Promise<T> =>
+      withRetries(
+        `Kubernetes API (kubectl get ${args.join(' ')})`,
+        async () => {
+          const result = await kubectl(secrets, env, ['get', ...args, ...flags, '-o', 'json'])
+          if (result.exitCode !== 0) {
+            const fault = transientKubeFault(result.stderr)
+            throw new ExecutorError(
+              secrets.redact(explain(result.stderr, ctx) ?? `kubectl get ${args.join(' ')} failed: ${firstLines(result.stderr)}`),
+              fault !== undefined,
+              fault
+            )
+          }
+          return JSON.parse(result.stdout) as T
+        },
+        {...options.retry, isTransient: isTransientExecutorError}
+      )
 
     let pod: PodJson
     if (kind === 'pod') {
@@ -312,7 +360,7 @@ export async function createKubectlExecutor(config: KubectlConfig, manageCommand
     const namespace = config.namespace || pod.metadata.namespace || 'default'
     // Commands go to the pod's own namespace even when it came from the kubeconfig's default.
     const execFlags = [`--namespace=${namespace}`, ...(config.context ? [`--context=${config.context}`] : [])]
-    return new KubectlExecutor(secrets, env, execFlags, podName, container, namespace, resource, kind, manageCommand)
+    return new KubectlExecutor(secrets, env, execFlags, podName, container, namespace, resource, kind, manageCommand, options)
   } catch (error) {
     await secrets.close()
     throw error

@@ -17,9 +17,18 @@ import os from 'node:os'
 import path from 'node:path'
 import type {SshConfig} from '../config.js'
 import {SecretDir, secretBaseDir} from '../secret-files.js'
-import {ExecutorError, type ExecOptions, type ExecResult, type Executor} from './executor.js'
-import {runProcess} from './process.js'
+import {withRetries} from '../retry.js'
+import {
+  ExecutorError,
+  isTransientExecutorError,
+  type ExecOptions,
+  type ExecResult,
+  type Executor,
+  type ExecutorOptions
+} from './executor.js'
+import {runProcess, runProcessWithDeadline} from './process.js'
 import {quoteArgv} from './shell-quote.js'
+import {clientDeadline, CommandTimeoutError, commandForMessage, endedByTargetTimeout, limitOf, targetDetail, TIMEOUT_PROBE, timeoutArgv} from './timeout.js'
 
 /** Seconds an idle master connection stays up between two commands (a new one opens if it expired). */
 const CONTROL_PERSIST_SECONDS = 120
@@ -70,12 +79,15 @@ export class SshExecutor implements Executor {
   private readonly target: string
   private used = false
   private closed = false
+  private connected: Promise<void> | undefined
+  private hasTimeout: Promise<boolean> | undefined
 
   constructor(
     private readonly config: SshConfig,
     private readonly secrets: SecretDir,
     private readonly manageCommand: string[] = ['python', 'manage.py'],
-    connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS
+    connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    private readonly options: ExecutorOptions = {}
   ) {
     const keyFile = secrets.write('id_key', normalizePrivateKey(config.privateKey))
     const knownHostsFile = secrets.write('known_hosts', config.knownHosts ? `${config.knownHosts.replace(/\r\n?/g, '\n').trim()}\n` : '', {
@@ -116,23 +128,65 @@ export class SshExecutor implements Executor {
   async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     if (this.closed) throw new ExecutorError('the SSH executor is closed')
     if (argv.length === 0) throw new Error('exec needs a command')
-    const remote = quoteArgv([...this.config.remotePrefix, ...argv])
+    await this.connect()
+    const limit = limitOf(this.options.commandTimeoutSeconds, options)
+    if (!limit) return this.checked(await this.run(quoteArgv([...this.config.remotePrefix, ...argv]), options))
+    // Killing ssh leaves the remote command running (no TTY, so no SIGHUP): `timeout` there ends it.
+    this.hasTimeout ??= this.run(quoteArgv([...this.config.remotePrefix, ...TIMEOUT_PROBE]), {input: ''})
+      .then(r => r.exitCode === 0)
+      .catch(() => false)
+    const inTarget = await this.hasTimeout
+    const words = inTarget ? timeoutArgv(limit.hardSeconds, argv) : argv
+    const result = await this.run(quoteArgv([...this.config.remotePrefix, ...words]), {...options, deadline: clientDeadline(limit, inTarget)})
+    if (result.timedOut || (inTarget && endedByTargetTimeout(limit, result.exitCode, result.ms ?? 0))) {
+      throw new CommandTimeoutError(commandForMessage(argv), limit.seconds, targetDetail(this.where, inTarget, Boolean(result.timedOut)))
+    }
+    return this.checked(result)
+  }
+
+  /**
+   * Opens the master connection with a command that changes nothing (`true` in the host's shell), retrying
+   * refused connections, timeouts and temporary DNS failures; never a rejected key or host key. Only this
+   * step is retried: a command that may have started changing the database is never run twice.
+   */
+  private connect(): Promise<void> {
+    this.connected ??= withRetries(
+      `SSH to ${this.target}`,
+      async () => {
+        const result = await this.run('true', {input: ''})
+        if (result.exitCode === 0) return
+        this.check(result)
+        throw new ExecutorError(`SSH: the connection to ${this.config.host} port ${this.config.port} as ${this.config.user} failed: ${firstLines(result.stderr)}`)
+      },
+      {...this.options.retry, isTransient: isTransientExecutorError}
+    )
+    return this.connected
+  }
+
+  private async run(
+    remote: string,
+    options: ExecOptions & {deadline?: import('./process.js').Deadline}
+  ): Promise<ExecResult & {timedOut?: boolean; ms?: number}> {
     this.used = true
-    let result: ExecResult
+    const argv = ['ssh', ...this.baseArgs, '--', this.config.host, remote]
+    let result: ExecResult & {timedOut?: boolean; ms?: number}
     try {
-      result = await runProcess(['ssh', ...this.baseArgs, '--', this.config.host, remote], {
-        input: options.input ?? '',
-        onStdoutLine: options.onStdoutLine
-      })
+      result = options.deadline
+        ? await runProcessWithDeadline(argv, {input: options.input ?? '', onStdoutLine: options.onStdoutLine, deadline: options.deadline})
+        : await runProcess(argv, {input: options.input ?? '', onStdoutLine: options.onStdoutLine})
     } catch (error) {
       throw new ExecutorError(
         `Could not run the OpenSSH client (ssh): ${this.secrets.redact(error instanceof Error ? error.message : String(error))}. ` +
           'Install it on the runner (apt-get install -y openssh-client); GitHub-hosted runners have it.'
       )
     }
-    result = {exitCode: result.exitCode, stdout: this.secrets.redact(result.stdout), stderr: this.secrets.redact(result.stderr)}
-    this.check(result)
-    return result
+    return {...result, stdout: this.secrets.redact(result.stdout), stderr: this.secrets.redact(result.stderr)}
+  }
+
+  private checked(result: ExecResult): ExecResult {
+    const plain = {exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr}
+    this.check(plain)
+    return plain
   }
 
   /** Throws an ExecutorError with the fix when the result is a transport or setup failure rather than the command's own. */
@@ -143,19 +197,28 @@ export class SshExecutor implements Executor {
     const hostPort = `${host} port ${port}`
     const sshSays = firstLines(stderr)
     if (exitCode === 255) {
+      // Transient (retried while connecting): refused, timed out, no route, a temporary DNS failure.
       if (/Could not resolve hostname|Name or service not known|Temporary failure in name resolution|nodename nor servname/i.test(stderr)) {
+        const temporary = /Temporary failure in name resolution|try again/i.test(stderr)
         throw new ExecutorError(
-          `SSH: the host name ${host} does not resolve (${sshSays}). Check ssh-host; a host on a private network needs a runner that can reach it (self-hosted runner, VPN or bastion).`
+          `SSH: the host name ${host} does not resolve (${sshSays}). Check ssh-host; a host on a private network needs a runner that can reach it (self-hosted runner, VPN or bastion).`,
+          temporary,
+          temporary ? 'EAI_AGAIN' : undefined
         )
       }
       if (/Connection timed out|Operation timed out|No route to host|Network is unreachable|Host is unreachable/i.test(stderr)) {
+        const timedOut = /timed out/i.test(stderr)
         throw new ExecutorError(
-          `SSH: ${hostPort} is unreachable from the runner (${sshSays}). Check ssh-host and ssh-port, and that a firewall or security group lets the runner's address in; a host on a private network needs a self-hosted runner, a VPN or a bastion.`
+          `SSH: ${hostPort} is unreachable from the runner (${sshSays}). Check ssh-host and ssh-port, and that a firewall or security group lets the runner's address in; a host on a private network needs a self-hosted runner, a VPN or a bastion.`,
+          /Connection timed out|Operation timed out|No route to host/i.test(stderr),
+          timedOut ? 'ETIMEDOUT' : undefined
         )
       }
       if (/Connection refused/i.test(stderr)) {
         throw new ExecutorError(
-          `SSH: ${hostPort} refused the connection: nothing listens on that port (${sshSays}). Check ssh-port and that sshd runs on the host.`
+          `SSH: ${hostPort} refused the connection: nothing listens on that port (${sshSays}). Check ssh-port and that sshd runs on the host.`,
+          true,
+          'ECONNREFUSED'
         )
       }
       if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed|host key .* differs/i.test(stderr)) {
@@ -252,7 +315,7 @@ function baseForControlSocket(): string {
  * connection the next commands reuse). `manageCommand` only words the hint
  * when manage.py cannot be started.
  */
-export async function createSshExecutor(config: SshConfig, manageCommand?: string[]): Promise<Executor> {
+export async function createSshExecutor(config: SshConfig, manageCommand?: string[], options: ExecutorOptions = {}): Promise<Executor> {
   validate(config)
   const secrets = SecretDir.create({base: baseForControlSocket()})
   try {
@@ -263,7 +326,7 @@ export async function createSshExecutor(config: SshConfig, manageCommand?: strin
           'and answer with a forged rollback result. Give ssh-known-hosts and remove ssh-strict-host-key-checking: false.'
       )
     }
-    const executor = new SshExecutor(config, secrets, manageCommand, config.connectTimeoutSeconds)
+    const executor = new SshExecutor(config, secrets, manageCommand, config.connectTimeoutSeconds, options)
     if (path.relative(secrets.path, executor['controlPath']).startsWith('..')) throw new Error('control path outside the private directory')
     return executor
   } catch (error) {

@@ -105,7 +105,10 @@ describe('backupDatabase with the real pg_dump', () => {
     })
     expect(after).toEqual(before)
     // Exact to the microsecond, as the rollback compares them.
-    const applied = await query(scratch, `SELECT to_char(applied AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS t FROM django_migrations ORDER BY id`)
+    const applied = await query(
+      scratch,
+      `SELECT to_char(applied AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS t FROM django_migrations ORDER BY id`
+    )
     expect(applied.map(r => r.t)).toEqual(['2024-10-24 08:23:45.123456', '2024-10-25 09:00:00.000001'])
     // Sequences and indexes come back too.
     expect((await query(scratch, `SELECT nextval('author_id_seq')::int AS n`))[0].n).toBe(52)
@@ -138,7 +141,9 @@ describe('backupDatabase with the real pg_dump', () => {
     const {port} = testServer()
     const error = await backupDatabase(`postgres://postgres@127.0.0.1:${port}/no_such_db`, path.join(work, 'x', 'b.dump')).catch(e => e)
     expect(error).toBeInstanceOf(BackupError)
-    expect(error.message).toMatch(/^the database "no_such_db" does not exist on the PostgreSQL server at 127\.0\.0\.1:\d+\/no_such_db: check the database name/)
+    expect(error.message).toMatch(
+      /^the database "no_such_db" does not exist on the PostgreSQL server at 127\.0\.0\.1:\d+\/no_such_db: check the database name/
+    )
     expect(filesIn(path.join(work, 'x'))).toEqual([])
   })
 })
@@ -163,11 +168,19 @@ describe('backupDatabase: how pg_dump is called and its failures explained', () 
       expect(fs.readFileSync(target, 'utf8')).toBe('PGDMP fake')
 
       const argv = fs.readFileSync(path.join(bin, 'argv'), 'utf8').trim().split('\n')
-      expect(argv).toEqual(['--format=custom', expect.stringMatching(/^--file=.*\/fake-ok-out\/\.b\.dump\.partial-[0-9a-f]+$/), '--no-password'])
+      expect(argv).toEqual([
+        '--format=custom',
+        expect.stringMatching(/^--file=.*\/fake-ok-out\/\.b\.dump\.partial-[0-9a-f]+$/),
+        '--no-password'
+      ])
       expect(argv.join(' ')).not.toMatch(/s3cr|secret|db\.example\.com/)
 
       const env = Object.fromEntries(
-        fs.readFileSync(path.join(bin, 'env'), 'utf8').trim().split('\n').map(l => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])
+        fs
+          .readFileSync(path.join(bin, 'env'), 'utf8')
+          .trim()
+          .split('\n')
+          .map(l => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])
       )
       expect(env).toMatchObject({
         PGHOST: 'db.example.com',
@@ -275,6 +288,8 @@ exit 1`
     expect(defaultBackupPath('postgres://u:p@h/flagsmith', when, {RUNNER_TEMP: '/home/runner/work/_temp'})).toBe(
       '/home/runner/work/_temp/django-migration-rollback/flagsmith-20241024T082345Z.dump'
     )
-    expect(defaultBackupPath(undefined, when, {RUNNER_TEMP: '/t', PGDATABASE: 'app'})).toBe('/t/django-migration-rollback/app-20241024T082345Z.dump')
+    expect(defaultBackupPath(undefined, when, {RUNNER_TEMP: '/t', PGDATABASE: 'app'})).toBe(
+      '/t/django-migration-rollback/app-20241024T082345Z.dump'
+    )
   })
 })

@@ -33,7 +33,12 @@ describe('deploymentBatches', () => {
     const many = Array.from({length: 30}, (_, i) => row('a', `2024-06-${String(i + 1).padStart(2, '0')}T00:00:00.000000Z`))
     const shown = recentBatches(deploymentBatches(many, '2024-06-28T00:00:00.000000Z'))
     expect(shown.map(b => b.first.slice(0, 10))).toEqual([
-      '2024-06-25', '2024-06-26', '2024-06-27', '2024-06-28', '2024-06-29', '2024-06-30'
+      '2024-06-25',
+      '2024-06-26',
+      '2024-06-27',
+      '2024-06-28',
+      '2024-06-29',
+      '2024-06-30'
     ])
   })
 })

@@ -17,7 +17,9 @@ const marker = `ct_e2e_${randomUUID().replace(/-/g, '')}`
 const manageCommand = `${pythonBin()} -X ${marker} ${projectDir}/manage.py`
 
 function djangoProcesses(): string[] {
-  return spawnSync('ps', ['-eo', 'pid,args'], {encoding: 'utf8'}).stdout.split('\n').filter(l => l.includes(marker))
+  return spawnSync('ps', ['-eo', 'pid,args'], {encoding: 'utf8'})
+    .stdout.split('\n')
+    .filter(l => l.includes(marker))
 }
 
 test('a rollback stopped by command-timeout mid-run: failed, what was reached, no process left; the same inputs finish it', async () => {
@@ -36,9 +38,13 @@ test('a rollback stopped by command-timeout mid-run: failed, what was reached, n
   expect(first.outputs.status).toBe('failed')
   // 3 s limit: Django stops itself between two steps, well before the slow reverse would end.
   expect(seconds).toBeLessThan(30)
-  expect(first.stdout).toMatch(/::error::.* was stopped after 0\.05 minutes \(3 s\) \(command-timeout\) while unapplying audit\.0002_entry_actor/)
+  expect(first.stdout).toMatch(
+    /::error::.* was stopped after 0\.05 minutes \(3 s\) \(command-timeout\) while unapplying audit\.0002_entry_actor/
+  )
   expect(first.summary).toContain('⏱ **Stopped by command-timeout.**')
-  expect(first.summary).toMatch(/manage\.py shell \(script on stdin\) was stopped after 0\.05 minutes \(3 s\) \(command-timeout\) while unapplying audit\.0002_entry_actor/)
+  expect(first.summary).toMatch(
+    /manage\.py shell \(script on stdin\) was stopped after 0\.05 minutes \(3 s\) \(command-timeout\) while unapplying audit\.0002_entry_actor/
+  )
   expect(first.summary).toContain('(command-timeout)')
   expect(first.summary).toContain('State reached')
   expect(djangoProcesses()).toEqual([])
@@ -65,7 +71,12 @@ test('a rollback stopped by command-timeout mid-run: failed, what was reached, n
 })
 
 test('command-timeout that is not a positive number of minutes is refused, naming the input', async () => {
-  const run = await runAction({'target-datetime': '2024-01-01T00:00:00Z', 'database-url': 'postgres://u@127.0.0.1:1/x', executor: 'local', 'command-timeout': '-5'})
+  const run = await runAction({
+    'target-datetime': '2024-01-01T00:00:00Z',
+    'database-url': 'postgres://u@127.0.0.1:1/x',
+    executor: 'local',
+    'command-timeout': '-5'
+  })
   expect(run.exitCode).toBe(1)
   expect(run.stdout).toMatch(/::error::command-timeout "-5" is not valid: expected the limit of each command in minutes/)
 })

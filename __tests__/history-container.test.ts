@@ -17,16 +17,10 @@ import {
   withDatabase
 } from '../src/django/commands.js'
 import {HISTORY_PY} from '../src/django/history-script.js'
-import type {ExecOptions, ExecResult, Executor} from '../src/executors/executor.js'
+import type {ExecResult, Executor} from '../src/executors/executor.js'
 import {LocalExecutor} from '../src/executors/local.js'
 import {HistoryError, readHistory} from '../src/history.js'
-import {
-  HISTORY_PREFIX,
-  historyArgv,
-  historyInput,
-  parseHistoryReport,
-  readHistoryInContainer
-} from '../src/history-container.js'
+import {HISTORY_PREFIX, historyArgv, historyInput, parseHistoryReport, readHistoryInContainer} from '../src/history-container.js'
 import {deployRelease, projectDir, rowsAfter, serverNow} from './support/django-project.js'
 import {createDatabase, query, testServer} from './support/postgres.js'
 import {REPO_ROOT, pythonBin} from './support/python.js'
@@ -155,8 +149,16 @@ describe('reading the history through Django (real project, real PostgreSQL)', (
   })
 
   it('the microseconds survive: a row written with .000001 comes back as .000001', async () => {
-    await query(db, `UPDATE django_migrations SET applied = '2001-02-03T04:05:06.000001Z' WHERE id = (SELECT min(id) FROM django_migrations)`)
-    const viaDjango = await readHistoryInContainer(local, manageCommand({DATABASE_URL: db}), 'default', cutoffOf('2001-02-03T04:05:06.000001Z'))
+    await query(
+      db,
+      `UPDATE django_migrations SET applied = '2001-02-03T04:05:06.000001Z' WHERE id = (SELECT min(id) FROM django_migrations)`
+    )
+    const viaDjango = await readHistoryInContainer(
+      local,
+      manageCommand({DATABASE_URL: db}),
+      'default',
+      cutoffOf('2001-02-03T04:05:06.000001Z')
+    )
     expect(viaDjango.rows[0].applied).toBe('2001-02-03T04:05:06.000001Z')
     expect(viaDjango.rows).toEqual((await readHistory(db)).rows)
   })
@@ -166,7 +168,7 @@ describe('reading the history through Django (real project, real PostgreSQL)', (
 class CannedExecutor implements Executor {
   readonly where = 'canned'
   constructor(private readonly stdout: string) {}
-  async exec(_argv: string[], _options?: ExecOptions): Promise<ExecResult> {
+  async exec(): Promise<ExecResult> {
     return {exitCode: 0, stdout: this.stdout, stderr: ''}
   }
   async close(): Promise<void> {}

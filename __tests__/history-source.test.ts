@@ -47,7 +47,9 @@ beforeAll(async () => {
   delete process.env.KUBECONFIG
   sshd = await startSshd({containers: ['flagsmith'], containerWorkdir: flagsmithProject(CURRENT)})
   api = await startKubeApiServer({
-    pods: [{name: POD, namespace: NAMESPACE, labels: {app: 'flagsmith-api'}, containers: ['flagsmith-api'], cwd: flagsmithProject(CURRENT)}],
+    pods: [
+      {name: POD, namespace: NAMESPACE, labels: {app: 'flagsmith-api'}, containers: ['flagsmith-api'], cwd: flagsmithProject(CURRENT)}
+    ],
     workloads: [{kind: 'deployment', name: 'flagsmith-api', namespace: NAMESPACE, matchLabels: {app: 'flagsmith-api'}}]
   })
 }, 300000)

@@ -69,7 +69,7 @@ describe('readInputs', () => {
     [{executor: 'docker', container: 'api;reboot'}, 'container "api;reboot" is not valid'],
     [{'history-source': 'api'}, 'history-source "api" is not valid: expected one of database, container'],
     [{'database-alias': '--settings=x'}, 'database-alias "--settings=x" is not a Django database alias'],
-    [{'database-alias': 'analytics', strategy: 'flagsmith'}, "rollbackmigrationsappliedafter has no --database option"],
+    [{'database-alias': 'analytics', strategy: 'flagsmith'}, 'rollbackmigrationsappliedafter has no --database option'],
     [{backup: 'true', 'database-url': '', 'history-source': 'container'}, 'backup is true but database-url is empty']
   ])('rejects %j with a message naming the input', (overrides, expected) => {
     expect(errorOf({...base, ...overrides}).message).toContain(expected)

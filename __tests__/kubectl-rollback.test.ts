@@ -53,7 +53,13 @@ beforeAll(async () => {
       apiPod('flagsmith-api-5c4b7-old01', {creationTimestamp: '2025-01-01T00:00:00Z'}),
       apiPod(CHOSEN, {creationTimestamp: '2025-01-02T00:00:00Z'}),
       apiPod('flagsmith-api-7d9f8-pend1', {creationTimestamp: '2025-01-03T00:00:00Z', phase: 'Pending'}),
-      {name: 'flagsmith-task-processor-66d-aaaaa', namespace: NAMESPACE, labels: {app: 'flagsmith-task-processor'}, containers: ['task-processor'], phase: 'Pending'}
+      {
+        name: 'flagsmith-task-processor-66d-aaaaa',
+        namespace: NAMESPACE,
+        labels: {app: 'flagsmith-task-processor'},
+        containers: ['task-processor'],
+        phase: 'Pending'
+      }
     ],
     workloads: [
       {kind: 'deployment', name: 'flagsmith-api', namespace: NAMESPACE, matchLabels: {app: 'flagsmith-api'}},
@@ -170,7 +176,12 @@ describe('executor kubectl, errors end to end: the message in ::error:: and the 
     expect(api.execs.length).toBe(execsBefore)
     expect(sorted(await appliedMigrations(db))).toEqual(before)
     expect(run.leftInRunnerTemp).toEqual([])
-    expect(run.everything.split('\n').filter(line => !line.startsWith('::add-mask::')).join('\n')).not.toContain(api.token)
+    expect(
+      run.everything
+        .split('\n')
+        .filter(line => !line.startsWith('::add-mask::'))
+        .join('\n')
+    ).not.toContain(api.token)
     return run
   }
 
@@ -219,8 +230,14 @@ describe('executor kubectl, secrets', () => {
     await expectReleaseState(db, 'v2.26.5')
 
     const visible = [
-      run.stdout.split('\n').filter(line => !line.startsWith('::add-mask::')).join('\n'),
-      run.stderr.split('\n').filter(line => !line.startsWith('::add-mask::')).join('\n'),
+      run.stdout
+        .split('\n')
+        .filter(line => !line.startsWith('::add-mask::'))
+        .join('\n'),
+      run.stderr
+        .split('\n')
+        .filter(line => !line.startsWith('::add-mask::'))
+        .join('\n'),
       run.summary,
       JSON.stringify(run.outputs)
     ]

@@ -112,9 +112,9 @@ describe('acquireRollbackLock', () => {
   })
 
   it('fails with the connection error (not a lock error) when the database is unreachable', async () => {
-    const error = await acquireRollbackLock('postgres://postgres@127.0.0.1:1/x', {retry: {attempts: 2, baseDelayMs: 10, log: () => undefined}}).catch(
-      e => e
-    )
+    const error = await acquireRollbackLock('postgres://postgres@127.0.0.1:1/x', {
+      retry: {attempts: 2, baseDelayMs: 10, log: () => undefined}
+    }).catch(e => e)
     expect(error).not.toBeInstanceOf(LockHeldError)
     expect(error.code).toBe('ECONNREFUSED')
   })

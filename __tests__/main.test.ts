@@ -154,7 +154,12 @@ describe('rollback by datetime, local executor', () => {
   })
 
   it('explains an unreachable database', async () => {
-    const run = await rollback({db: 'postgres://app:pw-unreachable-9f3@127.0.0.1:1/none', cutoff: '2024-01-01T00:00:00Z', releaseA: [], schemaA: {}})
+    const run = await rollback({
+      db: 'postgres://app:pw-unreachable-9f3@127.0.0.1:1/none',
+      cutoff: '2024-01-01T00:00:00Z',
+      releaseA: [],
+      schemaA: {}
+    })
     expect(run.exitCode).toBe(1)
     expect(run.stdout).toContain('could not connect to PostgreSQL at 127.0.0.1:1/none: connection refused')
     expect(run.everything.replace(/::add-mask::.*\n/g, '')).not.toContain('pw-unreachable-9f3')
@@ -222,7 +227,9 @@ describe('safety around the run', () => {
     expect(run.summary).toContain('actions/upload-artifact')
     // The dump holds release B's state: restore it and compare.
     const scratch = await createDatabase('restored')
-    const restore = spawnSync('/usr/lib/postgresql/15/bin/pg_restore', ['--no-owner', '-d', scratch, run.outputs['backup-path']], {encoding: 'utf8'})
+    const restore = spawnSync('/usr/lib/postgresql/15/bin/pg_restore', ['--no-owner', '-d', scratch, run.outputs['backup-path']], {
+      encoding: 'utf8'
+    })
     expect(restore.stderr).toBe('')
     expect(await appliedMigrations(scratch)).toEqual(afterB)
     fs.rmSync(dir, {recursive: true, force: true})

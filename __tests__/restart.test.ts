@@ -77,7 +77,11 @@ const shq = (value: string): string => `'${value.replace(/'/g, `'\\''`)}'`
  * action's verification read finds the server down and must retry). pg_ctl's own output and the server's go to
  * files, so no server process inherits the pipes the action reads.
  */
-function writeWrapper(name: string, mode: 'before-django' | 'after-django', downSeconds = 2): {wrapper: string; marker: string; restartLog: string} {
+function writeWrapper(
+  name: string,
+  mode: 'before-django' | 'after-django',
+  downSeconds = 2
+): {wrapper: string; marker: string; restartLog: string} {
   const srv = server as PgServer
   const wrapper = path.join(work, `${name}.sh`)
   const marker = path.join(work, `${name}.restarted`)
@@ -208,9 +212,7 @@ describe('PostgreSQL restarted between the plan and the run (its own server)', (
     const lockRow = LOCK_ROW.exec(run.summary)?.[1] ?? ''
     expect(lockRow).toMatch(/^lock lost during the run \(.+\): another rollback could have started meanwhile$/)
     expect(run.leftInRunnerTemp).toEqual([])
-    console.log(
-      `restart before the verification read: ${seconds.toFixed(1)} s; retries: ${retries.join(' | ')}; summary: ${lockRow}`
-    )
+    console.log(`restart before the verification read: ${seconds.toFixed(1)} s; retries: ${retries.join(' | ')}; summary: ${lockRow}`)
     await adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).catch(() => undefined)
   }, 180000)
 })
@@ -247,7 +249,9 @@ describe('PostgreSQL down from the end of the run until after the verification r
     expect(run.exitCode).not.toBe(0)
     expect(run.outputs.status).toBe('failed')
     expect(run.stdout).toMatch(/^PostgreSQL at 127\.0\.0\.1:\d+: connection refused; giving up after 4 attempts$/m)
-    expect(run.stdout).toMatch(/^::error::the rollback ran in .*, but reading django_migrations back failed: could not connect to PostgreSQL at .*connection refused/m)
+    expect(run.stdout).toMatch(
+      /^::error::the rollback ran in .*, but reading django_migrations back failed: could not connect to PostgreSQL at .*connection refused/m
+    )
     expect(run.stdout).toMatch(/Unapplying accounts\.0002_profile_bio\.\.\. OK/)
     expect(LOCK_ROW.exec(run.summary)?.[1]).toMatch(/^lock lost during the run /)
     // What the person must learn from the summary: everything after the cutoff is gone.

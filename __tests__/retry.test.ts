@@ -5,10 +5,7 @@ import {createDatabase, freePort, testServer} from './support/postgres.js'
 
 /** An ErrorResponse as a PostgreSQL server sends it during startup. */
 function errorResponse(code: string, message: string): Buffer {
-  const fields = Buffer.concat([
-    Buffer.from(`SFATAL\0VFATAL\0C${code}\0M${message}\0`, 'utf8'),
-    Buffer.from([0])
-  ])
+  const fields = Buffer.concat([Buffer.from(`SFATAL\0VFATAL\0C${code}\0M${message}\0`, 'utf8'), Buffer.from([0])])
   const header = Buffer.alloc(5)
   header.write('E', 0)
   header.writeInt32BE(fields.length + 4, 1)
@@ -62,7 +59,9 @@ describe('connectPostgres against real sockets', () => {
     const port = await freePort()
     const lines: string[] = []
     const started = Date.now()
-    const error = await connectPostgres({connectionString: urlOn(port)}, {attempts: 3, baseDelayMs: 50, log: l => lines.push(l)}).catch(e => e)
+    const error = await connectPostgres({connectionString: urlOn(port)}, {attempts: 3, baseDelayMs: 50, log: l => lines.push(l)}).catch(
+      e => e
+    )
     expect(error.code).toBe('ECONNREFUSED')
     expect(lines).toEqual([
       `PostgreSQL at 127.0.0.1:${port}: connection refused; retrying in 0.05 s (attempt 2 of 3)`,
@@ -221,10 +220,14 @@ describe('withRetries', () => {
     let calls = 0
     const denied = Object.assign(new Error('password authentication failed'), {code: '28P01'})
     await expect(
-      withRetries('x', async () => {
-        calls++
-        throw denied
-      }, {baseDelayMs: 1})
+      withRetries(
+        'x',
+        async () => {
+          calls++
+          throw denied
+        },
+        {baseDelayMs: 1}
+      )
     ).rejects.toBe(denied)
     expect(calls).toBe(1)
   })

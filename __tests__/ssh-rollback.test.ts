@@ -94,7 +94,9 @@ describe('executor ssh, end to end on the Flagsmith graph', () => {
     expect(run.summary).toContain(`ssh ${sshd.user}@127.0.0.1:${sshd.port} docker exec -i flagsmith`)
     const timing = djangoProcesses(run.summary)
     expect(timing?.processes).toBe(1)
-    console.log(`ssh ${CURRENT} -> ${EARLIER}: ${json(run.outputs['rolled-back']).length} migrations, Django processes ${timing?.processes}, ${timing?.seconds} s, ${sshd.connections() - connectionsBefore} SSH connection(s)`)
+    console.log(
+      `ssh ${CURRENT} -> ${EARLIER}: ${json(run.outputs['rolled-back']).length} migrations, Django processes ${timing?.processes}, ${timing?.seconds} s, ${sshd.connections() - connectionsBefore} SSH connection(s)`
+    )
     expect(run.leftInRunnerTemp).toEqual([])
   }, 300000)
 
@@ -228,8 +230,14 @@ describe('executor ssh, secrets', () => {
       ...sshd.privateKey.split('\n').filter(line => line.length >= 16 && !line.startsWith('-----'))
     ]
     const visible = [
-      run.stdout.split('\n').filter(line => !line.startsWith('::add-mask::')).join('\n'),
-      run.stderr.split('\n').filter(line => !line.startsWith('::add-mask::')).join('\n'),
+      run.stdout
+        .split('\n')
+        .filter(line => !line.startsWith('::add-mask::'))
+        .join('\n'),
+      run.stderr
+        .split('\n')
+        .filter(line => !line.startsWith('::add-mask::'))
+        .join('\n'),
       run.summary,
       JSON.stringify(run.outputs)
     ]

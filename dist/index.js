@@ -38196,7 +38196,7 @@ async function findOnPath(name, searchPath) {
 function installHint(major) {
     const pkg = `postgresql-client-${major ?? 'NN'}`;
     return (`Install it on the runner before this step: \`sudo apt-get install -y ${pkg}\`` +
-        (major ? '' : ' (NN = the server\'s major version, or newer)') +
+        (major ? '' : " (NN = the server's major version, or newer)") +
         '; if apt has no such package, add the PostgreSQL (PGDG) apt repository first: ' +
         `\`sudo apt-get install -y postgresql-common && sudo /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y && sudo apt-get install -y ${pkg}\``);
 }
@@ -38227,7 +38227,7 @@ async function explainFailure(stderr, exitCode, pgDump, pgDumpVersion, where, ta
         const needed = server ? majorVersion(server) : undefined;
         const have = mismatch?.[2] ?? majorVersion(pgDumpVersion) ?? pgDumpVersion;
         return new BackupError(`pg_dump ${have} (${pgDump}) is older than the PostgreSQL server${server ? ` (${server})` : ''} at ${where}: ` +
-            `the backup needs pg_dump ${needed ?? 'of the server\'s major version'} or newer. ` +
+            `the backup needs pg_dump ${needed ?? "of the server's major version"} or newer. ` +
             installHint(needed) +
             `. Nothing was changed.\npg_dump said:\n${detail}`, 'version-mismatch');
     }
@@ -38252,7 +38252,7 @@ async function explainFailure(stderr, exitCode, pgDump, pgDumpVersion, where, ta
     }
     if (/permission denied/i.test(stderr)) {
         return new BackupError(`pg_dump was refused access to part of the database at ${where}: the user in database-url must be able to read ` +
-            'every table (the application\'s owner role usually can). Nothing was changed.\n' +
+            "every table (the application's owner role usually can). Nothing was changed.\n" +
             `pg_dump said:\n${detail}`, 'permission');
     }
     return new BackupError(`pg_dump failed (exit code ${exitCode}) dumping ${where}. Nothing was changed.\npg_dump said:\n${detail}`);
@@ -38273,7 +38273,10 @@ function defaultBackupPath(databaseUrl, now = new Date(), env = process.env) {
     catch {
         // the dump itself will report the bad URL
     }
-    const stamp = now.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+    const stamp = now
+        .toISOString()
+        .replace(/\.\d+Z$/, 'Z')
+        .replace(/[-:]/g, '');
     const base = `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}-${stamp}.dump`;
     return external_node_path_default().join(env.RUNNER_TEMP || external_node_os_default().tmpdir(), 'django-migration-rollback', base);
 }
@@ -39001,9 +39004,17 @@ async function connectPostgres(config, opts = {}) {
 
 
 const KINDS = {
-    deployment: 'deployment', deployments: 'deployment', deploy: 'deployment', 'deployment.apps': 'deployment',
-    statefulset: 'statefulset', statefulsets: 'statefulset', sts: 'statefulset', 'statefulset.apps': 'statefulset',
-    pod: 'pod', pods: 'pod', po: 'pod'
+    deployment: 'deployment',
+    deployments: 'deployment',
+    deploy: 'deployment',
+    'deployment.apps': 'deployment',
+    statefulset: 'statefulset',
+    statefulsets: 'statefulset',
+    sts: 'statefulset',
+    'statefulset.apps': 'statefulset',
+    pod: 'pod',
+    pods: 'pod',
+    po: 'pod'
 };
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -39038,16 +39049,16 @@ function kubeconfigSecrets(text) {
     const re = /^\s*-?\s*(token|client-key-data|client-certificate-data|password|id-token|refresh-token|access-token|client-secret|secret)\s*:\s*(\S.*?)\s*$/gim;
     for (const m of text.matchAll(re))
         values.push(m[2].replace(/^["']|["']$/g, ''));
-    return values.filter((v) => v.length >= 4);
+    return values.filter(v => v.length >= 4);
 }
 function isRunning(pod) {
     return pod.status?.phase === 'Running' && !pod.metadata.deletionTimestamp;
 }
 function isReady(pod) {
-    return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+    return pod.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 function describePod(pod) {
-    const phase = pod.metadata.deletionTimestamp ? 'Terminating' : pod.status?.phase ?? 'Unknown';
+    const phase = pod.metadata.deletionTimestamp ? 'Terminating' : (pod.status?.phase ?? 'Unknown');
     return `${pod.metadata.name} (${phase})`;
 }
 class KubectlExecutor {
@@ -39084,13 +39095,21 @@ class KubectlExecutor {
             throw new ExecutorError('the kubectl executor is closed');
         if (argv.length === 0)
             throw new Error('exec needs a command');
-        const execArgs = (words) => ['exec', '-i', this.pod, `--container=${this.container}`, ...this.globalFlags, '--', ...words];
+        const execArgs = (words) => [
+            'exec',
+            '-i',
+            this.pod,
+            `--container=${this.container}`,
+            ...this.globalFlags,
+            '--',
+            ...words
+        ];
         const limit = limitOf(this.options.commandTimeoutSeconds, options);
         let inTarget = false;
         if (limit) {
             // Killing kubectl exec leaves the process in the container running: `timeout` in the container ends it.
             this.hasTimeout ??= kubectl(this.secrets, this.env, execArgs(TIMEOUT_PROBE), '')
-                .then((r) => r.exitCode === 0)
+                .then(r => r.exitCode === 0)
                 .catch(() => false);
             inTarget = await this.hasTimeout;
         }
@@ -39100,7 +39119,11 @@ class KubectlExecutor {
         }
         const terminated = /(?:^|\n)command terminated with exit code (\d+)\s*$/.exec(raw.stderr);
         if (terminated) {
-            const result = { exitCode: raw.exitCode, stdout: raw.stdout, stderr: raw.stderr.slice(0, terminated.index + (raw.stderr[terminated.index] === '\n' ? 1 : 0)) };
+            const result = {
+                exitCode: raw.exitCode,
+                stdout: raw.stdout,
+                stderr: raw.stderr.slice(0, terminated.index + (raw.stderr[terminated.index] === '\n' ? 1 : 0))
+            };
             const { exitCode, stderr } = result;
             if (((exitCode === 126 || exitCode === 127) && /executable file not found|not found|no such file|permission denied/i.test(stderr)) ||
                 (exitCode === 2 && /can't open file .*manage\.py.*No such file or directory/i.test(stderr))) {
@@ -39134,7 +39157,7 @@ class KubectlExecutor {
 function firstLines(text, count = 4) {
     return text
         .split(/\r?\n/)
-        .map((l) => l.trim())
+        .map(l => l.trim())
         .filter(Boolean)
         .slice(0, count)
         .join('\n');
@@ -39231,14 +39254,16 @@ async function createKubectlExecutor(config, manageCommand = ['python', 'manage.
     try {
         const env = { KUBECACHEDIR: secrets.file('cache') };
         if (config.kubeconfig && config.kubeconfig.trim() !== '') {
-            env.KUBECONFIG = secrets.write('kubeconfig', `${config.kubeconfig.replace(/\r\n?/g, '\n').trim()}\n`, { mask: kubeconfigSecrets(config.kubeconfig) });
+            env.KUBECONFIG = secrets.write('kubeconfig', `${config.kubeconfig.replace(/\r\n?/g, '\n').trim()}\n`, {
+                mask: kubeconfigSecrets(config.kubeconfig)
+            });
         }
         const flags = [];
         if (config.namespace)
             flags.push(`--namespace=${config.namespace}`);
         if (config.context)
             flags.push(`--context=${config.context}`);
-        const namespaceLabel = config.namespace || 'the kubeconfig\'s default namespace';
+        const namespaceLabel = config.namespace || "the kubeconfig's default namespace";
         const ctx = { kind, resource, namespace: namespaceLabel, during: 'resolve' };
         // Reads only: safe to retry when the API server refuses, times out or is starting (never on 401/403).
         const getJson = async (args) => withRetries(`Kubernetes API (kubectl get ${args.join(' ')})`, async () => {
@@ -39274,12 +39299,12 @@ async function createKubectlExecutor(config, manageCommand = ['python', 'manage.
             pod = candidates[0];
         }
         const podName = pod.metadata.name;
-        const names = pod.spec.containers.map((c) => c.name);
+        const names = pod.spec.containers.map(c => c.name);
         const container = config.container || pod.metadata.annotations?.['kubectl.kubernetes.io/default-container'] || names[0];
         if (!names.includes(container)) {
             throw new ExecutorError(`Container ${container} not found in pod ${podName}; its containers are: ${names.join(', ')}. Set kubectl-container (or container) to the application's container.`);
         }
-        const state = pod.status?.containerStatuses?.find((s) => s.name === container)?.state;
+        const state = pod.status?.containerStatuses?.find(s => s.name === container)?.state;
         if (state && !state.running) {
             const [what, detail] = Object.entries(state)[0] ?? ['unknown', {}];
             throw new ExecutorError(`Container ${container} in pod ${podName} is not running (${what}${detail?.reason ? `: ${detail.reason}` : ''}).`);
@@ -39354,8 +39379,8 @@ const DEFAULT_CONNECT_TIMEOUT_SECONDS = 20;
 function ssh_firstLines(text, count = 6) {
     return text
         .split(/\r?\n/)
-        .map((line) => line.trim())
-        .filter((line) => line !== '')
+        .map(line => line.trim())
+        .filter(line => line !== '')
         .slice(0, count)
         .join('\n');
 }
@@ -39412,30 +39437,53 @@ class SshExecutor {
         const prefix = config.remotePrefix.length > 0 ? ` ${config.remotePrefix.join(' ')}` : '';
         this.where = `ssh ${this.target}${prefix}`;
         this.baseArgs = [
-            '-F', 'none', // only the options below: no ~/.ssh/config, no /etc/ssh/ssh_config (SendEnv, ProxyCommand...)
+            '-F',
+            'none', // only the options below: no ~/.ssh/config, no /etc/ssh/ssh_config (SendEnv, ProxyCommand...)
             '-T',
-            '-o', 'BatchMode=yes',
-            '-o', 'IdentitiesOnly=yes',
-            '-o', 'IdentityAgent=none',
-            '-o', `IdentityFile=${keyFile}`,
-            '-o', 'PasswordAuthentication=no',
-            '-o', 'KbdInteractiveAuthentication=no',
-            '-o', `StrictHostKeyChecking=${config.strictHostKeyChecking ? 'yes' : 'no'}`,
-            '-o', `UserKnownHostsFile=${knownHostsFile}`,
-            '-o', 'GlobalKnownHostsFile=/dev/null',
-            '-o', 'UpdateHostKeys=no',
-            '-o', 'LogLevel=ERROR',
-            '-o', `ConnectTimeout=${connectTimeoutSeconds}`,
-            '-o', 'ServerAliveInterval=30',
-            '-o', 'ServerAliveCountMax=6',
-            '-o', 'ControlMaster=auto',
-            '-o', `ControlPath=${this.controlPath}`,
-            '-o', `ControlPersist=${CONTROL_PERSIST_SECONDS}`,
-            '-o', 'ForwardAgent=no',
-            '-o', 'ForwardX11=no',
-            '-o', 'ClearAllForwardings=yes',
-            '-p', String(config.port),
-            '-l', config.user
+            '-o',
+            'BatchMode=yes',
+            '-o',
+            'IdentitiesOnly=yes',
+            '-o',
+            'IdentityAgent=none',
+            '-o',
+            `IdentityFile=${keyFile}`,
+            '-o',
+            'PasswordAuthentication=no',
+            '-o',
+            'KbdInteractiveAuthentication=no',
+            '-o',
+            `StrictHostKeyChecking=${config.strictHostKeyChecking ? 'yes' : 'no'}`,
+            '-o',
+            `UserKnownHostsFile=${knownHostsFile}`,
+            '-o',
+            'GlobalKnownHostsFile=/dev/null',
+            '-o',
+            'UpdateHostKeys=no',
+            '-o',
+            'LogLevel=ERROR',
+            '-o',
+            `ConnectTimeout=${connectTimeoutSeconds}`,
+            '-o',
+            'ServerAliveInterval=30',
+            '-o',
+            'ServerAliveCountMax=6',
+            '-o',
+            'ControlMaster=auto',
+            '-o',
+            `ControlPath=${this.controlPath}`,
+            '-o',
+            `ControlPersist=${CONTROL_PERSIST_SECONDS}`,
+            '-o',
+            'ForwardAgent=no',
+            '-o',
+            'ForwardX11=no',
+            '-o',
+            'ClearAllForwardings=yes',
+            '-p',
+            String(config.port),
+            '-l',
+            config.user
         ];
     }
     async exec(argv, options = {}) {
@@ -39453,7 +39501,10 @@ class SshExecutor {
             .catch(() => false);
         const inTarget = await this.hasTimeout;
         const words = inTarget ? timeoutArgv(limit.hardSeconds, argv) : argv;
-        const result = await this.run(quoteArgv([...this.config.remotePrefix, ...words]), { ...options, deadline: clientDeadline(limit, inTarget) });
+        const result = await this.run(quoteArgv([...this.config.remotePrefix, ...words]), {
+            ...options,
+            deadline: clientDeadline(limit, inTarget)
+        });
         if (result.timedOut || (inTarget && endedByTargetTimeout(limit, result.exitCode, result.ms ?? 0))) {
             throw new CommandTimeoutError(commandForMessage(argv), limit.seconds, targetDetail(this.where, inTarget, Boolean(result.timedOut)));
         }
@@ -39521,7 +39572,7 @@ class SshExecutor {
                     'This can mean that someone is intercepting the connection (a man-in-the-middle attack); it can also mean the host was reinstalled or its key rotated. ' +
                     'Nothing was sent to the host. Do not turn host key checking off: find out why the key changed, then refresh ssh-known-hosts from a trusted source, e.g. ' +
                     `\`ssh-keyscan -p ${port} ${host}\` run on a machine you trust over a network you trust, or /etc/ssh/ssh_host_*_key.pub read on the host's console, ` +
-                    "and compare the fingerprint (ssh-keygen -lf) with the one your provider shows.");
+                    'and compare the fingerprint (ssh-keygen -lf) with the one your provider shows.');
             }
             if (/No \S+ host key is known for|Host key verification failed/i.test(stderr)) {
                 const portHint = port === 22 ? `${host} KEYTYPE KEY` : `[${host}]:${port} KEYTYPE KEY (brackets and port, as the port is not 22)`;
@@ -39555,7 +39606,8 @@ class SshExecutor {
             throw new ExecutorError(`${user} may not use docker on ${host}: ${sshSays}. Add ${user} to the docker group on the host, or set ssh-remote-prefix to run docker with sudo (e.g. "sudo -n docker exec -i NAME") with a sudoers rule for that command.`);
         }
         const manage = this.manageCommand.join(' ');
-        if (((exitCode === 126 || exitCode === 127) && /not found|No such file|executable file not found|Permission denied|cannot execute/i.test(stderr)) ||
+        if (((exitCode === 126 || exitCode === 127) &&
+            /not found|No such file|executable file not found|Permission denied|cannot execute/i.test(stderr)) ||
             (exitCode === 2 && /can't open file .*manage\.py.*No such file or directory/i.test(stderr))) {
             const first = prefix[0];
             if (first && new RegExp(`(^|[\\s:])${first.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: (command )?not found`).test(stderr)) {
@@ -39765,8 +39817,7 @@ async function readHistoryInContainer(executor, manageCommand, database, cutoff)
     const result = await executor.exec(historyArgv(manageCommand), { input: historyInput(request) });
     const report = parseHistoryReport(result.stdout, result.stderr, result.exitCode);
     if (report.error) {
-        throw new HistoryError(`reading django_migrations through Django (database alias '${database}') in ${executor.where} failed: ` +
-            report.error.message);
+        throw new HistoryError(`reading django_migrations through Django (database alias '${database}') in ${executor.where} failed: ` + report.error.message);
     }
     if (report.version !== 1 || !Array.isArray(report.rows) || typeof report.now !== 'string') {
         throw new HistoryError(`the history report from ${executor.where} is incomplete: ${JSON.stringify(report).slice(0, 300)}`);
@@ -39932,11 +39983,7 @@ function readSsh(read, container) {
             '(ssh-keyscan -p PORT HOST), stored as a secret or variable');
     }
     const prefixInput = read('ssh-remote-prefix');
-    const remotePrefix = prefixInput !== ''
-        ? splitWords('ssh-remote-prefix', prefixInput)
-        : container
-            ? ['docker', 'exec', '-i', container]
-            : [];
+    const remotePrefix = prefixInput !== '' ? splitWords('ssh-remote-prefix', prefixInput) : container ? ['docker', 'exec', '-i', container] : [];
     return {
         host,
         port,
@@ -40260,7 +40307,10 @@ function withApps(cutoff, selection, after, before) {
             existing.count++;
             continue;
         }
-        const appBefore = before.filter(r => r.app === row.app).slice(0, MAX_BEFORE).map(r => r.name);
+        const appBefore = before
+            .filter(r => r.app === row.app)
+            .slice(0, MAX_BEFORE)
+            .map(r => r.name);
         apps.push({ app: row.app, from: row.name, to: appBefore[0] ?? 'zero', count: 1, before: appBefore });
     }
     return { cutoff, selection, after, before, apps };
@@ -40428,7 +40478,11 @@ async function checkAndRun(executor, config, plan) {
         after: plan.after.map(({ app, name, applied }) => ({ app, name, applied })),
         execute: executeInScript,
         allowIrreversible: config.allowIrreversible,
-        commands: vendor ? vendorCommands(plan).filter(c => !c.error).map(({ app, target }) => ({ app, target })) : [],
+        commands: vendor
+            ? vendorCommands(plan)
+                .filter(c => !c.error)
+                .map(({ app, target }) => ({ app, target }))
+            : [],
         // The exact strategy has the per-app commands evaluated too, to show them as the by-hand equivalent.
         perApp: vendor ? [] : plan.apps.map(({ app, before }) => ({ app, before }))
     };
@@ -40439,10 +40493,13 @@ async function checkAndRun(executor, config, plan) {
     if (config.strategy === 'exact') {
         result.commands.push(displayCommand(scriptArgv(config.manageCommand)));
         if (executeInScript && report.error) {
-            result.failed = { command: result.commands[0], message: report.error.message };
+            const at = report.error.migration ? ` at ${report.error.migration}` : '';
+            result.failed = { command: `rollback.py in ${executor.where}`, message: `stopped${at}: ${report.error.message}` };
             if (report.error.message.startsWith(`${TIMEOUT_EXCEPTION}: `) && config.commandTimeoutSeconds) {
                 const message = report.error.message.slice(TIMEOUT_EXCEPTION.length + 2);
-                const where = report.error.migration ? ` while unapplying ${report.error.migration}, which was rolled back with its transaction` : '';
+                const where = report.error.migration
+                    ? ` while unapplying ${report.error.migration}, which was rolled back with its transaction`
+                    : '';
                 const command = commandForMessage(scriptArgv(config.manageCommand));
                 result.timedOut = { command, seconds: config.commandTimeoutSeconds, message: `${message}${where}` };
                 // main.ts puts the command line in front: "COMMAND failed: stopped after ...".
@@ -40498,6 +40555,8 @@ async function checkAndRun(executor, config, plan) {
 
 
 const SUMMARY_LIMIT = 1024 * 1024;
+/** Lists longer than this are folded into <details>. */
+const COLLAPSE_AFTER = 10;
 const DETAILS_BUDGET = 700 * 1024;
 /** HTML-escapes, and entity-encodes the characters Markdown would act on around inline HTML (not `_`: names are full of it, and GFM ignores it inside words). */
 function escapeHtml(text) {
@@ -40519,7 +40578,7 @@ function headline(outcome) {
     const v = outcome.verification;
     const planned = outcome.run?.report.plan.length ?? 0;
     const apps = new Set((outcome.run?.report.plan ?? []).map(p => p.migration.split('.')[0])).size;
-    const when = outcome.plan ? `${outcome.plan.cutoff.utc.replace('T', ' ').replace('Z', '')} UTC` : '';
+    const when = outcome.plan ? `${outcome.plan.cutoff.utc.replace('T', ' ').replace(/(\.0+)?Z$/, '')} UTC` : '';
     const e = outcome.evidence;
     const release = e?.kind === 'deployments' ? e.resolution.version : e?.kind === 'source' ? e.version : null;
     switch (outcome.status) {
@@ -40567,7 +40626,8 @@ function cutoffEvidence(outcome) {
             `${evidence.apps} apps, ${evidence.migrations} migrations) does not contain; the earliest was applied at ` +
             `${code(plan.cutoff.utc)}.${outside}`);
     }
-    return (`${code(plan.cutoff.utc)}, from target-datetime ${code(plan.cutoff.input)}` +
+    const given = plan.cutoff.input === plan.cutoff.utc ? 'as given in target-datetime' : `from target-datetime ${code(plan.cutoff.input)}`;
+    return (`${code(plan.cutoff.utc)}, ${given}` +
         (plan.cutoff.assumedUtc ? ' (no offset given: read as UTC)' : '') +
         '. Every migration applied at or after it is rolled back.');
 }
@@ -40620,8 +40680,11 @@ function perAppTable(outcome) {
         return `<tr><td>${code(a.app)}</td><td>${code(a.from)}</td><td>${code(to)}</td><td>${real}${note}</td></tr>`;
     })
         .join('');
-    return ('### Per app\n\n<table><tr><th>App</th><th>From (latest applied)</th><th>To (last applied before the cutoff)</th>' +
-        `<th>Migrations</th></tr>${body}</table>`);
+    const table = '<table><tr><th>App</th><th>From (latest applied)</th><th>To (last before the cutoff)</th>' + `<th>Migrations</th></tr>${body}</table>`;
+    // A long table would push what to do next out of sight: fold it.
+    return plan.apps.length > COLLAPSE_AFTER
+        ? `### Per app\n\n<details><summary>${plan.apps.length} apps, from their latest migration to the last one before the cutoff</summary>\n\n${table}\n\n</details>`
+        : `### Per app\n\n${table}`;
 }
 function commandsSection(outcome) {
     const run = outcome.run;
@@ -40630,12 +40693,22 @@ function commandsSection(outcome) {
         return '';
     const parts = [];
     const verb = outcome.status === 'planned' || outcome.unchanged ? 'Would run' : 'Ran';
-    if (run.commands.length > 0)
+    if (config.strategy === 'exact' && run.commands.length > 0) {
+        parts.push(`### ${verb}\n\nOne Django process in the target: ${code(`${config.manageCommand.join(' ')} shell`)} with rollback.py ` +
+            `and the plan on its standard input (${plural(run.report.plan.length, 'migration')}).\n\n` +
+            `<details><summary>The exact command line</summary>\n\n${pre(run.commands)}\n\n</details>`);
+    }
+    else if (run.commands.length > 0) {
         parts.push(`### ${verb}\n\n${pre(run.commands)}`);
+    }
     if (config.strategy === 'exact') {
         if (config.strategy === 'exact' && run.equivalent && run.equivalent.length > 0) {
-            parts.push('The same rollback by hand, as `migrate APP TARGET` commands (checked: they unapply exactly the same migrations):\n\n' +
-                pre(run.equivalent.map(c => displayCommand(withDatabase(migrateArgv(config.manageCommand, c.app, c.target), config.databaseAlias)))));
+            const lines = run.equivalent.length;
+            parts.push((lines > COLLAPSE_AFTER
+                ? `<details><summary>The same rollback by hand: ${lines} <code>migrate APP TARGET</code> commands (checked: they unapply exactly the same migrations)</summary>\n\n`
+                : 'The same rollback by hand, as `migrate APP TARGET` commands (checked: they unapply exactly the same migrations):\n\n') +
+                pre(run.equivalent.map(c => displayCommand(withDatabase(migrateArgv(config.manageCommand, c.app, c.target), config.databaseAlias)))) +
+                (lines > COLLAPSE_AFTER ? '\n\n</details>' : ''));
         }
         else if (run.report.plan.length > 0) {
             const why = [
@@ -40643,8 +40716,8 @@ function commandsSection(outcome) {
                 ...run.report.commandsMissing.map(m => `would leave ${m} applied`),
                 ...run.report.commands.filter(c => c.error).map(c => `migrate ${c.app} ${c.target}: ${c.error}`)
             ];
-            parts.push('No set of `migrate APP TARGET` commands does this rollback exactly (a branch point or a squash: ' +
-                'see DESIGN). The per-app commands ' +
+            parts.push('No set of `migrate APP TARGET` commands does this rollback exactly (a branch point, a squash or an ' +
+                'ambiguous name: see the README, "Why not the documented procedure"). The per-app commands ' +
                 (why.length ? `${escapeHtml(why.join('; '))}.` : 'differ.'));
         }
     }
@@ -40715,7 +40788,8 @@ function migrationList(outcome) {
             return `${mark}${escapeHtml(o.description)}`;
         })
             .join('<br>');
-        const row = `<tr><td>${code(m.migration)}</td><td>${escapeHtml(applied.get(m.migration) ?? '')}</td><td>${ops}</td></tr>`;
+        const when = shortTime(applied.get(m.migration) ?? '');
+        const row = `<tr><td>${escapeHtml(m.migration)}</td><td>${escapeHtml(when)}</td><td>${ops}</td></tr>`;
         if (body.length + row.length > DETAILS_BUDGET)
             break;
         body += row;
@@ -40743,7 +40817,9 @@ function timeoutNote(outcome) {
 function failureSection(outcome) {
     if (outcome.status !== 'failed')
         return '';
-    const parts = [pre([outcome.error ?? 'unknown error'])];
+    // A paragraph, not <pre>: GitHub does not wrap <pre>, and the cause is the one thing that must be read whole.
+    const cause = escapeHtml(outcome.error ?? 'unknown error').replace(/\n+/g, '<br>');
+    const parts = [`<blockquote><p>${cause}</p></blockquote>`];
     const timeout = timeoutNote(outcome);
     if (timeout)
         parts.push(timeout);
@@ -40853,7 +40929,9 @@ async function resolve(t, log) {
                 const next = newer ? toRef(newer) : null;
                 const cutoff = next ? parseCutoff(next.createdAt, `created_at of deployment ${next.id}`) : null;
                 log(`${tag} was last deployed to ${t.environment} as deployment ${target.id} (${target.ref}) at ${target.createdAt}`);
-                log(next ? `The next deployment, ${next.id} (${next.ref}), was created at ${next.createdAt}: that is the cutoff` : `Nothing was deployed to ${t.environment} after it`);
+                log(next
+                    ? `The next deployment, ${next.id} (${next.ref}), was created at ${next.createdAt}: that is the cutoff`
+                    : `Nothing was deployed to ${t.environment} after it`);
                 return { version: tag, environment: t.environment, repository: t.repository, target, next, cutoff, tagSha };
             }
             newer = deployment;
@@ -40899,7 +40977,7 @@ function deploymentsListError(response, t) {
             'block of the workflow or job (with `contents: read` to resolve the tag), e.g.\n' +
             '  permissions:\n    contents: read\n    deployments: read\n' +
             (response.status === 404 ? `Check also that deployments-repository ${JSON.stringify(t.repository)} is spelled owner/name. ` : '') +
-            'The default token (github.token) only reaches the workflow\'s own repository; for another repository pass a token that can read it.');
+            "The default token (github.token) only reaches the workflow's own repository; for another repository pass a token that can read it.");
     }
     return unexpectedStatus(response, `GET /repos/${t.repository}/deployments`);
 }

@@ -9,7 +9,7 @@ const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'jest-')), 'results.
 const env = {...process.env, NODE_OPTIONS: '--experimental-vm-modules --no-warnings=ExperimentalWarning'}
 const jest = spawnSync('npx', ['jest', '--json', `--outputFile=${out}`, ...process.argv.slice(2)], {stdio: 'inherit', env})
 let passed = 0
-let failed = 0
+let failed
 let skipped = 0
 try {
   const results = JSON.parse(fs.readFileSync(out, 'utf8'))

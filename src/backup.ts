@@ -147,7 +147,7 @@ export function installHint(major?: string): string {
   const pkg = `postgresql-client-${major ?? 'NN'}`
   return (
     `Install it on the runner before this step: \`sudo apt-get install -y ${pkg}\`` +
-    (major ? '' : ' (NN = the server\'s major version, or newer)') +
+    (major ? '' : " (NN = the server's major version, or newer)") +
     '; if apt has no such package, add the PostgreSQL (PGDG) apt repository first: ' +
     `\`sudo apt-get install -y postgresql-common && sudo /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y && sudo apt-get install -y ${pkg}\``
   )
@@ -189,7 +189,7 @@ async function explainFailure(
     const have = mismatch?.[2] ?? majorVersion(pgDumpVersion) ?? pgDumpVersion
     return new BackupError(
       `pg_dump ${have} (${pgDump}) is older than the PostgreSQL server${server ? ` (${server})` : ''} at ${where}: ` +
-        `the backup needs pg_dump ${needed ?? 'of the server\'s major version'} or newer. ` +
+        `the backup needs pg_dump ${needed ?? "of the server's major version"} or newer. ` +
         installHint(needed) +
         `. Nothing was changed.\npg_dump said:\n${detail}`,
       'version-mismatch'
@@ -211,14 +211,22 @@ async function explainFailure(
       'no-database'
     )
   }
-  if (/password authentication failed|no password supplied|authentication failed|role "[^"]*" does not exist|no pg_hba\.conf entry/i.test(stderr)) {
+  if (
+    /password authentication failed|no password supplied|authentication failed|role "[^"]*" does not exist|no pg_hba\.conf entry/i.test(
+      stderr
+    )
+  ) {
     return new BackupError(
       `pg_dump could not log in to PostgreSQL at ${where}: check the user and password in database-url. Nothing was changed.\n` +
         `pg_dump said:\n${detail}`,
       'authentication'
     )
   }
-  if (/connection to server|could not connect|could not translate host name|Connection refused|timeout expired|Connection timed out/i.test(stderr)) {
+  if (
+    /connection to server|could not connect|could not translate host name|Connection refused|timeout expired|Connection timed out/i.test(
+      stderr
+    )
+  ) {
     return new BackupError(
       `pg_dump could not connect to PostgreSQL at ${where}: check database-url's host and port, and that this runner ` +
         'can reach the database. Nothing was changed.\n' +
@@ -229,7 +237,7 @@ async function explainFailure(
   if (/permission denied/i.test(stderr)) {
     return new BackupError(
       `pg_dump was refused access to part of the database at ${where}: the user in database-url must be able to read ` +
-        'every table (the application\'s owner role usually can). Nothing was changed.\n' +
+        "every table (the application's owner role usually can). Nothing was changed.\n" +
         `pg_dump said:\n${detail}`,
       'permission'
     )
@@ -252,7 +260,10 @@ export function defaultBackupPath(databaseUrl: string | undefined, now = new Dat
   } catch {
     // the dump itself will report the bad URL
   }
-  const stamp = now.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '')
+  const stamp = now
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/[-:]/g, '')
   const base = `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}-${stamp}.dump`
   return path.join(env.RUNNER_TEMP || os.tmpdir(), 'django-migration-rollback', base)
 }
@@ -275,11 +286,17 @@ export async function backupDatabase(databaseUrl: string | undefined, target: st
       : await findOnPath(options.pgDump, process.env.PATH ?? '')
     : await findPgDump(options.libDir ?? DEBIAN_LIB_DIR)
   if (!pgDump || !(await isExecutable(pgDump))) {
-    throw new BackupError(`backup: true needs pg_dump, and none was found (looked in ${options.libDir ?? DEBIAN_LIB_DIR}/*/bin and PATH). ${installHint()}.`, 'not-installed')
+    throw new BackupError(
+      `backup: true needs pg_dump, and none was found (looked in ${options.libDir ?? DEBIAN_LIB_DIR}/*/bin and PATH). ${installHint()}.`,
+      'not-installed'
+    )
   }
   const versionRun = await runProcess([pgDump, '--version'], {env}).catch((e: Error) => ({exitCode: -1, stdout: '', stderr: e.message}))
   if (versionRun.exitCode !== 0) {
-    throw new BackupError(`${pgDump} --version failed (exit code ${versionRun.exitCode}): ${lastLines(versionRun.stderr || versionRun.stdout)}. ${installHint()}.`, 'not-installed')
+    throw new BackupError(
+      `${pgDump} --version failed (exit code ${versionRun.exitCode}): ${lastLines(versionRun.stderr || versionRun.stdout)}. ${installHint()}.`,
+      'not-installed'
+    )
   }
   const versionLine = versionRun.stdout.trim().split('\n')[0]
   const pgDumpVersion = /\(PostgreSQL\)\s+(\S+)/.exec(versionLine)?.[1] ?? versionLine
@@ -307,7 +324,10 @@ export async function backupDatabase(databaseUrl: string | undefined, target: st
     if (error instanceof BackupError) throw error
     const e = error as NodeJS.ErrnoException
     if (e.code === 'ENOSPC') {
-      throw new BackupError(`the disk holding ${file} is full (${await freeSpace(dir)}): choose a backup-path on a larger disk. Nothing was changed.`, 'disk-full')
+      throw new BackupError(
+        `the disk holding ${file} is full (${await freeSpace(dir)}): choose a backup-path on a larger disk. Nothing was changed.`,
+        'disk-full'
+      )
     }
     throw new BackupError(`backup to ${file} failed: ${e.message ?? String(error)}. Nothing was changed.`)
   }

@@ -8,11 +8,9 @@ export class InputError extends Error {
   }
 }
 
-const ISO_8601 =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/
+const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/
 
-const EXPECTED =
-  'expected ISO 8601 such as 2024-10-24T08:23:45Z, 2024-10-24 08:23:45.123456+02:00 or 2024-10-24 (no offset means UTC)'
+const EXPECTED = 'expected ISO 8601 such as 2024-10-24T08:23:45Z, 2024-10-24 08:23:45.123456+02:00 or 2024-10-24 (no offset means UTC)'
 
 const pad = (value: number, width: number): string => String(value).padStart(width, '0')
 
@@ -25,8 +23,7 @@ const pad = (value: number, width: number): string => String(value).padStart(wid
 export function parseCutoff(raw: string, inputName = 'target-datetime'): Cutoff {
   const text = raw.trim()
   const match = ISO_8601.exec(text)
-  const bad = (why: string): InputError =>
-    new InputError(`${inputName} ${JSON.stringify(raw)} ${why}: ${EXPECTED}`)
+  const bad = (why: string): InputError => new InputError(`${inputName} ${JSON.stringify(raw)} ${why}: ${EXPECTED}`)
   if (!match) throw bad('is not an ISO 8601 datetime')
 
   const [, y, mo, d, h = '00', mi = '00', s = '00', fraction = '', offset] = match

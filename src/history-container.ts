@@ -80,8 +80,7 @@ export async function readHistoryInContainer(
   const report = parseHistoryReport(result.stdout, result.stderr, result.exitCode)
   if (report.error) {
     throw new HistoryError(
-      `reading django_migrations through Django (database alias '${database}') in ${executor.where} failed: ` +
-        report.error.message
+      `reading django_migrations through Django (database alias '${database}') in ${executor.where} failed: ` + report.error.message
     )
   }
   if (report.version !== 1 || !Array.isArray(report.rows) || typeof report.now !== 'string') {

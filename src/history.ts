@@ -54,9 +54,7 @@ export function explainDatabaseError(error: unknown, databaseUrl: string | undef
       return new HistoryError(`could not connect to PostgreSQL at ${where}: timed out. Check the host, port and firewall`)
     case '28P01':
     case '28000':
-      return new HistoryError(
-        `PostgreSQL at ${where} rejected the credentials: check the user and password in database-url (${reason})`
-      )
+      return new HistoryError(`PostgreSQL at ${where} rejected the credentials: check the user and password in database-url (${reason})`)
     case '3D000':
       return new HistoryError(`PostgreSQL at ${where}: ${reason}. Check the database name in database-url`)
     case '42P01':

@@ -106,9 +106,7 @@ function readDatabaseUrl(read: InputReader, historySource: Config['historySource
   }
   if (url.password) maskSecret(decodeURIComponent(url.password))
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-    throw new InputError(
-      `database-url has scheme ${JSON.stringify(url.protocol)}: expected postgres://user:password@host:5432/name`
-    )
+    throw new InputError(`database-url has scheme ${JSON.stringify(url.protocol)}: expected postgres://user:password@host:5432/name`)
   }
   if (!url.hostname && !url.searchParams.get('host')) {
     throw new InputError('database-url has no host: expected postgres://user:password@host:5432/name')
@@ -151,11 +149,7 @@ function readSsh(read: InputReader, container: string | undefined): SshConfig {
   }
   const prefixInput = read('ssh-remote-prefix')
   const remotePrefix =
-    prefixInput !== ''
-      ? splitWords('ssh-remote-prefix', prefixInput)
-      : container
-        ? ['docker', 'exec', '-i', container]
-        : []
+    prefixInput !== '' ? splitWords('ssh-remote-prefix', prefixInput) : container ? ['docker', 'exec', '-i', container] : []
   return {
     host,
     port,
@@ -206,9 +200,7 @@ function readTarget(read: InputReader): Target {
   const datetime = read('target-datetime')
   const version = read('target-version')
   if (datetime && version) {
-    throw new InputError(
-      'target-datetime and target-version are both set: give exactly one, the time to roll back to or the release tag'
-    )
+    throw new InputError('target-datetime and target-version are both set: give exactly one, the time to roll back to or the release tag')
   }
   if (datetime) return {kind: 'datetime', cutoff: parseCutoff(datetime)}
   if (!version) {
@@ -258,7 +250,8 @@ function readCommandTimeout(read: InputReader): number | undefined {
   }
   const seconds = minutes * 60
   if (seconds < 1) throw new InputError(`command-timeout ${JSON.stringify(text)} is less than one second: expected minutes, e.g. 30`)
-  if (seconds > 7 * 24 * 3600) throw new InputError(`command-timeout ${JSON.stringify(text)} is more than a week: expected minutes, e.g. 30`)
+  if (seconds > 7 * 24 * 3600)
+    throw new InputError(`command-timeout ${JSON.stringify(text)} is more than a week: expected minutes, e.g. 30`)
   return seconds
 }
 

@@ -81,7 +81,10 @@ function withApps(cutoff: Cutoff, selection: Plan['selection'], after: Migration
       existing.count++
       continue
     }
-    const appBefore = before.filter(r => r.app === row.app).slice(0, MAX_BEFORE).map(r => r.name)
+    const appBefore = before
+      .filter(r => r.app === row.app)
+      .slice(0, MAX_BEFORE)
+      .map(r => r.name)
     apps.push({app: row.app, from: row.name, to: appBefore[0] ?? 'zero', count: 1, before: appBefore})
   }
   return {cutoff, selection, after, before, apps}

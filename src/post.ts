@@ -8,7 +8,8 @@ import {removeSavedSecretDirs} from './secret-files.js'
 
 try {
   const removed = removeSavedSecretDirs()
-  if (removed.length > 0) core.info(`Removed ${removed.length} temporary secret director${removed.length === 1 ? 'y' : 'ies'} left by the main step.`)
+  if (removed.length > 0)
+    core.info(`Removed ${removed.length} temporary secret director${removed.length === 1 ? 'y' : 'ies'} left by the main step.`)
 } catch (error) {
   // Never fail the job in cleanup; say what is left so someone can remove it.
   core.warning(`Could not remove the temporary secret files: ${error instanceof Error ? error.message : String(error)}`)

@@ -81,7 +81,6 @@ export function selfStopPrelude(seconds: number, command: string): string {
   ].join('\n')
 }
 
-
 /** Blocking findings, as one message that says what to do; null when the plan may run. */
 function refusal(config: Config, plan: Plan, report: DjangoReport): string | null {
   const reasons = report.problems.filter(p => p.blocking).map(p => p.message)
@@ -153,7 +152,11 @@ export async function checkAndRun(executor: Executor, config: Config, plan: Plan
     after: plan.after.map(({app, name, applied}) => ({app, name, applied})),
     execute: executeInScript,
     allowIrreversible: config.allowIrreversible,
-    commands: vendor ? vendorCommands(plan).filter(c => !c.error).map(({app, target}) => ({app, target})) : [],
+    commands: vendor
+      ? vendorCommands(plan)
+          .filter(c => !c.error)
+          .map(({app, target}) => ({app, target}))
+      : [],
     // The exact strategy has the per-app commands evaluated too, to show them as the by-hand equivalent.
     perApp: vendor ? [] : plan.apps.map(({app, before}) => ({app, before}))
   }
@@ -165,10 +168,13 @@ export async function checkAndRun(executor: Executor, config: Config, plan: Plan
   if (config.strategy === 'exact') {
     result.commands.push(displayCommand(scriptArgv(config.manageCommand)))
     if (executeInScript && report.error) {
-      result.failed = {command: result.commands[0], message: report.error.message}
+      const at = report.error.migration ? ` at ${report.error.migration}` : ''
+      result.failed = {command: `rollback.py in ${executor.where}`, message: `stopped${at}: ${report.error.message}`}
       if (report.error.message.startsWith(`${TIMEOUT_EXCEPTION}: `) && config.commandTimeoutSeconds) {
         const message = report.error.message.slice(TIMEOUT_EXCEPTION.length + 2)
-        const where = report.error.migration ? ` while unapplying ${report.error.migration}, which was rolled back with its transaction` : ''
+        const where = report.error.migration
+          ? ` while unapplying ${report.error.migration}, which was rolled back with its transaction`
+          : ''
         const command = commandForMessage(scriptArgv(config.manageCommand))
         result.timedOut = {command, seconds: config.commandTimeoutSeconds, message: `${message}${where}`}
         // main.ts puts the command line in front: "COMMAND failed: stopped after ...".

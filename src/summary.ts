@@ -12,6 +12,8 @@ import {describeLimit} from './executors/timeout.js'
 import {key} from './plan.js'
 
 export const SUMMARY_LIMIT = 1024 * 1024
+/** Lists longer than this are folded into <details>. */
+const COLLAPSE_AFTER = 10
 const DETAILS_BUDGET = 700 * 1024
 
 /** HTML-escapes, and entity-encodes the characters Markdown would act on around inline HTML (not `_`: names are full of it, and GFM ignores it inside words). */
@@ -39,7 +41,7 @@ function headline(outcome: Outcome): string {
   const v = outcome.verification
   const planned = outcome.run?.report.plan.length ?? 0
   const apps = new Set((outcome.run?.report.plan ?? []).map(p => p.migration.split('.')[0])).size
-  const when = outcome.plan ? `${outcome.plan.cutoff.utc.replace('T', ' ').replace('Z', '')} UTC` : ''
+  const when = outcome.plan ? `${outcome.plan.cutoff.utc.replace('T', ' ').replace(/(\.0+)?Z$/, '')} UTC` : ''
   const e = outcome.evidence
   const release = e?.kind === 'deployments' ? e.resolution.version : e?.kind === 'source' ? e.version : null
   switch (outcome.status) {
@@ -91,8 +93,9 @@ function cutoffEvidence(outcome: Outcome): string {
       `${code(plan.cutoff.utc)}.${outside}`
     )
   }
+  const given = plan.cutoff.input === plan.cutoff.utc ? 'as given in target-datetime' : `from target-datetime ${code(plan.cutoff.input)}`
   return (
-    `${code(plan.cutoff.utc)}, from target-datetime ${code(plan.cutoff.input)}` +
+    `${code(plan.cutoff.utc)}, ${given}` +
     (plan.cutoff.assumedUtc ? ' (no offset given: read as UTC)' : '') +
     '. Every migration applied at or after it is rolled back.'
   )
@@ -141,10 +144,12 @@ function perAppTable(outcome: Outcome): string {
       return `<tr><td>${code(a.app)}</td><td>${code(a.from)}</td><td>${code(to)}</td><td>${real}${note}</td></tr>`
     })
     .join('')
-  return (
-    '### Per app\n\n<table><tr><th>App</th><th>From (latest applied)</th><th>To (last applied before the cutoff)</th>' +
-    `<th>Migrations</th></tr>${body}</table>`
-  )
+  const table =
+    '<table><tr><th>App</th><th>From (latest applied)</th><th>To (last before the cutoff)</th>' + `<th>Migrations</th></tr>${body}</table>`
+  // A long table would push what to do next out of sight: fold it.
+  return plan.apps.length > COLLAPSE_AFTER
+    ? `### Per app\n\n<details><summary>${plan.apps.length} apps, from their latest migration to the last one before the cutoff</summary>\n\n${table}\n\n</details>`
+    : `### Per app\n\n${table}`
 }
 
 function commandsSection(outcome: Outcome): string {
@@ -153,16 +158,26 @@ function commandsSection(outcome: Outcome): string {
   if (!run || !config) return ''
   const parts: string[] = []
   const verb = outcome.status === 'planned' || outcome.unchanged ? 'Would run' : 'Ran'
-  if (run.commands.length > 0) parts.push(`### ${verb}\n\n${pre(run.commands)}`)
+  if (config.strategy === 'exact' && run.commands.length > 0) {
+    parts.push(
+      `### ${verb}\n\nOne Django process in the target: ${code(`${config.manageCommand.join(' ')} shell`)} with rollback.py ` +
+        `and the plan on its standard input (${plural(run.report.plan.length, 'migration')}).\n\n` +
+        `<details><summary>The exact command line</summary>\n\n${pre(run.commands)}\n\n</details>`
+    )
+  } else if (run.commands.length > 0) {
+    parts.push(`### ${verb}\n\n${pre(run.commands)}`)
+  }
   if (config.strategy === 'exact') {
     if (config.strategy === 'exact' && run.equivalent && run.equivalent.length > 0) {
+      const lines = run.equivalent.length
       parts.push(
-        'The same rollback by hand, as `migrate APP TARGET` commands (checked: they unapply exactly the same migrations):\n\n' +
+        (lines > COLLAPSE_AFTER
+          ? `<details><summary>The same rollback by hand: ${lines} <code>migrate APP TARGET</code> commands (checked: they unapply exactly the same migrations)</summary>\n\n`
+          : 'The same rollback by hand, as `migrate APP TARGET` commands (checked: they unapply exactly the same migrations):\n\n') +
           pre(
-            run.equivalent.map(c =>
-              displayCommand(withDatabase(migrateArgv(config.manageCommand, c.app, c.target), config.databaseAlias))
-            )
-          )
+            run.equivalent.map(c => displayCommand(withDatabase(migrateArgv(config.manageCommand, c.app, c.target), config.databaseAlias)))
+          ) +
+          (lines > COLLAPSE_AFTER ? '\n\n</details>' : '')
       )
     } else if (run.report.plan.length > 0) {
       const why = [
@@ -171,8 +186,8 @@ function commandsSection(outcome: Outcome): string {
         ...run.report.commands.filter(c => c.error).map(c => `migrate ${c.app} ${c.target}: ${c.error}`)
       ]
       parts.push(
-        'No set of `migrate APP TARGET` commands does this rollback exactly (a branch point or a squash: ' +
-          'see DESIGN). The per-app commands ' +
+        'No set of `migrate APP TARGET` commands does this rollback exactly (a branch point, a squash or an ' +
+          'ambiguous name: see the README, "Why not the documented procedure"). The per-app commands ' +
           (why.length ? `${escapeHtml(why.join('; '))}.` : 'differ.')
       )
     }
@@ -251,7 +266,8 @@ function migrationList(outcome: Outcome): string {
         return `${mark}${escapeHtml(o.description)}`
       })
       .join('<br>')
-    const row = `<tr><td>${code(m.migration)}</td><td>${escapeHtml(applied.get(m.migration) ?? '')}</td><td>${ops}</td></tr>`
+    const when = shortTime(applied.get(m.migration) ?? '')
+    const row = `<tr><td>${escapeHtml(m.migration)}</td><td>${escapeHtml(when)}</td><td>${ops}</td></tr>`
     if (body.length + row.length > DETAILS_BUDGET) break
     body += row
     shown++
@@ -282,7 +298,9 @@ function timeoutNote(outcome: Outcome): string {
 
 function failureSection(outcome: Outcome): string {
   if (outcome.status !== 'failed') return ''
-  const parts = [pre([outcome.error ?? 'unknown error'])]
+  // A paragraph, not <pre>: GitHub does not wrap <pre>, and the cause is the one thing that must be read whole.
+  const cause = escapeHtml(outcome.error ?? 'unknown error').replace(/\n+/g, '<br>')
+  const parts = [`<blockquote><p>${cause}</p></blockquote>`]
   const timeout = timeoutNote(outcome)
   if (timeout) parts.push(timeout)
   const v = outcome.verification

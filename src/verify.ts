@@ -11,11 +11,7 @@ export interface Verification {
   lostBefore: string[]
 }
 
-export function verify(
-  plan: Plan,
-  rowsNow: MigrationRow[],
-  leaveAlone: {orphans: string[]; bookkeeping: string[]}
-): Verification {
+export function verify(plan: Plan, rowsNow: MigrationRow[], leaveAlone: {orphans: string[]; bookkeeping: string[]}): Verification {
   const now = new Set(rowsNow.map(key))
   const ignored = new Set([...leaveAlone.orphans, ...leaveAlone.bookkeeping])
   const plannedKeys = new Set(plan.after.map(key))

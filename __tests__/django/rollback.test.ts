@@ -57,8 +57,8 @@ beforeAll(async () => {
 describe('the fixture project', () => {
   test('every app except contenttypes gains a migration between A and B (10+ apps)', () => {
     const apps = (list: string[]): Set<string> => new Set(list.map(m => m.split('.')[0]))
-    const gained = [...apps(releaseB.applied)].filter(
-      app => releaseB.applied.filter(m => m.startsWith(`${app}.`)).some(m => !releaseA.applied.includes(m))
+    const gained = [...apps(releaseB.applied)].filter(app =>
+      releaseB.applied.filter(m => m.startsWith(`${app}.`)).some(m => !releaseA.applied.includes(m))
     )
     expect(gained.length).toBeGreaterThanOrEqual(10)
     expect(releaseA.applied).toContain('features.0002_feature_enabled')
@@ -153,8 +153,14 @@ describe('rollback.py, A -> B -> A', () => {
     expect(report.commandsExtra).toEqual(['features.0002_feature_enabled'])
     // Apps without a command are missing; legacy.0004 is missing although legacy has one.
     expect(report.commandsMissing).toEqual([
-      'accounts.0002_profile_bio', 'accounts.0003_backfill_bio', 'audit.0002_entry_actor', 'billing.0002_invoice_product',
-      'legacy.0004_record_note', 'reports.0002_report_invoice', 'shop.0004_product_sku', 'tags.0003_x_more'
+      'accounts.0002_profile_bio',
+      'accounts.0003_backfill_bio',
+      'audit.0002_entry_actor',
+      'billing.0002_invoice_product',
+      'legacy.0004_record_note',
+      'reports.0002_report_invoice',
+      'shop.0004_product_sku',
+      'tags.0003_x_more'
     ])
   })
 
@@ -198,9 +204,7 @@ describe('rollback.py, irreversible step (cutoff before release A)', () => {
     const {report, exitCode} = await runRollbackScript(sc.db, {after: sc.after, execute: true})
     expect(exitCode).toBe(0)
     expect(report.blocked).toBe(true)
-    expect(report.problems).toEqual([
-      expect.objectContaining({kind: 'irreversible', migration: 'shop.0003_seed_products', blocking: true})
-    ])
+    expect(report.problems).toEqual([expect.objectContaining({kind: 'irreversible', migration: 'shop.0003_seed_products', blocking: true})])
     const step = report.plan.find((p: {migration: string}) => p.migration === 'shop.0003_seed_products')
     expect(step.operations).toEqual([{description: 'Raw Python operation -> IRREVERSIBLE', irreversible: true}])
     expect(report.executed).toEqual([])

@@ -38,7 +38,13 @@ os.execvp(sys.argv[4], sys.argv[4:])
     })
     expect(result).toEqual({exitCode: 0, stdout: `["it's; $(x)"] hello\n`, stderr: ''})
     expect(JSON.parse(fs.readFileSync(log, 'utf8'))).toEqual([
-      'exec', '-i', 'api', pythonBin(), '-c', 'import sys; print(sys.argv[1:], sys.stdin.read())', "it's; $(x)"
+      'exec',
+      '-i',
+      'api',
+      pythonBin(),
+      '-c',
+      'import sys; print(sys.argv[1:], sys.stdin.read())',
+      "it's; $(x)"
     ])
   })
 

@@ -10,7 +10,20 @@ import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server
 
 const PY = '/usr/bin/python3'
 const ECHO_ARGV = 'import json, sys; print(json.dumps(sys.argv[1:]))'
-const NASTY = ['two words', "it's", 'say "hi"', '$(touch /tmp/rollback-pwned)', '`id`', 'a; b', 'a | b', 'line\nbreak', '', '--', '-c', 'é ✓']
+const NASTY = [
+  'two words',
+  "it's",
+  'say "hi"',
+  '$(touch /tmp/rollback-pwned)',
+  '`id`',
+  'a; b',
+  'a | b',
+  'line\nbreak',
+  '',
+  '--',
+  '-c',
+  'é ✓'
+]
 
 let api: KubeApiServer
 const opened: Executor[] = []
@@ -46,7 +59,13 @@ beforeAll(async () => {
   api = await startKubeApiServer({
     pods: [
       {name: 'api-old-1', labels: {app: 'api'}, containers: ['cloud-sql-proxy', 'api'], env: {ROLLBACK_TEST_VALUE: 'old pod'}},
-      {name: 'api-new-2', labels: {app: 'api'}, containers: ['cloud-sql-proxy', 'api'], defaultContainer: 'api', env: {ROLLBACK_TEST_VALUE: 'new pod'}},
+      {
+        name: 'api-new-2',
+        labels: {app: 'api'},
+        containers: ['cloud-sql-proxy', 'api'],
+        defaultContainer: 'api',
+        env: {ROLLBACK_TEST_VALUE: 'new pod'}
+      },
       {name: 'api-starting-3', labels: {app: 'api'}, containers: ['cloud-sql-proxy', 'api'], phase: 'Pending'},
       {name: 'worker-1', labels: {app: 'worker'}, containers: ['worker'], phase: 'Pending'},
       {name: 'db-0', labels: {app: 'db'}, containers: ['db'], env: {ROLLBACK_TEST_VALUE: 'statefulset pod'}},
@@ -83,7 +102,7 @@ describe('resolving the resource to one running pod', () => {
       const result = await executor.exec([PY, '-c', 'import os; print(os.environ["ROLLBACK_TEST_VALUE"])'])
       expect(result).toEqual({exitCode: 0, stdout: 'new pod\n', stderr: ''})
     }
-    expect(api.execs.slice(before).map((e) => `${e.pod}/${e.container}`)).toEqual(['api-new-2/api', 'api-new-2/api', 'api-new-2/api'])
+    expect(api.execs.slice(before).map(e => `${e.pod}/${e.container}`)).toEqual(['api-new-2/api', 'api-new-2/api', 'api-new-2/api'])
   })
 
   test('without a container: the annotated default container, passed explicitly (no "Defaulted container" noise)', async () => {
@@ -127,7 +146,7 @@ test('cost of one kubectl exec round trip', async () => {
     times.push(Number(process.hrtime.bigint() - start) / 1e6)
   }
   const sorted = [...times].sort((a, b) => a - b)
-  console.log(`kubectl exec round trip: ${times.map((t) => t.toFixed(0)).join(', ')} ms (median ${sorted[2].toFixed(0)} ms)`)
+  console.log(`kubectl exec round trip: ${times.map(t => t.toFixed(0)).join(', ')} ms (median ${sorted[2].toFixed(0)} ms)`)
 })
 
 test('close() removes the kubeconfig file; secrets stay out of results', async () => {
@@ -153,7 +172,9 @@ describe('errors carry the fix', () => {
     api.deny.push({verb: 'create', resource: 'pods/exec'})
     const message = await failure(executor.exec(['true']))
     expect(message).toMatch(/RBAC refused: the credentials lack "create" on pods\/exec in namespace default/)
-    expect(message).toContain('needs "get" on pods and "create" on pods/exec, plus "get" on deployments (API group apps) and "list" on pods')
+    expect(message).toContain(
+      'needs "get" on pods and "create" on pods/exec, plus "get" on deployments (API group apps) and "list" on pods'
+    )
   })
 
   test('forbidden: get on deployments, list on pods, get on pods', async () => {
@@ -178,7 +199,9 @@ describe('errors carry the fix', () => {
     expect(await failure(createKubectlExecutor(config({resource: 'deployment/nope'})))).toMatch(
       /deployment\/nope was not found in namespace .*deployments\.apps "nope" not found.*Check kubectl-resource and kubectl-namespace/s
     )
-    expect(await failure(createKubectlExecutor(config({resource: 'pod/nope'})))).toMatch(/pod\/nope was not found in namespace the kubeconfig's default namespace .*pods "nope" not found/s)
+    expect(await failure(createKubectlExecutor(config({resource: 'pod/nope'})))).toMatch(
+      /pod\/nope was not found in namespace the kubeconfig's default namespace .*pods "nope" not found/s
+    )
     expect(await failure(createKubectlExecutor(config({resource: 'pod/api-new-2', namespace: 'prod'})))).toMatch(
       /Namespace prod does not exist: .*namespaces "prod" not found.*Check kubectl-namespace/s
     )
@@ -187,13 +210,16 @@ describe('errors carry the fix', () => {
   test('the chosen pod goes away during the run', async () => {
     api.pods.push({name: 'api-temp-9', containers: ['api']})
     const executor = await open({resource: 'pod/api-temp-9'})
-    api.pods.splice(api.pods.findIndex((p) => p.name === 'api-temp-9'), 1)
+    api.pods.splice(
+      api.pods.findIndex(p => p.name === 'api-temp-9'),
+      1
+    )
     expect(await failure(executor.exec(['true']))).toMatch(/Pod api-temp-9, chosen for this run, no longer exists/)
   })
 
   test('container not found', async () => {
     expect(await failure(createKubectlExecutor(config({container: 'web'})))).toBe(
-      'Container web not found in pod api-new-2; its containers are: cloud-sql-proxy, api. Set kubectl-container (or container) to the application\'s container.'
+      "Container web not found in pod api-new-2; its containers are: cloud-sql-proxy, api. Set kubectl-container (or container) to the application's container."
     )
   })
 
@@ -201,8 +227,12 @@ describe('errors carry the fix', () => {
     expect(await failure(createKubectlExecutor(config({resource: 'deployment/worker'})))).toMatch(
       /No running pod for deployment\/worker: its pods are worker-1 \(Pending\)\./
     )
-    expect(await failure(createKubectlExecutor(config({resource: 'deployment/idle'})))).toMatch(/No running pod for deployment\/idle: it selects no pods \(scaled to 0\?\)/)
-    expect(await failure(createKubectlExecutor(config({resource: 'pod/done-1'})))).toMatch(/No running pod: done-1 \(Succeeded\) is not running/)
+    expect(await failure(createKubectlExecutor(config({resource: 'deployment/idle'})))).toMatch(
+      /No running pod for deployment\/idle: it selects no pods \(scaled to 0\?\)/
+    )
+    expect(await failure(createKubectlExecutor(config({resource: 'pod/done-1'})))).toMatch(
+      /No running pod: done-1 \(Succeeded\) is not running/
+    )
   })
 
   test('manage.py not found in the container', async () => {
@@ -229,9 +259,9 @@ describe('errors carry the fix', () => {
 
   test('no secret-file directory is left after failures', async () => {
     const base = os.tmpdir()
-    const before = new Set(fs.readdirSync(base).filter((n) => n.startsWith('django-rollback-')))
+    const before = new Set(fs.readdirSync(base).filter(n => n.startsWith('django-rollback-')))
     await failure(createKubectlExecutor(config({resource: 'deployment/nope'})))
-    const after = fs.readdirSync(base).filter((n) => n.startsWith('django-rollback-') && !before.has(n))
+    const after = fs.readdirSync(base).filter(n => n.startsWith('django-rollback-') && !before.has(n))
     expect(after).toEqual([])
   })
 })

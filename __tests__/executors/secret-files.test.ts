@@ -38,7 +38,7 @@ afterEach(() => {
 /** The last value saved for the key in the GITHUB_STATE file (name<<DELIM / value / DELIM). */
 function savedState(): string[] {
   const text = fs.readFileSync(stateFile, 'utf8')
-  const values = [...text.matchAll(/secret-dirs<<(\S+)\n([\s\S]*?)\n\1/g)].map((m) => m[2])
+  const values = [...text.matchAll(/secret-dirs<<(\S+)\n([\s\S]*?)\n\1/g)].map(m => m[2])
   return JSON.parse(values[values.length - 1]) as string[]
 }
 
@@ -52,13 +52,13 @@ test('a 0700 directory in RUNNER_TEMP, 0600 files, masked values, removed on clo
   const file = dir.write('id_key', key)
   expect(fs.statSync(file).mode & 0o777).toBe(0o600)
   expect(fs.readFileSync(file, 'utf8')).toBe(key)
-  const masks = out.filter((line) => line.startsWith('::add-mask::'))
+  const masks = out.filter(line => line.startsWith('::add-mask::'))
   expect(masks).toContain('::add-mask::b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n')
   expect(masks).not.toContain('::add-mask::short\n')
   expect(dir.redact('key line b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ here')).toBe('key line *** here')
 
   dir.write('known_hosts', 'host ssh-ed25519 AAAApublic\n', {mask: 'none'})
-  expect(out.some((line) => line.includes('AAAApublic'))).toBe(false)
+  expect(out.some(line => line.includes('AAAApublic'))).toBe(false)
   dir.write('kubeconfig', 'token: abcdefgh\n', {mask: ['abcdefgh']})
   expect(out).toContain('::add-mask::abcdefgh\n')
 

@@ -7,9 +7,29 @@ import {quoteArg, quoteArgv} from '../../src/executors/shell-quote.js'
 const PY = '/usr/bin/python3'
 const ECHO_ARGV = 'import json, sys; print(json.dumps(sys.argv[1:]))'
 const NASTY = [
-  'two words', "it's", 'say "hi"', '$(touch /tmp/rollback-quote-pwned)', '`touch /tmp/rollback-quote-pwned`',
-  'a; touch /tmp/rollback-quote-pwned', 'a | cat', 'a && b || c', 'line one\nline two\n', '', ' ', '\t',
-  '$HOME ${PATH} $1 $@ * ? [a] ~ ~root ! # & > < \\ end', "'", '"', "''", "'\\''", '\\', '--flag=value', 'A=b', '-e', '%s', 'é ✓ \u00a0'
+  'two words',
+  "it's",
+  'say "hi"',
+  '$(touch /tmp/rollback-quote-pwned)',
+  '`touch /tmp/rollback-quote-pwned`',
+  'a; touch /tmp/rollback-quote-pwned',
+  'a | cat',
+  'a && b || c',
+  'line one\nline two\n',
+  '',
+  ' ',
+  '\t',
+  '$HOME ${PATH} $1 $@ * ? [a] ~ ~root ! # & > < \\ end',
+  "'",
+  '"',
+  "''",
+  "'\\''",
+  '\\',
+  '--flag=value',
+  'A=b',
+  '-e',
+  '%s',
+  'é ✓ \u00a0'
 ]
 
 describe('quoteArg', () => {
@@ -30,7 +50,7 @@ describe('quoteArg', () => {
   })
 })
 
-for (const shell of ['/bin/sh', '/bin/bash', '/bin/dash'].filter((s) => fs.existsSync(s))) {
+for (const shell of ['/bin/sh', '/bin/bash', '/bin/dash'].filter(s => fs.existsSync(s))) {
   test(`${shell} -c splits quoteArgv(argv) back into argv, running nothing`, () => {
     fs.rmSync('/tmp/rollback-quote-pwned', {force: true})
     const line = quoteArgv([PY, '-c', ECHO_ARGV, ...NASTY])

@@ -65,7 +65,7 @@ async function failure(overrides: Partial<SshConfig>, argv: string[] = ['true'])
     expect(error).toBeInstanceOf(ExecutorError)
     const message = (error as Error).message
     // No secret ever reaches a message.
-    for (const line of sshd.privateKey.split('\n').filter((l) => l.length > 16)) expect(message).not.toContain(line)
+    for (const line of sshd.privateKey.split('\n').filter(l => l.length > 16)) expect(message).not.toContain(line)
     return error as ExecutorError
   } finally {
     await executor.close()
@@ -113,7 +113,10 @@ describe('argv reaches the remote process exactly', () => {
 test('stdin is delivered and the remote exit code and stderr come back', async () => {
   const executor = await open({remotePrefix: ['docker', 'exec', '-i', 'api']})
   const input = 'first line\nsecond "line" with $(x) and `y`\n'
-  const result = await executor.exec([PY, '-c', 'import sys; data = sys.stdin.read(); print(repr(data)); sys.stderr.write("err\\n"); sys.exit(3)'], {input})
+  const result = await executor.exec(
+    [PY, '-c', 'import sys; data = sys.stdin.read(); print(repr(data)); sys.stderr.write("err\\n"); sys.exit(3)'],
+    {input}
+  )
   expect(result.exitCode).toBe(3)
   expect(result.stdout).toBe(`${JSON.stringify(input).replace(/^"|"$/g, "'")}\n`.replace(/\\"/g, '"'))
   expect(result.stderr).toBe('err\n')
@@ -145,7 +148,7 @@ test('one SSH connection serves every command, and close() ends it and removes t
   await executor.close() // twice is fine
   await expect(executor.exec(['true'])).rejects.toThrow(/closed/)
   // The master connection is gone: the server saw it disconnect.
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await new Promise(resolve => setTimeout(resolve, 300))
   expect(sshd.log()).toMatch(/Disconnected from user/)
 })
 
@@ -160,8 +163,8 @@ describe('transport failures carry the fix', () => {
     // answers looks the same to ssh: it times out.
     const silent = net.createServer(() => undefined)
     const sockets: net.Socket[] = []
-    silent.on('connection', (socket) => sockets.push(socket))
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    silent.on('connection', socket => sockets.push(socket))
+    await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
     const port = (silent.address() as net.AddressInfo).port
     try {
       const error = await failure({port, connectTimeoutSeconds: 1})
@@ -175,7 +178,9 @@ describe('transport failures carry the fix', () => {
   test('port closed', async () => {
     const port = await freePort()
     const error = await failure({port, knownHosts: sshd.knownHosts.replace(`:${sshd.port}]`, `:${port}]`)})
-    expect(error.message).toMatch(new RegExp(`127\\.0\\.0\\.1 port ${port} refused the connection: nothing listens on that port.*Check ssh-port`, 's'))
+    expect(error.message).toMatch(
+      new RegExp(`127\\.0\\.0\\.1 port ${port} refused the connection: nothing listens on that port.*Check ssh-port`, 's')
+    )
   })
 
   test('host key mismatch: can be an attack, refresh known_hosts from a trusted source', async () => {
@@ -195,13 +200,15 @@ describe('transport failures carry the fix', () => {
   })
 
   test('empty known_hosts is refused before connecting', async () => {
-    await expect(createSshExecutor(config({knownHosts: '  \n'}))).rejects.toThrow(/ssh-known-hosts is empty.*ssh-keyscan -p \d+ 127\.0\.0\.1/s)
+    await expect(createSshExecutor(config({knownHosts: '  \n'}))).rejects.toThrow(
+      /ssh-known-hosts is empty.*ssh-keyscan -p \d+ 127\.0\.0\.1/s
+    )
   })
 
   test('key rejected by the host', async () => {
     const error = await failure({privateKey: sshd.unauthorizedPrivateKey})
     expect(error.message).toMatch(new RegExp(`${sshd.user}@127\\.0\\.0\\.1 rejected the key in ssh-private-key.*authorized_keys`, 's'))
-    for (const line of sshd.unauthorizedPrivateKey.split('\n').filter((l) => l.length > 16)) expect(error.message).not.toContain(line)
+    for (const line of sshd.unauthorizedPrivateKey.split('\n').filter(l => l.length > 16)) expect(error.message).not.toContain(line)
   })
 
   test('a value that is not a private key', async () => {
@@ -222,7 +229,7 @@ describe('transport failures carry the fix', () => {
     } finally {
       spy.mockRestore()
     }
-    const warning = writes.find((w) => w.startsWith('::warning::'))
+    const warning = writes.find(w => w.startsWith('::warning::'))
     expect(warning).toMatch(/ssh-strict-host-key-checking is false: the identity of 127\.0\.0\.1 is not checked/)
     expect(warning).toMatch(/pose as the host/)
     expect((await executor.exec(['true'])).exitCode).toBe(0)
@@ -230,9 +237,11 @@ describe('transport failures carry the fix', () => {
 })
 
 describe('the remote side', () => {
-  test('container not found: docker\'s message is passed on', async () => {
+  test("container not found: docker's message is passed on", async () => {
     const error = await failure({remotePrefix: ['docker', 'exec', '-i', 'flagsmith']}, [PY, '-V'])
-    expect(error.message).toMatch(/docker says "Error response from daemon: No such container: flagsmith".*Check the container input.*docker ps/s)
+    expect(error.message).toMatch(
+      /docker says "Error response from daemon: No such container: flagsmith".*Check the container input.*docker ps/s
+    )
   })
 
   test('container not running', async () => {
@@ -242,13 +251,17 @@ describe('the remote side', () => {
 
   test('manage.py not found: the interpreter is missing in the container (exit 127)', async () => {
     const error = await failure({remotePrefix: ['docker', 'exec', '-i', 'api']}, ['python9', 'manage.py', 'showmigrations'])
-    expect(error.message).toMatch(/manage\.py could not be started through ssh .* docker exec -i api: OCI runtime exec failed.*"python9": executable file not found/s)
+    expect(error.message).toMatch(
+      /manage\.py could not be started through ssh .* docker exec -i api: OCI runtime exec failed.*"python9": executable file not found/s
+    )
     expect(error.message).toMatch(/Set manage-command .*ssh-remote-prefix .*now "docker exec -i api"/s)
   })
 
   test('manage.py not found: no such file in the working directory', async () => {
     const error = await failure({remotePrefix: ['docker', 'exec', '-i', 'api']}, [PY, 'manage.py', 'showmigrations'])
-    expect(error.message).toMatch(/manage\.py could not be started.*can't open file .*manage\.py.*No such file or directory.*Set manage-command/s)
+    expect(error.message).toMatch(
+      /manage\.py could not be started.*can't open file .*manage\.py.*No such file or directory.*Set manage-command/s
+    )
   })
 
   test('manage command not found on the host (empty prefix)', async () => {

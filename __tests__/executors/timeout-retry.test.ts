@@ -28,7 +28,11 @@ const FAST_RETRY = {attempts: 8, baseDelayMs: 250, maxDelayMs: 500}
 /** A command that starts a child (like a wrapper would), both sleeping, both named by a unique marker. */
 function sleeper(marker: string): string[] {
   const child = `import time; time.sleep(120)  # ${marker}`
-  return [PY, '-c', `import subprocess, sys, time; subprocess.Popen([sys.executable, "-c", ${JSON.stringify(child)}]); print("started", flush=True); time.sleep(120)  # ${marker}`]
+  return [
+    PY,
+    '-c',
+    `import subprocess, sys, time; subprocess.Popen([sys.executable, "-c", ${JSON.stringify(child)}]); print("started", flush=True); time.sleep(120)  # ${marker}`
+  ]
 }
 
 /** Processes whose command line holds marker (ps, not /proc of this process only). */
@@ -88,7 +92,9 @@ describe('command-timeout, local executor', () => {
     const error = await rejection(executor.exec(sleeper(marker), {onStdoutLine: l => lines.push(l)}))
     const seconds = (Date.now() - started) / 1000
     expect(error).toBeInstanceOf(CommandTimeoutError)
-    expect(error.message).toMatch(/was stopped after 0\.033 minutes \(2 s\) \(command-timeout\): its process group on the runner got SIGTERM/)
+    expect(error.message).toMatch(
+      /was stopped after 0\.033 minutes \(2 s\) \(command-timeout\): its process group on the runner got SIGTERM/
+    )
     expect(lines).toContain('started')
     expect(seconds).toBeGreaterThanOrEqual(2)
     expect(seconds).toBeLessThan(6)
@@ -154,7 +160,9 @@ describe('SSH', () => {
       const result = await executor.exec([PY, '-c', 'print("connected")'])
       expect(result.stdout.trim()).toBe('connected')
       expect(log.length).toBeGreaterThan(0)
-      expect(log[0]).toMatch(new RegExp(`^SSH to ${sshd.user}@127\\.0\\.0\\.1:${port}: connection refused; retrying in 0\\.25 s \\(attempt 2 of 8\\)$`))
+      expect(log[0]).toMatch(
+        new RegExp(`^SSH to ${sshd.user}@127\\.0\\.0\\.1:${port}: connection refused; retrying in 0\\.25 s \\(attempt 2 of 8\\)$`)
+      )
     } finally {
       await executor.close()
       await proxy.close()
@@ -163,8 +171,13 @@ describe('SSH', () => {
 
   test('a key the host rejects is not retried: one attempt, at once', async () => {
     const log: string[] = []
-    const before = sshd.log().split('\n').filter(l => /Connection from|Accepted|Failed|invalid|Disconnected/i.test(l)).length
-    const executor = await createSshExecutor(config({privateKey: sshd.unauthorizedPrivateKey}), undefined, {retry: {...FAST_RETRY, log: l => log.push(l)}})
+    const before = sshd
+      .log()
+      .split('\n')
+      .filter(l => /Connection from|Accepted|Failed|invalid|Disconnected/i.test(l)).length
+    const executor = await createSshExecutor(config({privateKey: sshd.unauthorizedPrivateKey}), undefined, {
+      retry: {...FAST_RETRY, log: l => log.push(l)}
+    })
     opened.push(executor)
     const started = Date.now()
     const error = await rejection(executor.exec(['true']))
@@ -180,7 +193,9 @@ describe('SSH', () => {
 
   test('a host key mismatch is not retried', async () => {
     const log: string[] = []
-    const executor = await createSshExecutor(config({knownHosts: sshd.wrongKnownHosts}), undefined, {retry: {...FAST_RETRY, log: l => log.push(l)}})
+    const executor = await createSshExecutor(config({knownHosts: sshd.wrongKnownHosts}), undefined, {
+      retry: {...FAST_RETRY, log: l => log.push(l)}
+    })
     opened.push(executor)
     await expect(executor.exec(['true'])).rejects.toThrow(/does NOT match ssh-known-hosts/)
     expect(log).toEqual([])
@@ -210,7 +225,7 @@ describe('kubectl', () => {
     if (savedEnv.KUBECONFIG !== undefined) process.env.KUBECONFIG = savedEnv.KUBECONFIG
   })
 
-  test('command-timeout: `timeout` in the container ends the exec\'d process', async () => {
+  test("command-timeout: `timeout` in the container ends the exec'd process", async () => {
     const marker = `ct-kube-${randomUUID()}`
     const executor = await createKubectlExecutor({resource: 'pod/api-1', kubeconfig: api.kubeconfig}, undefined, {commandTimeoutSeconds: 2})
     opened.push(executor)
@@ -248,7 +263,9 @@ describe('kubectl', () => {
     try {
       const started = Date.now()
       const error = await rejection(
-        createKubectlExecutor({resource: 'deployment/api', kubeconfig: api.kubeconfig}, undefined, {retry: {...FAST_RETRY, log: l => log.push(l)}})
+        createKubectlExecutor({resource: 'deployment/api', kubeconfig: api.kubeconfig}, undefined, {
+          retry: {...FAST_RETRY, log: l => log.push(l)}
+        })
       )
       expect(error.message).toMatch(/Kubernetes RBAC refused/)
       expect(log).toEqual([])

@@ -31,7 +31,11 @@ function migrationFiles(tag: string, app: string): string[] {
   const root = m.packagedApps.includes(app) || m.stubApps.includes(app) ? 'site-packages' : 'apps'
   const dir = path.join(flagsmithProject(tag), root, app, 'migrations')
   if (!fs.existsSync(dir)) return []
-  return fs.readdirSync(dir).filter(f => f.endsWith('.py') && f !== '__init__.py').map(f => f.slice(0, -3)).sort()
+  return fs
+    .readdirSync(dir)
+    .filter(f => f.endsWith('.py') && f !== '__init__.py')
+    .map(f => f.slice(0, -3))
+    .sort()
 }
 
 /** "app.name" rows recorded by the last deploy: applied after every row that was there before it. */
@@ -70,9 +74,17 @@ describe('generated Flagsmith project', () => {
     const at = graph.tags.indexOf(tag)
     const live = graph.nodes.filter(n => n.present.some(([a, b]) => graph.tags.indexOf(a) <= at && at <= graph.tags.indexOf(b)))
     for (const app of new Set(live.map(n => n.app))) {
-      expect(migrationFiles(tag, app)).toEqual(live.filter(n => n.app === app).map(n => n.name).sort())
+      expect(migrationFiles(tag, app)).toEqual(
+        live
+          .filter(n => n.app === app)
+          .map(n => n.name)
+          .sort()
+      )
     }
-    const src = fs.readFileSync(path.join(flagsmithProject(tag), 'apps', 'features', 'migrations', '0037_add_feature_state_versioning_fields.py'), 'utf8')
+    const src = fs.readFileSync(
+      path.join(flagsmithProject(tag), 'apps', 'features', 'migrations', '0037_add_feature_state_versioning_fields.py'),
+      'utf8'
+    )
     expect(src).toContain("dependencies = [('features', '0036_remove_existing_constraints')]")
     expect(src).toMatch(/reverse_sql=\['DROP TABLE "fsm_features_0037_[0-9a-f]{8}"'\]/)
   })
@@ -82,7 +94,10 @@ describe('generated Flagsmith project', () => {
     const result = await runManage('v2.265.0', db, ['showmigrations', '--plan'])
     expect(result.stderr).toBe('')
     expect(result.exitCode).toBe(0)
-    const listed = result.stdout.split('\n').filter(l => l.startsWith('[ ]')).map(l => l.slice(3).trim())
+    const listed = result.stdout
+      .split('\n')
+      .filter(l => l.startsWith('[ ]'))
+      .map(l => l.slice(3).trim())
     expect(new Set(listed).size).toBe(listed.length)
     const graphListed = new Set(listed.filter(m => !CONTRIB.has(m.split('.')[0])))
     // The squash stands in for the two migrations it replaces, which have no files.

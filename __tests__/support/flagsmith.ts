@@ -157,9 +157,7 @@ export function flagsmithSourceTree(tag: string): string {
 
 /** The source tree's flagsmith-source.json. */
 export function flagsmithSourceManifest(tag: string): FlagsmithSourceManifest {
-  return JSON.parse(
-    fs.readFileSync(path.join(flagsmithSourceTree(tag), 'flagsmith-source.json'), 'utf8')
-  ) as FlagsmithSourceManifest
+  return JSON.parse(fs.readFileSync(path.join(flagsmithSourceTree(tag), 'flagsmith-source.json'), 'utf8')) as FlagsmithSourceManifest
 }
 
 /** The project's flagsmith-expected.json. */

@@ -88,7 +88,13 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions = {})
     const url = new URL(req.url ?? '/', `http://${req.headers.host}`)
     const path = url.pathname.startsWith(opts.prefix) ? url.pathname.slice(opts.prefix.length) : url.pathname
     const send = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
-      requests.push({method: req.method ?? 'GET', path, query: Object.fromEntries(url.searchParams), status, authorization: req.headers.authorization})
+      requests.push({
+        method: req.method ?? 'GET',
+        path,
+        query: Object.fromEntries(url.searchParams),
+        status,
+        authorization: req.headers.authorization
+      })
       res.writeHead(status, {
         'content-type': 'application/json; charset=utf-8',
         'x-github-api-version-selected': '2022-11-28',

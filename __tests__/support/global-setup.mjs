@@ -39,8 +39,15 @@ export async function startPostgres() {
   run(asPostgres([`${PG_BIN}/initdb`, '-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']))
   run(
     asPostgres([
-      `${PG_BIN}/pg_ctl`, '-D', data, '-l', path.join(dir, 'log'), '-w', 'start',
-      '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300`
+      `${PG_BIN}/pg_ctl`,
+      '-D',
+      data,
+      '-l',
+      path.join(dir, 'log'),
+      '-w',
+      'start',
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300`
     ])
   )
   return {dir, port, adminUrl: `postgres://postgres@127.0.0.1:${port}/postgres`}

@@ -98,9 +98,23 @@ function makeCertificate(dir: string): {key: string; cert: string} {
   const result = spawnSync(
     'openssl',
     [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=kube-apiserver-test',
-      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=kube-apiserver-test',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost'
     ],
     {encoding: 'utf8'}
   )
@@ -130,13 +144,21 @@ const API_RESOURCES_APPS = {
 
 function selectorMatches(selector: string | null, labels: Record<string, string>): boolean {
   if (!selector) return true
-  return selector.split(',').every((term) => {
+  return selector.split(',').every(term => {
     const t = term.trim()
     let m: RegExpExecArray | null
     if ((m = /^([^!=\s]+)\s*(==|=)\s*(.*)$/.exec(t))) return labels[m[1]] === m[3]
     if ((m = /^([^!=\s]+)\s*!=\s*(.*)$/.exec(t))) return labels[m[1]] !== m[2]
-    if ((m = /^(\S+)\s+in\s+\((.*)\)$/.exec(t))) return m[2].split(',').map((v) => v.trim()).includes(labels[m[1]])
-    if ((m = /^(\S+)\s+notin\s+\((.*)\)$/.exec(t))) return !m[2].split(',').map((v) => v.trim()).includes(labels[m[1]])
+    if ((m = /^(\S+)\s+in\s+\((.*)\)$/.exec(t)))
+      return m[2]
+        .split(',')
+        .map(v => v.trim())
+        .includes(labels[m[1]])
+    if ((m = /^(\S+)\s+notin\s+\((.*)\)$/.exec(t)))
+      return !m[2]
+        .split(',')
+        .map(v => v.trim())
+        .includes(labels[m[1]])
     if ((m = /^!(\S+)$/.exec(t))) return !(m[1] in labels)
     return t in labels
   })
@@ -175,11 +197,11 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
         ...(pod.deleting ? {deletionTimestamp: new Date(base).toISOString()} : {}),
         ...(pod.defaultContainer ? {annotations: {'kubectl.kubernetes.io/default-container': pod.defaultContainer}} : {})
       },
-      spec: {containers: containers.map((name) => ({name, image: `example/${name}:test`}))},
+      spec: {containers: containers.map(name => ({name, image: `example/${name}:test`}))},
       status: {
         phase,
         conditions: [{type: 'Ready', status: ready ? 'True' : 'False'}],
-        containerStatuses: containers.map((name) => ({
+        containerStatuses: containers.map(name => ({
           name,
           ready,
           restartCount: 0,
@@ -210,7 +232,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
 
   const authorized = (req: IncomingMessage): boolean => req.headers.authorization === `Bearer ${token}`
 
-  const isDenied = (verb: string, resource: string) => deny.some((d) => d.verb === verb && d.resource === resource)
+  const isDenied = (verb: string, resource: string) => deny.some(d => d.verb === verb && d.resource === resource)
 
   const server = https.createServer({key, cert}, (req, res) => {
     const url = new URL(req.url ?? '/', 'https://127.0.0.1')
@@ -218,16 +240,29 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     if (!authorized(req)) return send(res, 401, status(401, 'Unauthorized', 'Unauthorized'))
     const p = url.pathname
     if (p === '/version') {
-      return send(res, 200, {major: '1', minor: String(minor), gitVersion: `v1.${minor}.0`, platform: 'linux/amd64', goVersion: 'go1.22.0', compiler: 'gc'})
+      return send(res, 200, {
+        major: '1',
+        minor: String(minor),
+        gitVersion: `v1.${minor}.0`,
+        platform: 'linux/amd64',
+        goVersion: 'go1.22.0',
+        compiler: 'gc'
+      })
     }
     if (p === '/api') {
-      return send(res, 200, {kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{clientCIDR: '0.0.0.0/0', serverAddress: `127.0.0.1:${port}`}]})
+      return send(res, 200, {
+        kind: 'APIVersions',
+        versions: ['v1'],
+        serverAddressByClientCIDRs: [{clientCIDR: '0.0.0.0/0', serverAddress: `127.0.0.1:${port}`}]
+      })
     }
     if (p === '/apis') {
       return send(res, 200, {
         kind: 'APIGroupList',
         apiVersion: 'v1',
-        groups: [{name: 'apps', versions: [{groupVersion: 'apps/v1', version: 'v1'}], preferredVersion: {groupVersion: 'apps/v1', version: 'v1'}}]
+        groups: [
+          {name: 'apps', versions: [{groupVersion: 'apps/v1', version: 'v1'}], preferredVersion: {groupVersion: 'apps/v1', version: 'v1'}}
+        ]
       })
     }
     if (p === '/api/v1') return send(res, 200, API_RESOURCES_V1)
@@ -235,14 +270,14 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     let m: RegExpExecArray | null
     if ((m = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(p)) && req.method === 'GET') {
       const name = m[1]
-      const known = new Set(['default', ...pods.map((x) => x.namespace ?? 'default'), ...workloads.map((x) => x.namespace ?? 'default')])
+      const known = new Set(['default', ...pods.map(x => x.namespace ?? 'default'), ...workloads.map(x => x.namespace ?? 'default')])
       if (!known.has(name)) return send(res, 404, status(404, 'NotFound', `namespaces "${name}" not found`, {name, kind: 'namespaces'}))
       return send(res, 200, {kind: 'Namespace', apiVersion: 'v1', metadata: {name}, status: {phase: 'Active'}})
     }
     if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/.exec(p)) && req.method === 'GET') {
       const [, namespace, name] = m
       if (isDenied('get', 'pods')) return send(res, 403, forbidden('get', 'pods', '', name, namespace))
-      const index = pods.findIndex((pod) => pod.name === name && (pod.namespace ?? 'default') === namespace)
+      const index = pods.findIndex(pod => pod.name === name && (pod.namespace ?? 'default') === namespace)
       if (index < 0) return send(res, 404, status(404, 'NotFound', `pods "${name}" not found`, {name, kind: 'pods'}))
       return send(res, 200, podObject(pods[index], index))
     }
@@ -260,8 +295,9 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       const [, namespace, plural, name] = m
       if (isDenied('get', plural)) return send(res, 403, forbidden('get', plural, 'apps', name, namespace))
       const kind = plural === 'deployments' ? 'deployment' : 'statefulset'
-      const workload = workloads.find((w) => w.kind === kind && w.name === name && (w.namespace ?? 'default') === namespace)
-      if (!workload) return send(res, 404, status(404, 'NotFound', `${plural}.apps "${name}" not found`, {name, group: 'apps', kind: plural}))
+      const workload = workloads.find(w => w.kind === kind && w.name === name && (w.namespace ?? 'default') === namespace)
+      if (!workload)
+        return send(res, 404, status(404, 'NotFound', `${plural}.apps "${name}" not found`, {name, group: 'apps', kind: plural}))
       return send(res, 200, {
         kind: kind === 'deployment' ? 'Deployment' : 'StatefulSet',
         apiVersion: 'apps/v1',
@@ -273,12 +309,17 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     return send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'))
   })
 
-  const wss = new WebSocketServer({noServer: true, handleProtocols: (protocols) => (protocols.has('v5.channel.k8s.io') ? 'v5.channel.k8s.io' : false)})
+  const wss = new WebSocketServer({
+    noServer: true,
+    handleProtocols: protocols => (protocols.has('v5.channel.k8s.io') ? 'v5.channel.k8s.io' : false)
+  })
 
   const reject = (socket: import('node:stream').Duplex, code: number, body: Record<string, unknown>) => {
     const text = JSON.stringify(body)
     const reason = code === 403 ? 'Forbidden' : code === 404 ? 'Not Found' : code === 401 ? 'Unauthorized' : 'Bad Request'
-    socket.end(`HTTP/1.1 ${code} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`)
+    socket.end(
+      `HTTP/1.1 ${code} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`
+    )
   }
 
   server.on('upgrade', (req, socket, head) => {
@@ -289,7 +330,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     if (!m) return reject(socket, 404, status(404, 'NotFound', 'the server could not find the requested resource'))
     const [, namespace, name] = m
     if (isDenied('create', 'pods/exec')) return reject(socket, 403, forbidden('create', 'pods/exec', '', name, namespace))
-    const index = pods.findIndex((pod) => pod.name === name && (pod.namespace ?? 'default') === namespace)
+    const index = pods.findIndex(pod => pod.name === name && (pod.namespace ?? 'default') === namespace)
     if (index < 0) return reject(socket, 404, status(404, 'NotFound', `pods "${name}" not found`, {name, kind: 'pods'}))
     const pod = pods[index]
     const containers = pod.containers ?? ['app']
@@ -301,11 +342,13 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       return reject(socket, 400, status(400, 'BadRequest', `pod ${name} is not running, phase: ${pod.phase}`))
     }
     const command = url.searchParams.getAll('command')
-    const protocols = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim())
+    const protocols = String(req.headers['sec-websocket-protocol'] ?? '')
+      .split(',')
+      .map(s => s.trim())
     if (!protocols.includes('v5.channel.k8s.io')) {
       return reject(socket, 400, status(400, 'BadRequest', 'this test server speaks only v5.channel.k8s.io'))
     }
-    wss.handleUpgrade(req, socket, head, (ws) => runExec(ws, pod, container, namespace, command, url.searchParams.get('stdin') === 'true'))
+    wss.handleUpgrade(req, socket, head, ws => runExec(ws, pod, container, namespace, command, url.searchParams.get('stdin') === 'true'))
   })
 
   const runExec = (ws: WebSocket, pod: TestPod, container: string, namespace: string, command: string[], stdin: boolean) => {
@@ -364,7 +407,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     })
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as import('node:net').AddressInfo).port
   const url = `https://127.0.0.1:${port}`
   const kubeconfigWithToken = (t: string) =>
@@ -404,7 +447,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     async stop() {
       for (const client of wss.clients) client.terminate()
       server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await new Promise<void>(resolve => server.close(() => resolve()))
     }
   }
 }

@@ -131,7 +131,7 @@ async function waitFor(check: () => boolean, what: string, timeoutMs = 10000): P
   const start = Date.now()
   while (!check()) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await new Promise(resolve => setTimeout(resolve, 50))
   }
 }
 
@@ -193,7 +193,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
   child.stderr!.setEncoding('utf8')
   child.stderr!.on('data', (chunk: string) => (log += chunk))
   child.on('exit', () => (exited = true))
-  await waitFor(() => exited || log.includes('Server listening'), 'sshd to listen').catch((error) => {
+  await waitFor(() => exited || log.includes('Server listening'), 'sshd to listen').catch(error => {
     child.kill('SIGKILL')
     throw error
   })
@@ -222,10 +222,10 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     },
     async stop() {
       if (!exited) {
-        const done = new Promise((resolve) => child.once('exit', resolve))
+        const done = new Promise(resolve => child.once('exit', resolve))
         child.kill('SIGTERM')
         let timer: NodeJS.Timeout | undefined
-        await Promise.race([done, new Promise((resolve) => (timer = setTimeout(resolve, 3000)))])
+        await Promise.race([done, new Promise(resolve => (timer = setTimeout(resolve, 3000)))])
         clearTimeout(timer)
         if (!exited) child.kill('SIGKILL')
       }

@@ -74,13 +74,18 @@ describe('finding the release', () => {
     await serve()
     const result = await resolve()
     expect(result).toMatchObject({version: 'v2.149.0', environment: 'production', repository: 'acme/flagsmith', tagSha: TAGS['v2.149.0']})
-    expect(result.target).toMatchObject({ref: 'v2.149.0', sha: TAGS['v2.149.0'], createdAt: '2024-10-08T10:00:00Z', creator: 'release-manager'})
+    expect(result.target).toMatchObject({
+      ref: 'v2.149.0',
+      sha: TAGS['v2.149.0'],
+      createdAt: '2024-10-08T10:00:00Z',
+      creator: 'release-manager'
+    })
     expect(result.target.url).toBe(`${api!.apiUrl}/repos/acme/flagsmith/deployments/${result.target.id}`)
     expect(result.next).toMatchObject({ref: 'v2.150.0', createdAt: '2024-10-15T10:00:00Z', creator: 'github-actions[bot]'})
     expect(result.cutoff).toEqual({input: '2024-10-15T10:00:00Z', utc: '2024-10-15T10:00:00.000000Z', assumedUtc: false})
   })
 
-  test('sends GitHub\'s headers with a bearer token', async () => {
+  test("sends GitHub's headers with a bearer token", async () => {
     await serve()
     await resolve()
     expect(api!.requests.length).toBeGreaterThan(0)
@@ -89,7 +94,15 @@ describe('finding the release', () => {
   })
 
   test('a deployment whose ref is refs/tags/VERSION', async () => {
-    await serve({environments: {production: [...PRODUCTION.slice(0, 2), {ref: 'refs/tags/v2.150.0', sha: 'f'.repeat(40), createdAt: '2024-10-15T10:00:00Z'}, PRODUCTION[3]]}})
+    await serve({
+      environments: {
+        production: [
+          ...PRODUCTION.slice(0, 2),
+          {ref: 'refs/tags/v2.150.0', sha: 'f'.repeat(40), createdAt: '2024-10-15T10:00:00Z'},
+          PRODUCTION[3]
+        ]
+      }
+    })
     const result = await resolve({version: 'v2.150.0'})
     expect(result.target).toMatchObject({ref: 'refs/tags/v2.150.0', createdAt: '2024-10-15T10:00:00Z'})
     expect(result.cutoff?.utc).toBe('2024-10-22T10:00:00.000000Z')
@@ -102,10 +115,14 @@ describe('finding the release', () => {
     expect(result.target.ref).toBe('v2.150.0')
   })
 
-  test('by the tag\'s commit when the deployment\'s ref is a branch name', async () => {
+  test("by the tag's commit when the deployment's ref is a branch name", async () => {
     await serve({
       environments: {
-        production: [...PRODUCTION, {ref: 'main', sha: TAGS['v2.152.0'], createdAt: '2024-10-29T10:00:00Z'}, {ref: 'main', createdAt: '2024-11-05T10:00:00Z'}]
+        production: [
+          ...PRODUCTION,
+          {ref: 'main', sha: TAGS['v2.152.0'], createdAt: '2024-10-29T10:00:00Z'},
+          {ref: 'main', createdAt: '2024-11-05T10:00:00Z'}
+        ]
       }
     })
     const result = await resolve({version: 'v2.152.0'})
@@ -190,7 +207,10 @@ describe('pagination', () => {
 
 describe('errors that say what to do', () => {
   test('never deployed to the environment: lists the most recent deployments', async () => {
-    const many = Array.from({length: 12}, (_, i) => ({ref: `v2.1${String(i).padStart(2, '0')}.0`, createdAt: `2024-09-${String(i + 1).padStart(2, '0')}T08:00:00Z`}))
+    const many = Array.from({length: 12}, (_, i) => ({
+      ref: `v2.1${String(i).padStart(2, '0')}.0`,
+      createdAt: `2024-09-${String(i + 1).padStart(2, '0')}T08:00:00Z`
+    }))
     await serve({environments: {production: many}})
     const message = await failure({version: 'v2.150.0'})
     expect(message).toContain('target-version v2.150.0 was never deployed to environment "production" of acme/flagsmith')

@@ -10,13 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type {MigrationRow} from '../../src/history.js'
 import {SourceError, scanSource, selectFromSource, type SourceMigrations} from '../../src/target/source.js'
-import {
-  databaseAtRelease,
-  deployFlagsmith,
-  expectedApplied,
-  flagsmithSourceManifest,
-  flagsmithSourceTree
-} from '../support/flagsmith.js'
+import {databaseAtRelease, deployFlagsmith, expectedApplied, flagsmithSourceManifest, flagsmithSourceTree} from '../support/flagsmith.js'
 import {query} from '../support/postgres.js'
 
 const UTC_TEXT = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`
@@ -80,7 +74,7 @@ describe('scanSource on generated Flagsmith source trees', () => {
     expect((await scanSource(flagsmithSourceTree('v2.129.0'))).migrations.has('task_processor')).toBe(false)
   })
 
-  it("loads what Django loads and skips installed packages, VCS data and caches", async () => {
+  it('loads what Django loads and skips installed packages, VCS data and caches', async () => {
     const root = copyTree('v2.26.5')
     const seg = path.join(root, 'api', 'segments', 'migrations')
     put(path.join(seg, '_helpers.py'))
@@ -180,7 +174,12 @@ describe('selectFromSource (pure)', () => {
       row(1, 'features', '0001_initial', '2024-01-01T00:00:00.000000Z'),
       row(2, 'task_processor', '0012_z', '2024-04-01T00:00:00.000000Z')
     ]
-    expect(selectFromSource(rows, source)).toEqual({after: [], before: [rows[1], rows[0]], cutoffUtc: null, outsideApps: [{app: 'task_processor', rows: 0}]})
+    expect(selectFromSource(rows, source)).toEqual({
+      after: [],
+      before: [rows[1], rows[0]],
+      cutoffUtc: null,
+      outsideApps: [{app: 'task_processor', rows: 0}]
+    })
   })
 })
 
@@ -223,7 +222,10 @@ async function clock(db: string): Promise<string> {
  * before the last deploy (what a person would type as target-datetime).
  * Returns every row and the datetime S (applied >= cutoff, compared in PostgreSQL).
  */
-async function history(first: string, ...later: string[]): Promise<{db: string; rows: MigrationRow[]; byDatetime: string[]; newRows: string[]}> {
+async function history(
+  first: string,
+  ...later: string[]
+): Promise<{db: string; rows: MigrationRow[]; byDatetime: string[]; newRows: string[]}> {
   const db = await databaseAtRelease(first, 'src')
   for (const tag of later.slice(0, -1)) await deployFlagsmith(db, tag)
   const beforeLast = new Set(keys(await rowsOf(db)))
@@ -252,7 +254,8 @@ describe('selectFromSource on real Flagsmith histories', () => {
     // contrib apps only have rows from before: none selected.
     const inSource = new Set(Object.keys(flagsmithSourceManifest('v2.150.0').apps))
     const outside = new Map<string, number>()
-    for (const r of rows) if (!inSource.has(r.app)) outside.set(r.app, (outside.get(r.app) ?? 0) + (newRows.includes(`${r.app}.${r.name}`) ? 1 : 0))
+    for (const r of rows)
+      if (!inSource.has(r.app)) outside.set(r.app, (outside.get(r.app) ?? 0) + (newRows.includes(`${r.app}.${r.name}`) ? 1 : 0))
     expect(s.outsideApps).toEqual([...outside].map(([app, n]) => ({app, rows: n})).sort((a, b) => (a.app < b.app ? -1 : 1)))
     expect(s.outsideApps.filter(a => a.rows === 0).map(a => a.app)).toEqual(['auth', 'contenttypes', 'task_processor'])
     expect(s.outsideApps.map(a => a.app)).toContain('clickhouse')
@@ -271,7 +274,7 @@ describe('selectFromSource on real Flagsmith histories', () => {
     expect(keys(s.before)).toEqual([...expectedApplied('v2.26.5')].sort())
   })
 
-  it('v2.19.2 <- v2.20.0: only v2.20.0\'s branch of features 0036 is selected', async () => {
+  it("v2.19.2 <- v2.20.0: only v2.20.0's branch of features 0036 is selected", async () => {
     const {rows, byDatetime, newRows} = await history('v2.19.2', 'v2.20.0')
     const s = await fromSource('v2.19.2', rows)
     expect(keys(s.after)).toEqual(newRows)
@@ -327,7 +330,10 @@ describe('selectFromSource on real Flagsmith histories', () => {
     const s = await fromSource('v2.28.0', rows)
     expect(byDatetime).toEqual(newRows)
     expect(keys(s.after)).toEqual([...newRows, 'features.0043_add_uuid_fields'].sort())
-    const earliestNew = rows.filter(r => newRows.includes(`${r.app}.${r.name}`)).map(r => r.applied).sort()[0]
+    const earliestNew = rows
+      .filter(r => newRows.includes(`${r.app}.${r.name}`))
+      .map(r => r.applied)
+      .sort()[0]
     expect(s.cutoffUtc).toBe(earliestNew)
   })
 })

@@ -37,7 +37,11 @@ export class DockerExecutor implements Executor {
       {...options, deadline: clientDeadline(limit, inTarget)}
     )
     if (result.timedOut || (inTarget && endedByTargetTimeout(limit, result.exitCode, result.ms))) {
-      throw new CommandTimeoutError(commandForMessage(argv), limit.seconds, targetDetail(`container ${this.container}`, inTarget, result.timedOut))
+      throw new CommandTimeoutError(
+        commandForMessage(argv),
+        limit.seconds,
+        targetDetail(`container ${this.container}`, inTarget, result.timedOut)
+      )
     }
     return this.checked({exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr})
   }

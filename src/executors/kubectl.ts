@@ -12,16 +12,40 @@
 import type {KubectlConfig} from '../config.js'
 import {SecretDir} from '../secret-files.js'
 import {withRetries} from '../retry.js'
-import {ExecutorError, isTransientExecutorError, type ExecOptions, type ExecResult, type Executor, type ExecutorOptions} from './executor.js'
+import {
+  ExecutorError,
+  isTransientExecutorError,
+  type ExecOptions,
+  type ExecResult,
+  type Executor,
+  type ExecutorOptions
+} from './executor.js'
 import {childEnvironment, type Deadline, runProcess, runProcessWithDeadline} from './process.js'
-import {clientDeadline, CommandTimeoutError, commandForMessage, endedByTargetTimeout, limitOf, targetDetail, TIMEOUT_PROBE, timeoutArgv} from './timeout.js'
+import {
+  clientDeadline,
+  CommandTimeoutError,
+  commandForMessage,
+  endedByTargetTimeout,
+  limitOf,
+  targetDetail,
+  TIMEOUT_PROBE,
+  timeoutArgv
+} from './timeout.js'
 
 type Kind = 'deployment' | 'statefulset' | 'pod'
 
 const KINDS: Record<string, Kind> = {
-  deployment: 'deployment', deployments: 'deployment', deploy: 'deployment', 'deployment.apps': 'deployment',
-  statefulset: 'statefulset', statefulsets: 'statefulset', sts: 'statefulset', 'statefulset.apps': 'statefulset',
-  pod: 'pod', pods: 'pod', po: 'pod'
+  deployment: 'deployment',
+  deployments: 'deployment',
+  deploy: 'deployment',
+  'deployment.apps': 'deployment',
+  statefulset: 'statefulset',
+  statefulsets: 'statefulset',
+  sts: 'statefulset',
+  'statefulset.apps': 'statefulset',
+  pod: 'pod',
+  pods: 'pod',
+  po: 'pod'
 }
 
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/
@@ -66,9 +90,10 @@ export function selectorString(selector: LabelSelector): string {
 /** Values in a kubeconfig that are credentials: masked in the log and scrubbed from messages. */
 export function kubeconfigSecrets(text: string): string[] {
   const values: string[] = []
-  const re = /^\s*-?\s*(token|client-key-data|client-certificate-data|password|id-token|refresh-token|access-token|client-secret|secret)\s*:\s*(\S.*?)\s*$/gim
+  const re =
+    /^\s*-?\s*(token|client-key-data|client-certificate-data|password|id-token|refresh-token|access-token|client-secret|secret)\s*:\s*(\S.*?)\s*$/gim
   for (const m of text.matchAll(re)) values.push(m[2].replace(/^["']|["']$/g, ''))
-  return values.filter((v) => v.length >= 4)
+  return values.filter(v => v.length >= 4)
 }
 
 function isRunning(pod: PodJson): boolean {
@@ -76,11 +101,11 @@ function isRunning(pod: PodJson): boolean {
 }
 
 function isReady(pod: PodJson): boolean {
-  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false
+  return pod.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True') ?? false
 }
 
 function describePod(pod: PodJson): string {
-  const phase = pod.metadata.deletionTimestamp ? 'Terminating' : pod.status?.phase ?? 'Unknown'
+  const phase = pod.metadata.deletionTimestamp ? 'Terminating' : (pod.status?.phase ?? 'Unknown')
   return `${pod.metadata.name} (${phase})`
 }
 
@@ -108,13 +133,21 @@ export class KubectlExecutor implements Executor {
   async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     if (this.closed) throw new ExecutorError('the kubectl executor is closed')
     if (argv.length === 0) throw new Error('exec needs a command')
-    const execArgs = (words: string[]): string[] => ['exec', '-i', this.pod, `--container=${this.container}`, ...this.globalFlags, '--', ...words]
+    const execArgs = (words: string[]): string[] => [
+      'exec',
+      '-i',
+      this.pod,
+      `--container=${this.container}`,
+      ...this.globalFlags,
+      '--',
+      ...words
+    ]
     const limit = limitOf(this.options.commandTimeoutSeconds, options)
     let inTarget = false
     if (limit) {
       // Killing kubectl exec leaves the process in the container running: `timeout` in the container ends it.
       this.hasTimeout ??= kubectl(this.secrets, this.env, execArgs(TIMEOUT_PROBE), '')
-        .then((r) => r.exitCode === 0)
+        .then(r => r.exitCode === 0)
         .catch(() => false)
       inTarget = await this.hasTimeout
     }
@@ -127,11 +160,19 @@ export class KubectlExecutor implements Executor {
       limit ? clientDeadline(limit, inTarget) : undefined
     )
     if (limit && (raw.timedOut || (inTarget && endedByTargetTimeout(limit, raw.exitCode, raw.ms ?? 0)))) {
-      throw new CommandTimeoutError(commandForMessage(argv), limit.seconds, targetDetail(`pod ${this.pod}, container ${this.container}`, inTarget, Boolean(raw.timedOut)))
+      throw new CommandTimeoutError(
+        commandForMessage(argv),
+        limit.seconds,
+        targetDetail(`pod ${this.pod}, container ${this.container}`, inTarget, Boolean(raw.timedOut))
+      )
     }
     const terminated = /(?:^|\n)command terminated with exit code (\d+)\s*$/.exec(raw.stderr)
     if (terminated) {
-      const result = {exitCode: raw.exitCode, stdout: raw.stdout, stderr: raw.stderr.slice(0, terminated.index + (raw.stderr[terminated.index] === '\n' ? 1 : 0))}
+      const result = {
+        exitCode: raw.exitCode,
+        stdout: raw.stdout,
+        stderr: raw.stderr.slice(0, terminated.index + (raw.stderr[terminated.index] === '\n' ? 1 : 0))
+      }
       const {exitCode, stderr} = result
       if (
         ((exitCode === 126 || exitCode === 127) && /executable file not found|not found|no such file|permission denied/i.test(stderr)) ||
@@ -168,7 +209,7 @@ export class KubectlExecutor implements Executor {
 function firstLines(text: string, count = 4): string {
   return text
     .split(/\r?\n/)
-    .map((l) => l.trim())
+    .map(l => l.trim())
     .filter(Boolean)
     .slice(0, count)
     .join('\n')
@@ -276,27 +317,35 @@ export async function createKubectlExecutor(
   const match = /^([A-Za-z.]+)\/(.+)$/.exec(config.resource?.trim() ?? '')
   const kind = match ? KINDS[match[1].toLowerCase()] : undefined
   if (!match || !kind || !NAME.test(match[2])) {
-    throw new ExecutorError(`kubectl-resource must be deployment/NAME, statefulset/NAME or pod/NAME, got ${JSON.stringify(config.resource ?? '')}.`)
+    throw new ExecutorError(
+      `kubectl-resource must be deployment/NAME, statefulset/NAME or pod/NAME, got ${JSON.stringify(config.resource ?? '')}.`
+    )
   }
   const name = match[2]
   const resource = `${kind}/${name}`
   if (config.namespace !== undefined && config.namespace !== '' && !LABEL.test(config.namespace)) {
-    throw new ExecutorError(`kubectl-namespace must be a namespace name (lowercase letters, digits and "-"), got ${JSON.stringify(config.namespace)}.`)
+    throw new ExecutorError(
+      `kubectl-namespace must be a namespace name (lowercase letters, digits and "-"), got ${JSON.stringify(config.namespace)}.`
+    )
   }
   if (config.container !== undefined && config.container !== '' && !LABEL.test(config.container)) {
-    throw new ExecutorError(`kubectl-container must be a container name (lowercase letters, digits and "-"), got ${JSON.stringify(config.container)}.`)
+    throw new ExecutorError(
+      `kubectl-container must be a container name (lowercase letters, digits and "-"), got ${JSON.stringify(config.container)}.`
+    )
   }
 
   const secrets = SecretDir.create()
   try {
     const env: Record<string, string> = {KUBECACHEDIR: secrets.file('cache')}
     if (config.kubeconfig && config.kubeconfig.trim() !== '') {
-      env.KUBECONFIG = secrets.write('kubeconfig', `${config.kubeconfig.replace(/\r\n?/g, '\n').trim()}\n`, {mask: kubeconfigSecrets(config.kubeconfig)})
+      env.KUBECONFIG = secrets.write('kubeconfig', `${config.kubeconfig.replace(/\r\n?/g, '\n').trim()}\n`, {
+        mask: kubeconfigSecrets(config.kubeconfig)
+      })
     }
     const flags: string[] = []
     if (config.namespace) flags.push(`--namespace=${config.namespace}`)
     if (config.context) flags.push(`--context=${config.context}`)
-    const namespaceLabel = config.namespace || 'the kubeconfig\'s default namespace'
+    const namespaceLabel = config.namespace || "the kubeconfig's default namespace"
     const ctx: Context = {kind, resource, namespace: namespaceLabel, during: 'resolve'}
 
     // Reads only: safe to retry when the API server refuses, times out or is starting (never on 401/403).
@@ -322,7 +371,9 @@ export async function createKubectlExecutor(
     if (kind === 'pod') {
       pod = await getJson<PodJson>(['pod', name])
       if (!isRunning(pod)) {
-        throw new ExecutorError(`No running pod: ${describePod(pod)} is not running. Give a running pod, or deployment/NAME to pick a running pod of the current release.`)
+        throw new ExecutorError(
+          `No running pod: ${describePod(pod)} is not running. Give a running pod, or deployment/NAME to pick a running pod of the current release.`
+        )
       }
     } else {
       const workload = await getJson<{spec?: {selector?: LabelSelector}}>([`${kind}.apps`, name])
@@ -331,8 +382,11 @@ export async function createKubectlExecutor(
       const list = await getJson<{items: PodJson[]}>(['pods', '-l', selector])
       const candidates = list.items.filter(isRunning)
       if (candidates.length === 0) {
-        const seen = list.items.length === 0 ? 'it selects no pods (scaled to 0?)' : `its pods are ${list.items.map(describePod).join(', ')}`
-        throw new ExecutorError(`No running pod for ${resource}: ${seen}. The rollback runs in a running pod of the current release; scale it up or wait for the rollout.`)
+        const seen =
+          list.items.length === 0 ? 'it selects no pods (scaled to 0?)' : `its pods are ${list.items.map(describePod).join(', ')}`
+        throw new ExecutorError(
+          `No running pod for ${resource}: ${seen}. The rollback runs in a running pod of the current release; scale it up or wait for the rollout.`
+        )
       }
       // Ready first, then the newest (a rollout in progress: the newest pods run the current code), then by name.
       candidates.sort(
@@ -345,17 +399,19 @@ export async function createKubectlExecutor(
     }
 
     const podName = pod.metadata.name
-    const names = pod.spec.containers.map((c) => c.name)
+    const names = pod.spec.containers.map(c => c.name)
     const container = config.container || pod.metadata.annotations?.['kubectl.kubernetes.io/default-container'] || names[0]
     if (!names.includes(container)) {
       throw new ExecutorError(
         `Container ${container} not found in pod ${podName}; its containers are: ${names.join(', ')}. Set kubectl-container (or container) to the application's container.`
       )
     }
-    const state = pod.status?.containerStatuses?.find((s) => s.name === container)?.state
+    const state = pod.status?.containerStatuses?.find(s => s.name === container)?.state
     if (state && !state.running) {
       const [what, detail] = Object.entries(state)[0] ?? ['unknown', {}]
-      throw new ExecutorError(`Container ${container} in pod ${podName} is not running (${what}${detail?.reason ? `: ${detail.reason}` : ''}).`)
+      throw new ExecutorError(
+        `Container ${container} in pod ${podName} is not running (${what}${detail?.reason ? `: ${detail.reason}` : ''}).`
+      )
     }
     const namespace = config.namespace || pod.metadata.namespace || 'default'
     // Commands go to the pod's own namespace even when it came from the kubeconfig's default.

@@ -19,10 +19,7 @@ export function childEnvironment(extra: Record<string, string> = {}): Record<str
  * Runs argv directly (no shell) and collects its output. Silent because the
  * callers decide what reaches the log: a command line may hold a whole script.
  */
-export async function runProcess(
-  argv: string[],
-  options: ExecOptions & {env?: Record<string, string>} = {}
-): Promise<ExecResult> {
+export async function runProcess(argv: string[], options: ExecOptions & {env?: Record<string, string>} = {}): Promise<ExecResult> {
   const [command, ...args] = argv
   const result = await exec.getExecOutput(command, args, {
     silent: true,

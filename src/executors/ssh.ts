@@ -28,7 +28,16 @@ import {
 } from './executor.js'
 import {runProcess, runProcessWithDeadline} from './process.js'
 import {quoteArgv} from './shell-quote.js'
-import {clientDeadline, CommandTimeoutError, commandForMessage, endedByTargetTimeout, limitOf, targetDetail, TIMEOUT_PROBE, timeoutArgv} from './timeout.js'
+import {
+  clientDeadline,
+  CommandTimeoutError,
+  commandForMessage,
+  endedByTargetTimeout,
+  limitOf,
+  targetDetail,
+  TIMEOUT_PROBE,
+  timeoutArgv
+} from './timeout.js'
 
 /** Seconds an idle master connection stays up between two commands (a new one opens if it expired). */
 const CONTROL_PERSIST_SECONDS = 120
@@ -37,8 +46,8 @@ const DEFAULT_CONNECT_TIMEOUT_SECONDS = 20
 function firstLines(text: string, count = 6): string {
   return text
     .split(/\r?\n/)
-    .map((line) => line.trim())
-    .filter((line) => line !== '')
+    .map(line => line.trim())
+    .filter(line => line !== '')
     .slice(0, count)
     .join('\n')
 }
@@ -98,30 +107,53 @@ export class SshExecutor implements Executor {
     const prefix = config.remotePrefix.length > 0 ? ` ${config.remotePrefix.join(' ')}` : ''
     this.where = `ssh ${this.target}${prefix}`
     this.baseArgs = [
-      '-F', 'none', // only the options below: no ~/.ssh/config, no /etc/ssh/ssh_config (SendEnv, ProxyCommand...)
+      '-F',
+      'none', // only the options below: no ~/.ssh/config, no /etc/ssh/ssh_config (SendEnv, ProxyCommand...)
       '-T',
-      '-o', 'BatchMode=yes',
-      '-o', 'IdentitiesOnly=yes',
-      '-o', 'IdentityAgent=none',
-      '-o', `IdentityFile=${keyFile}`,
-      '-o', 'PasswordAuthentication=no',
-      '-o', 'KbdInteractiveAuthentication=no',
-      '-o', `StrictHostKeyChecking=${config.strictHostKeyChecking ? 'yes' : 'no'}`,
-      '-o', `UserKnownHostsFile=${knownHostsFile}`,
-      '-o', 'GlobalKnownHostsFile=/dev/null',
-      '-o', 'UpdateHostKeys=no',
-      '-o', 'LogLevel=ERROR',
-      '-o', `ConnectTimeout=${connectTimeoutSeconds}`,
-      '-o', 'ServerAliveInterval=30',
-      '-o', 'ServerAliveCountMax=6',
-      '-o', 'ControlMaster=auto',
-      '-o', `ControlPath=${this.controlPath}`,
-      '-o', `ControlPersist=${CONTROL_PERSIST_SECONDS}`,
-      '-o', 'ForwardAgent=no',
-      '-o', 'ForwardX11=no',
-      '-o', 'ClearAllForwardings=yes',
-      '-p', String(config.port),
-      '-l', config.user
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'IdentityAgent=none',
+      '-o',
+      `IdentityFile=${keyFile}`,
+      '-o',
+      'PasswordAuthentication=no',
+      '-o',
+      'KbdInteractiveAuthentication=no',
+      '-o',
+      `StrictHostKeyChecking=${config.strictHostKeyChecking ? 'yes' : 'no'}`,
+      '-o',
+      `UserKnownHostsFile=${knownHostsFile}`,
+      '-o',
+      'GlobalKnownHostsFile=/dev/null',
+      '-o',
+      'UpdateHostKeys=no',
+      '-o',
+      'LogLevel=ERROR',
+      '-o',
+      `ConnectTimeout=${connectTimeoutSeconds}`,
+      '-o',
+      'ServerAliveInterval=30',
+      '-o',
+      'ServerAliveCountMax=6',
+      '-o',
+      'ControlMaster=auto',
+      '-o',
+      `ControlPath=${this.controlPath}`,
+      '-o',
+      `ControlPersist=${CONTROL_PERSIST_SECONDS}`,
+      '-o',
+      'ForwardAgent=no',
+      '-o',
+      'ForwardX11=no',
+      '-o',
+      'ClearAllForwardings=yes',
+      '-p',
+      String(config.port),
+      '-l',
+      config.user
     ]
   }
 
@@ -137,7 +169,10 @@ export class SshExecutor implements Executor {
       .catch(() => false)
     const inTarget = await this.hasTimeout
     const words = inTarget ? timeoutArgv(limit.hardSeconds, argv) : argv
-    const result = await this.run(quoteArgv([...this.config.remotePrefix, ...words]), {...options, deadline: clientDeadline(limit, inTarget)})
+    const result = await this.run(quoteArgv([...this.config.remotePrefix, ...words]), {
+      ...options,
+      deadline: clientDeadline(limit, inTarget)
+    })
     if (result.timedOut || (inTarget && endedByTargetTimeout(limit, result.exitCode, result.ms ?? 0))) {
       throw new CommandTimeoutError(commandForMessage(argv), limit.seconds, targetDetail(this.where, inTarget, Boolean(result.timedOut)))
     }
@@ -156,7 +191,9 @@ export class SshExecutor implements Executor {
         const result = await this.run('true', {input: ''})
         if (result.exitCode === 0) return
         this.check(result)
-        throw new ExecutorError(`SSH: the connection to ${this.config.host} port ${this.config.port} as ${this.config.user} failed: ${firstLines(result.stderr)}`)
+        throw new ExecutorError(
+          `SSH: the connection to ${this.config.host} port ${this.config.port} as ${this.config.user} failed: ${firstLines(result.stderr)}`
+        )
       },
       {...this.options.retry, isTransient: isTransientExecutorError}
     )
@@ -228,19 +265,20 @@ export class SshExecutor implements Executor {
             'This can mean that someone is intercepting the connection (a man-in-the-middle attack); it can also mean the host was reinstalled or its key rotated. ' +
             'Nothing was sent to the host. Do not turn host key checking off: find out why the key changed, then refresh ssh-known-hosts from a trusted source, e.g. ' +
             `\`ssh-keyscan -p ${port} ${host}\` run on a machine you trust over a network you trust, or /etc/ssh/ssh_host_*_key.pub read on the host's console, ` +
-            "and compare the fingerprint (ssh-keygen -lf) with the one your provider shows."
+            'and compare the fingerprint (ssh-keygen -lf) with the one your provider shows.'
         )
       }
       if (/No \S+ host key is known for|Host key verification failed/i.test(stderr)) {
-        const portHint =
-          port === 22 ? `${host} KEYTYPE KEY` : `[${host}]:${port} KEYTYPE KEY (brackets and port, as the port is not 22)`
+        const portHint = port === 22 ? `${host} KEYTYPE KEY` : `[${host}]:${port} KEYTYPE KEY (brackets and port, as the port is not 22)`
         throw new ExecutorError(
           `SSH: ssh-known-hosts has no key for ${hostPort}, so the host cannot be verified (${sshSays}). ` +
             `Add the host's key line, written ${portHint}, e.g. the output of \`ssh-keyscan -p ${port} ${host}\` run on a machine you trust; check its fingerprint (ssh-keygen -lf) against the host's own key.`
         )
       }
       if (/passphrase/i.test(stderr)) {
-        throw new ExecutorError('SSH: ssh-private-key is protected by a passphrase, which the action cannot type: use a dedicated deploy key without a passphrase, kept in a secret.')
+        throw new ExecutorError(
+          'SSH: ssh-private-key is protected by a passphrase, which the action cannot type: use a dedicated deploy key without a passphrase, kept in a secret.'
+        )
       }
       if (/Load key .*(invalid format|error in libcrypto)|invalid format/i.test(stderr)) {
         throw new ExecutorError(
@@ -252,12 +290,17 @@ export class SshExecutor implements Executor {
           `SSH: ${user}@${host} rejected the key in ssh-private-key (${sshSays}). Add the key's public half to ~${user}/.ssh/authorized_keys on the host (ssh-keygen -y -f KEYFILE prints it), and check ssh-user.`
         )
       }
-      if (/^(ssh: |kex_exchange_identification|Connection (closed|reset)|banner exchange|Bad |ssh_exchange_identification|mux_client|ControlSocket|Control socket)/im.test(stderr)) {
+      if (
+        /^(ssh: |kex_exchange_identification|Connection (closed|reset)|banner exchange|Bad |ssh_exchange_identification|mux_client|ControlSocket|Control socket)/im.test(
+          stderr
+        )
+      ) {
         throw new ExecutorError(`SSH: the connection to ${hostPort} as ${user} failed: ${sshSays}`)
       }
     }
     const prefix = this.config.remotePrefix
-    const daemon = /Error response from daemon: (No such container: .*|[Cc]ontainer .* is not running.*|.*is paused.*|.*is restarting.*)/.exec(stderr)
+    const daemon =
+      /Error response from daemon: (No such container: .*|[Cc]ontainer .* is not running.*|.*is paused.*|.*is restarting.*)/.exec(stderr)
     if (daemon) {
       throw new ExecutorError(
         `The container is not available on ${host}: docker says "${daemon[0].trim()}". ` +
@@ -266,7 +309,9 @@ export class SshExecutor implements Executor {
       )
     }
     if (/service "[^"]*" is not running|no such service: /i.test(stderr)) {
-      throw new ExecutorError(`The compose service is not available on ${host}: ${sshSays}. Check ssh-remote-prefix (now "${prefix.join(' ')}").`)
+      throw new ExecutorError(
+        `The compose service is not available on ${host}: ${sshSays}. Check ssh-remote-prefix (now "${prefix.join(' ')}").`
+      )
     }
     if (/permission denied while trying to connect to the Docker daemon|Got permission denied .*docker\.sock/i.test(stderr)) {
       throw new ExecutorError(
@@ -275,12 +320,15 @@ export class SshExecutor implements Executor {
     }
     const manage = this.manageCommand.join(' ')
     if (
-      ((exitCode === 126 || exitCode === 127) && /not found|No such file|executable file not found|Permission denied|cannot execute/i.test(stderr)) ||
+      ((exitCode === 126 || exitCode === 127) &&
+        /not found|No such file|executable file not found|Permission denied|cannot execute/i.test(stderr)) ||
       (exitCode === 2 && /can't open file .*manage\.py.*No such file or directory/i.test(stderr))
     ) {
       const first = prefix[0]
       if (first && new RegExp(`(^|[\\s:])${first.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: (command )?not found`).test(stderr)) {
-        throw new ExecutorError(`"${first}" (the start of ssh-remote-prefix) is not found on ${host}: ${sshSays}. Install it there or fix ssh-remote-prefix.`)
+        throw new ExecutorError(
+          `"${first}" (the start of ssh-remote-prefix) is not found on ${host}: ${sshSays}. Install it there or fix ssh-remote-prefix.`
+        )
       }
       throw new ExecutorError(
         `manage.py could not be started through ${this.where}: ${sshSays}. ` +
@@ -296,7 +344,9 @@ export class SshExecutor implements Executor {
     try {
       if (this.used) {
         // Ends the master connection if one is up; harmless when none is.
-        await runProcess(['ssh', '-F', 'none', '-o', `ControlPath=${this.controlPath}`, '-O', 'exit', '--', this.config.host]).catch(() => undefined)
+        await runProcess(['ssh', '-F', 'none', '-o', `ControlPath=${this.controlPath}`, '-O', 'exit', '--', this.config.host]).catch(
+          () => undefined
+        )
       }
     } finally {
       await this.secrets.close()

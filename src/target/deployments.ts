@@ -68,10 +68,7 @@ const RECENT_SHOWN = 10
 const REQUEST_TIMEOUT_MS = 30_000
 const REPOSITORY = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/
 
-export async function resolveFromDeployments(
-  t: DeploymentsTarget,
-  log: (line: string) => void = () => {}
-): Promise<DeploymentsResolution> {
+export async function resolveFromDeployments(t: DeploymentsTarget, log: (line: string) => void = () => {}): Promise<DeploymentsResolution> {
   try {
     return await resolve(t, log)
   } catch (error) {
@@ -87,7 +84,8 @@ export async function resolveFromDeployments(
 async function resolve(t: DeploymentsTarget, log: (line: string) => void): Promise<DeploymentsResolution> {
   const tag = t.version.trim().replace(/^refs\/tags\//, '')
   if (!tag) throw new DeploymentsError('target-version is empty: expected a release tag such as v2.150.0')
-  if (!t.environment) throw new DeploymentsError('environment is empty: name the GitHub environment the releases are deployed to, e.g. production')
+  if (!t.environment)
+    throw new DeploymentsError('environment is empty: name the GitHub environment the releases are deployed to, e.g. production')
   if (!REPOSITORY.test(t.repository)) {
     throw new DeploymentsError(
       `deployments-repository ${JSON.stringify(t.repository)} is not valid: expected owner/name (default: the workflow's repository, GITHUB_REPOSITORY)`
@@ -96,8 +94,7 @@ async function resolve(t: DeploymentsTarget, log: (line: string) => void): Promi
   const api = new GitHubApi(t.apiUrl, t.token)
 
   const tagSha = await resolveTagSha(api, t.repository, tag, log)
-  const isRelease = (d: ApiDeployment): boolean =>
-    d.ref === tag || d.ref === `refs/tags/${tag}` || (tagSha !== null && d.sha === tagSha)
+  const isRelease = (d: ApiDeployment): boolean => d.ref === tag || d.ref === `refs/tags/${tag}` || (tagSha !== null && d.sha === tagSha)
 
   const environmentQuery = `environment=${encodeURIComponent(t.environment)}&per_page=${PER_PAGE}`
   let url: string | null = api.url(`/repos/${t.repository}/deployments?${environmentQuery}`)
@@ -119,7 +116,11 @@ async function resolve(t: DeploymentsTarget, log: (line: string) => void): Promi
         const next = newer ? toRef(newer) : null
         const cutoff = next ? parseCutoff(next.createdAt, `created_at of deployment ${next.id}`) : null
         log(`${tag} was last deployed to ${t.environment} as deployment ${target.id} (${target.ref}) at ${target.createdAt}`)
-        log(next ? `The next deployment, ${next.id} (${next.ref}), was created at ${next.createdAt}: that is the cutoff` : `Nothing was deployed to ${t.environment} after it`)
+        log(
+          next
+            ? `The next deployment, ${next.id} (${next.ref}), was created at ${next.createdAt}: that is the cutoff`
+            : `Nothing was deployed to ${t.environment} after it`
+        )
         return {version: tag, environment: t.environment, repository: t.repository, target, next, cutoff, tagSha}
       }
       newer = deployment
@@ -127,7 +128,10 @@ async function resolve(t: DeploymentsTarget, log: (line: string) => void): Promi
       if (recent.length < RECENT_SHOWN) recent.push(deployment)
     }
     url = api.nextPage(response.headers.get('link'))
-    if (url && followed.has(url)) throw new DeploymentsError(`The GitHub API's Link header points back to a page already read (${url}); cannot list the deployments reliably`)
+    if (url && followed.has(url))
+      throw new DeploymentsError(
+        `The GitHub API's Link header points back to a page already read (${url}); cannot list the deployments reliably`
+      )
   }
 
   if (count === 0) throw await noDeploymentsError(api, t)
@@ -154,7 +158,9 @@ async function resolveTagSha(api: GitHubApi, repository: string, tag: string, lo
   }
   // 404/422: no such tag (or the token cannot read contents). Deployments by ref can still match.
   if ([200, 403, 404, 409, 422].includes(response.status)) {
-    log(`Could not resolve tag ${tag} to a commit (HTTP ${response.status}: ${messageOf(response)}); matching deployments by ref only (matching by commit needs the tag and \`contents: read\`)`)
+    log(
+      `Could not resolve tag ${tag} to a commit (HTTP ${response.status}: ${messageOf(response)}); matching deployments by ref only (matching by commit needs the tag and \`contents: read\`)`
+    )
     return null
   }
   throw unexpectedStatus(response, `GET /repos/${repository}/commits/${path}`)
@@ -168,7 +174,7 @@ function deploymentsListError(response: ApiResponse, t: DeploymentsTarget): Depl
         'block of the workflow or job (with `contents: read` to resolve the tag), e.g.\n' +
         '  permissions:\n    contents: read\n    deployments: read\n' +
         (response.status === 404 ? `Check also that deployments-repository ${JSON.stringify(t.repository)} is spelled owner/name. ` : '') +
-        'The default token (github.token) only reaches the workflow\'s own repository; for another repository pass a token that can read it.'
+        "The default token (github.token) only reaches the workflow's own repository; for another repository pass a token that can read it."
     )
   }
   return unexpectedStatus(response, `GET /repos/${t.repository}/deployments`)
@@ -215,11 +221,16 @@ function toRef(d: ApiDeployment): DeploymentRef {
 class GitHubApi {
   private readonly base: URL
 
-  constructor(apiUrl: string, private readonly token: string) {
+  constructor(
+    apiUrl: string,
+    private readonly token: string
+  ) {
     try {
       this.base = new URL(apiUrl.replace(/\/+$/, ''))
     } catch {
-      throw new DeploymentsError(`GITHUB_API_URL ${JSON.stringify(apiUrl)} is not a URL: expected https://api.github.com or, on GitHub Enterprise Server, https://HOST/api/v3`)
+      throw new DeploymentsError(
+        `GITHUB_API_URL ${JSON.stringify(apiUrl)} is not a URL: expected https://api.github.com or, on GitHub Enterprise Server, https://HOST/api/v3`
+      )
     }
   }
 
@@ -233,7 +244,9 @@ class GitHubApi {
       const match = /<([^>]+)>\s*;\s*rel="([^"]+)"/.exec(part)
       if (!match || !match[2].split(/\s+/).includes('next')) continue
       if (new URL(match[1]).origin !== this.base.origin) {
-        throw new DeploymentsError(`The GitHub API's next page is on another host (${new URL(match[1]).origin}, not ${this.base.origin}); not sending the token there`)
+        throw new DeploymentsError(
+          `The GitHub API's next page is on another host (${new URL(match[1]).origin}, not ${this.base.origin}); not sending the token there`
+        )
       }
       return match[1]
     }
@@ -279,10 +292,14 @@ class GitHubApi {
       const retryAfter = response.headers.get('retry-after')
       if (remaining === '0') {
         const when = Number.isFinite(reset) && reset > 0 ? new Date(reset * 1000).toISOString() : 'within the hour'
-        throw new DeploymentsError(`The GitHub API rate limit for github-token is used up (HTTP ${response.status}: ${messageOf(result)}); it resets at ${when}. Run again after that.`)
+        throw new DeploymentsError(
+          `The GitHub API rate limit for github-token is used up (HTTP ${response.status}: ${messageOf(result)}); it resets at ${when}. Run again after that.`
+        )
       }
       if (retryAfter || /secondary rate limit/i.test(messageOf(result))) {
-        throw new DeploymentsError(`The GitHub API's secondary rate limit stopped the request (HTTP ${response.status}: ${messageOf(result)}); run again after ${retryAfter ?? 'a few'} seconds.`)
+        throw new DeploymentsError(
+          `The GitHub API's secondary rate limit stopped the request (HTTP ${response.status}: ${messageOf(result)}); run again after ${retryAfter ?? 'a few'} seconds.`
+        )
       }
     }
     return result

@@ -8,6 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {acquireRollbackLock} from '../src/lock.js'
 import {json, runAction} from './support/action.js'
+import {dockerStandIn} from './support/docker-standin.js'
 import {appliedMigrations, columns, deployRelease, projectDir, serverNow, tables} from './support/django-project.js'
 import {createDatabase, query} from './support/postgres.js'
 import {pythonBin} from './support/python.js'
@@ -214,6 +215,30 @@ describe('safety around the run', () => {
     expect(run.outputs.status).toBe('rolled-back')
     expect(await appliedMigrations(d.db)).toEqual(d.releaseA)
     expect(run.summary).toContain('read through Django in the target (history-source: container)')
+  })
+
+  it('executor docker with history-source container: argv through docker exec -i, no database on the runner', async () => {
+    const d = await deployAThenB()
+    const standIn = dockerStandIn(['flagsmith-api'], {env: {DATABASE_URL: d.db}})
+    try {
+      const run = await runAction(
+        {
+          'target-datetime': d.cutoff,
+          'history-source': 'container',
+          executor: 'docker',
+          container: 'flagsmith-api',
+          'manage-command': manageCommand
+        },
+        {env: {PATH: `${standIn.dir}:${process.env.PATH}`}}
+      )
+      expect(run.stdout).not.toContain('::error::')
+      expect(run.outputs.status).toBe('rolled-back')
+      expect(standIn.lastArgv().slice(0, 3)).toEqual(['exec', '-i', 'flagsmith-api'])
+      expect(run.summary).toContain('docker exec -i flagsmith-api')
+      expect(await appliedMigrations(d.db)).toEqual(d.releaseA)
+    } finally {
+      standIn.remove()
+    }
   })
 
   it('backup: a pg_dump before any change, restorable, its path an output', async () => {

@@ -1,6 +1,7 @@
 /**
  * Flagsmith-shaped Django projects for the tests, generated from Flagsmith's real
- * migration graph (../shared/fixtures/flagsmith-migration-graph.json) by
+ * migration graph (__tests__/fixtures/flagsmith-migration-graph.json, a copy of
+ * ../shared/fixtures/flagsmith-migration-graph.json) by
  * flagsmith_project.py: one project per release tag, each migration a reversible
  * RunSQL that creates a table commented "app.name".
  *
@@ -26,7 +27,7 @@ import {query, testServer, uniqueSuffix} from './postgres.js'
 import {REPO_ROOT, pythonBin} from './python.js'
 
 export const FLAGSMITH_FIXTURE =
-  process.env.FLAGSMITH_GRAPH ?? path.resolve(REPO_ROOT, '..', 'shared', 'fixtures', 'flagsmith-migration-graph.json')
+  process.env.FLAGSMITH_GRAPH ?? path.join(REPO_ROOT, '__tests__', 'fixtures', 'flagsmith-migration-graph.json')
 const GENERATOR = path.join(REPO_ROOT, '__tests__', 'support', 'flagsmith_project.py')
 const VENDOR_COMMAND = path.join(REPO_ROOT, '__tests__', 'fixtures', 'vendor-command', 'rollbackmigrationsappliedafter.py')
 

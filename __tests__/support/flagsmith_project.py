@@ -3,7 +3,7 @@
     python flagsmith_project.py TAG OUTDIR [--fixture PATH]
     python flagsmith_project.py TAG OUTDIR --source-tree [--fixture PATH]
 
-Reads ../shared/fixtures/flagsmith-migration-graph.json (Flagsmith's migration
+Reads __tests__/fixtures/flagsmith-migration-graph.json (Flagsmith's migration
 graph across releases) and writes, into OUTDIR (created; must be empty if it
 exists):
 
@@ -50,7 +50,9 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
-DEFAULT_FIXTURE = os.path.join(os.path.dirname(REPO_ROOT), "shared", "fixtures", "flagsmith-migration-graph.json")
+# A copy of ../shared/fixtures/flagsmith-migration-graph.json, so the demo runs from the repository alone
+# (.ci/run checks the copy still matches when ../shared is there).
+DEFAULT_FIXTURE = os.path.join(REPO_ROOT, "__tests__", "fixtures", "flagsmith-migration-graph.json")
 VENDOR_COMMAND = os.path.join(HERE, "..", "fixtures", "vendor-command", "rollbackmigrationsappliedafter.py")
 
 #: Flagsmith added `rollbackmigrationsappliedafter` (in the `core` app) in v2.151.0.

@@ -38581,31 +38581,6 @@ function withDatabase(argv, alias) {
 }
 
 ;// CONCATENATED MODULE: ./src/executors/timeout.ts
-/**
- * command-timeout: how a limit on one command is enforced, whatever the executor.
- *
- * Killing the client on the runner is not enough: `docker exec`, `ssh` and
- * `kubectl exec` leave the process in the container running when their client
- * dies (no TTY, so no SIGHUP reaches it), and a Django that keeps unapplying
- * after the action has re-read the history makes the summary wrong. So the
- * limit is enforced where the command runs, in up to three layers:
- *
- * 1. Our own scripts (rollback.py) stop themselves at the limit: rollback.ts
- *    arms SIGALRM in the script, whose handler raises between two Python
- *    steps, so the migration in progress is rolled back by its transaction and
- *    the report line (what was done) still prints. A long SQL statement is not
- *    interrupted by it (Python handles signals between bytecodes), hence 2.
- * 2. The command runs under `timeout -s TERM -k 30 SECONDS` in the target
- *    (coreutils or BusyBox, probed once per run): SIGTERM at the limit (at
- *    limit + SELF_STOP_GRACE_SECONDS for a script that stops itself), SIGKILL
- *    30 s later. PostgreSQL rolls back the open transaction of a killed client.
- *    The local executor does the same itself: the command is the leader of its
- *    own process group, and the group gets SIGTERM then SIGKILL.
- * 3. A local deadline kills the client CLIENT_GRACE_SECONDS after the target
- *    should have ended the command, as a backstop (a hung connection). Without
- *    `timeout` in the target this is the only layer for commands other than
- *    our scripts, and the error says the process may still be running there.
- */
 
 
 /** Between SIGTERM and SIGKILL, in the target and locally. */
@@ -38670,6 +38645,30 @@ function commandForMessage(argv) {
     const shell = argv.lastIndexOf('shell');
     return `${displayCommand(argv.slice(0, shell >= 0 ? shell + 1 : argv.length - 1))} (script on stdin)`;
 }
+/** Asks the target once whether it has a working `timeout`; later calls reuse the answer. */
+function timeoutProbe(run) {
+    let answer;
+    return () => (answer ??= run(TIMEOUT_PROBE)
+        .then(r => r.exitCode === 0)
+        .catch(() => false));
+}
+/**
+ * Runs argv in the target under command-timeout, the same way for every
+ * executor: killing the client (ssh, docker exec, kubectl exec) leaves the
+ * process in the target running, so `timeout` there ends it when the target
+ * has one, and the client is killed at the backstop deadline either way.
+ * Either ending becomes a CommandTimeoutError that says where.
+ */
+async function runUnderLimit(argv, limit, hasTimeout, run, where) {
+    if (!limit)
+        return run(argv);
+    const inTarget = await hasTimeout();
+    const result = await run(inTarget ? timeoutArgv(limit.hardSeconds, argv) : argv, clientDeadline(limit, inTarget));
+    if (result.timedOut || (inTarget && endedByTargetTimeout(limit, result.exitCode, result.ms ?? 0))) {
+        throw new CommandTimeoutError(commandForMessage(argv), limit.seconds, targetDetail(where, inTarget, Boolean(result.timedOut)));
+    }
+    return result;
+}
 
 ;// CONCATENATED MODULE: ./src/executors/docker.ts
 
@@ -38680,7 +38679,7 @@ class DockerExecutor {
     container;
     commandTimeoutSeconds;
     where;
-    hasTimeout;
+    hasTimeout = timeoutProbe(words => runProcess(this.dockerArgv(words), { input: '' }));
     /** commandTimeoutSeconds: the default limit of every command (command-timeout, see timeout.ts). */
     constructor(container, commandTimeoutSeconds) {
         this.container = container;
@@ -38688,19 +38687,11 @@ class DockerExecutor {
         this.where = `docker exec -i ${container}`;
     }
     async exec(argv, options = {}) {
-        const limit = limitOf(this.commandTimeoutSeconds, options);
-        if (!limit)
-            return this.checked(await runProcess(['docker', 'exec', '-i', this.container, ...argv], options));
-        // Killing `docker exec` leaves the process in the container running: `timeout` in the container ends it.
-        this.hasTimeout ??= runProcess(['docker', 'exec', '-i', this.container, ...TIMEOUT_PROBE], { input: '' })
-            .then(r => r.exitCode === 0)
-            .catch(() => false);
-        const inTarget = await this.hasTimeout;
-        const result = await runProcessWithDeadline(['docker', 'exec', '-i', this.container, ...(inTarget ? timeoutArgv(limit.hardSeconds, argv) : argv)], { ...options, deadline: clientDeadline(limit, inTarget) });
-        if (result.timedOut || (inTarget && endedByTargetTimeout(limit, result.exitCode, result.ms))) {
-            throw new CommandTimeoutError(commandForMessage(argv), limit.seconds, targetDetail(`container ${this.container}`, inTarget, result.timedOut));
-        }
+        const result = await runUnderLimit(argv, limitOf(this.commandTimeoutSeconds, options), this.hasTimeout, (words, deadline) => deadline ? runProcessWithDeadline(this.dockerArgv(words), { ...options, deadline }) : runProcess(this.dockerArgv(words), options), `container ${this.container}`);
         return this.checked({ exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr });
+    }
+    dockerArgv(words) {
+        return ['docker', 'exec', '-i', this.container, ...words];
     }
     checked(result) {
         const daemon = /Error response from daemon: (.*(No such container|is not running|is paused).*)/.exec(result.stderr);
@@ -39074,7 +39065,10 @@ class KubectlExecutor {
     options;
     where;
     closed = false;
-    hasTimeout;
+    hasTimeout = timeoutProbe(words => kubectl(this.secrets, this.env, this.execArgs(words), ''));
+    execArgs(words) {
+        return ['exec', '-i', this.pod, `--container=${this.container}`, ...this.globalFlags, '--', ...words];
+    }
     constructor(secrets, env, globalFlags, 
     /** The pod every command runs in. */
     pod, container, namespace, resource, kind, manageCommand, options = {}) {
@@ -39095,28 +39089,8 @@ class KubectlExecutor {
             throw new ExecutorError('the kubectl executor is closed');
         if (argv.length === 0)
             throw new Error('exec needs a command');
-        const execArgs = (words) => [
-            'exec',
-            '-i',
-            this.pod,
-            `--container=${this.container}`,
-            ...this.globalFlags,
-            '--',
-            ...words
-        ];
-        const limit = limitOf(this.options.commandTimeoutSeconds, options);
-        let inTarget = false;
-        if (limit) {
-            // Killing kubectl exec leaves the process in the container running: `timeout` in the container ends it.
-            this.hasTimeout ??= kubectl(this.secrets, this.env, execArgs(TIMEOUT_PROBE), '')
-                .then(r => r.exitCode === 0)
-                .catch(() => false);
-            inTarget = await this.hasTimeout;
-        }
-        const raw = await kubectl(this.secrets, this.env, execArgs(limit && inTarget ? timeoutArgv(limit.hardSeconds, argv) : argv), options.input ?? '', options.onStdoutLine, limit ? clientDeadline(limit, inTarget) : undefined);
-        if (limit && (raw.timedOut || (inTarget && endedByTargetTimeout(limit, raw.exitCode, raw.ms ?? 0)))) {
-            throw new CommandTimeoutError(commandForMessage(argv), limit.seconds, targetDetail(`pod ${this.pod}, container ${this.container}`, inTarget, Boolean(raw.timedOut)));
-        }
+        // Killing kubectl exec leaves the process in the container running: runUnderLimit puts `timeout` there.
+        const raw = await runUnderLimit(argv, limitOf(this.options.commandTimeoutSeconds, options), this.hasTimeout, (words, deadline) => kubectl(this.secrets, this.env, this.execArgs(words), options.input ?? '', options.onStdoutLine, deadline), `pod ${this.pod}, container ${this.container}`);
         const terminated = /(?:^|\n)command terminated with exit code (\d+)\s*$/.exec(raw.stderr);
         if (terminated) {
             const result = {
@@ -39422,7 +39396,7 @@ class SshExecutor {
     used = false;
     closed = false;
     connected;
-    hasTimeout;
+    hasTimeout = timeoutProbe(words => this.run(quoteArgv([...this.config.remotePrefix, ...words]), { input: '' }));
     constructor(config, secrets, manageCommand = ['python', 'manage.py'], connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS, options = {}) {
         this.config = config;
         this.secrets = secrets;
@@ -39492,22 +39466,8 @@ class SshExecutor {
         if (argv.length === 0)
             throw new Error('exec needs a command');
         await this.connect();
-        const limit = limitOf(this.options.commandTimeoutSeconds, options);
-        if (!limit)
-            return this.checked(await this.run(quoteArgv([...this.config.remotePrefix, ...argv]), options));
-        // Killing ssh leaves the remote command running (no TTY, so no SIGHUP): `timeout` there ends it.
-        this.hasTimeout ??= this.run(quoteArgv([...this.config.remotePrefix, ...TIMEOUT_PROBE]), { input: '' })
-            .then(r => r.exitCode === 0)
-            .catch(() => false);
-        const inTarget = await this.hasTimeout;
-        const words = inTarget ? timeoutArgv(limit.hardSeconds, argv) : argv;
-        const result = await this.run(quoteArgv([...this.config.remotePrefix, ...words]), {
-            ...options,
-            deadline: clientDeadline(limit, inTarget)
-        });
-        if (result.timedOut || (inTarget && endedByTargetTimeout(limit, result.exitCode, result.ms ?? 0))) {
-            throw new CommandTimeoutError(commandForMessage(argv), limit.seconds, targetDetail(this.where, inTarget, Boolean(result.timedOut)));
-        }
+        // Killing ssh leaves the remote command running (no TTY, so no SIGHUP): runUnderLimit puts `timeout` there.
+        const result = await runUnderLimit(argv, limitOf(this.options.commandTimeoutSeconds, options), this.hasTimeout, (words, deadline) => this.run(quoteArgv([...this.config.remotePrefix, ...words]), { ...options, deadline }), this.where);
         return this.checked(result);
     }
     /**

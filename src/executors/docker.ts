@@ -1,20 +1,11 @@
 import {type ExecOptions, type ExecResult, type Executor, ExecutorError} from './executor.js'
 import {runProcess, runProcessWithDeadline} from './process.js'
-import {
-  clientDeadline,
-  CommandTimeoutError,
-  commandForMessage,
-  endedByTargetTimeout,
-  limitOf,
-  targetDetail,
-  TIMEOUT_PROBE,
-  timeoutArgv
-} from './timeout.js'
+import {limitOf, runUnderLimit, timeoutProbe} from './timeout.js'
 
 /** `docker exec -i CONTAINER argv...` on the runner: docker passes argv to the container without a shell. */
 export class DockerExecutor implements Executor {
   readonly where: string
-  private hasTimeout: Promise<boolean> | undefined
+  private readonly hasTimeout = timeoutProbe(words => runProcess(this.dockerArgv(words), {input: ''}))
 
   /** commandTimeoutSeconds: the default limit of every command (command-timeout, see timeout.ts). */
   constructor(
@@ -25,25 +16,19 @@ export class DockerExecutor implements Executor {
   }
 
   async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
-    const limit = limitOf(this.commandTimeoutSeconds, options)
-    if (!limit) return this.checked(await runProcess(['docker', 'exec', '-i', this.container, ...argv], options))
-    // Killing `docker exec` leaves the process in the container running: `timeout` in the container ends it.
-    this.hasTimeout ??= runProcess(['docker', 'exec', '-i', this.container, ...TIMEOUT_PROBE], {input: ''})
-      .then(r => r.exitCode === 0)
-      .catch(() => false)
-    const inTarget = await this.hasTimeout
-    const result = await runProcessWithDeadline(
-      ['docker', 'exec', '-i', this.container, ...(inTarget ? timeoutArgv(limit.hardSeconds, argv) : argv)],
-      {...options, deadline: clientDeadline(limit, inTarget)}
+    const result = await runUnderLimit(
+      argv,
+      limitOf(this.commandTimeoutSeconds, options),
+      this.hasTimeout,
+      (words, deadline) =>
+        deadline ? runProcessWithDeadline(this.dockerArgv(words), {...options, deadline}) : runProcess(this.dockerArgv(words), options),
+      `container ${this.container}`
     )
-    if (result.timedOut || (inTarget && endedByTargetTimeout(limit, result.exitCode, result.ms))) {
-      throw new CommandTimeoutError(
-        commandForMessage(argv),
-        limit.seconds,
-        targetDetail(`container ${this.container}`, inTarget, result.timedOut)
-      )
-    }
     return this.checked({exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr})
+  }
+
+  private dockerArgv(words: string[]): string[] {
+    return ['docker', 'exec', '-i', this.container, ...words]
   }
 
   private checked(result: ExecResult): ExecResult {

@@ -21,16 +21,7 @@ import {
   type ExecutorOptions
 } from './executor.js'
 import {childEnvironment, type Deadline, runProcess, runProcessWithDeadline} from './process.js'
-import {
-  clientDeadline,
-  CommandTimeoutError,
-  commandForMessage,
-  endedByTargetTimeout,
-  limitOf,
-  targetDetail,
-  TIMEOUT_PROBE,
-  timeoutArgv
-} from './timeout.js'
+import {limitOf, runUnderLimit, timeoutProbe} from './timeout.js'
 
 type Kind = 'deployment' | 'statefulset' | 'pod'
 
@@ -112,7 +103,11 @@ function describePod(pod: PodJson): string {
 export class KubectlExecutor implements Executor {
   readonly where: string
   private closed = false
-  private hasTimeout: Promise<boolean> | undefined
+  private readonly hasTimeout = timeoutProbe(words => kubectl(this.secrets, this.env, this.execArgs(words), ''))
+
+  private execArgs(words: string[]): string[] {
+    return ['exec', '-i', this.pod, `--container=${this.container}`, ...this.globalFlags, '--', ...words]
+  }
 
   constructor(
     private readonly secrets: SecretDir,
@@ -133,39 +128,14 @@ export class KubectlExecutor implements Executor {
   async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     if (this.closed) throw new ExecutorError('the kubectl executor is closed')
     if (argv.length === 0) throw new Error('exec needs a command')
-    const execArgs = (words: string[]): string[] => [
-      'exec',
-      '-i',
-      this.pod,
-      `--container=${this.container}`,
-      ...this.globalFlags,
-      '--',
-      ...words
-    ]
-    const limit = limitOf(this.options.commandTimeoutSeconds, options)
-    let inTarget = false
-    if (limit) {
-      // Killing kubectl exec leaves the process in the container running: `timeout` in the container ends it.
-      this.hasTimeout ??= kubectl(this.secrets, this.env, execArgs(TIMEOUT_PROBE), '')
-        .then(r => r.exitCode === 0)
-        .catch(() => false)
-      inTarget = await this.hasTimeout
-    }
-    const raw = await kubectl(
-      this.secrets,
-      this.env,
-      execArgs(limit && inTarget ? timeoutArgv(limit.hardSeconds, argv) : argv),
-      options.input ?? '',
-      options.onStdoutLine,
-      limit ? clientDeadline(limit, inTarget) : undefined
+    // Killing kubectl exec leaves the process in the container running: runUnderLimit puts `timeout` there.
+    const raw = await runUnderLimit(
+      argv,
+      limitOf(this.options.commandTimeoutSeconds, options),
+      this.hasTimeout,
+      (words, deadline) => kubectl(this.secrets, this.env, this.execArgs(words), options.input ?? '', options.onStdoutLine, deadline),
+      `pod ${this.pod}, container ${this.container}`
     )
-    if (limit && (raw.timedOut || (inTarget && endedByTargetTimeout(limit, raw.exitCode, raw.ms ?? 0)))) {
-      throw new CommandTimeoutError(
-        commandForMessage(argv),
-        limit.seconds,
-        targetDetail(`pod ${this.pod}, container ${this.container}`, inTarget, Boolean(raw.timedOut))
-      )
-    }
     const terminated = /(?:^|\n)command terminated with exit code (\d+)\s*$/.exec(raw.stderr)
     if (terminated) {
       const result = {

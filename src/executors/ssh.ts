@@ -28,16 +28,7 @@ import {
 } from './executor.js'
 import {runProcess, runProcessWithDeadline} from './process.js'
 import {quoteArgv} from './shell-quote.js'
-import {
-  clientDeadline,
-  CommandTimeoutError,
-  commandForMessage,
-  endedByTargetTimeout,
-  limitOf,
-  targetDetail,
-  TIMEOUT_PROBE,
-  timeoutArgv
-} from './timeout.js'
+import {limitOf, runUnderLimit, timeoutProbe} from './timeout.js'
 
 /** Seconds an idle master connection stays up between two commands (a new one opens if it expired). */
 const CONTROL_PERSIST_SECONDS = 120
@@ -89,7 +80,7 @@ export class SshExecutor implements Executor {
   private used = false
   private closed = false
   private connected: Promise<void> | undefined
-  private hasTimeout: Promise<boolean> | undefined
+  private readonly hasTimeout = timeoutProbe(words => this.run(quoteArgv([...this.config.remotePrefix, ...words]), {input: ''}))
 
   constructor(
     private readonly config: SshConfig,
@@ -161,21 +152,14 @@ export class SshExecutor implements Executor {
     if (this.closed) throw new ExecutorError('the SSH executor is closed')
     if (argv.length === 0) throw new Error('exec needs a command')
     await this.connect()
-    const limit = limitOf(this.options.commandTimeoutSeconds, options)
-    if (!limit) return this.checked(await this.run(quoteArgv([...this.config.remotePrefix, ...argv]), options))
-    // Killing ssh leaves the remote command running (no TTY, so no SIGHUP): `timeout` there ends it.
-    this.hasTimeout ??= this.run(quoteArgv([...this.config.remotePrefix, ...TIMEOUT_PROBE]), {input: ''})
-      .then(r => r.exitCode === 0)
-      .catch(() => false)
-    const inTarget = await this.hasTimeout
-    const words = inTarget ? timeoutArgv(limit.hardSeconds, argv) : argv
-    const result = await this.run(quoteArgv([...this.config.remotePrefix, ...words]), {
-      ...options,
-      deadline: clientDeadline(limit, inTarget)
-    })
-    if (result.timedOut || (inTarget && endedByTargetTimeout(limit, result.exitCode, result.ms ?? 0))) {
-      throw new CommandTimeoutError(commandForMessage(argv), limit.seconds, targetDetail(this.where, inTarget, Boolean(result.timedOut)))
-    }
+    // Killing ssh leaves the remote command running (no TTY, so no SIGHUP): runUnderLimit puts `timeout` there.
+    const result = await runUnderLimit(
+      argv,
+      limitOf(this.options.commandTimeoutSeconds, options),
+      this.hasTimeout,
+      (words, deadline) => this.run(quoteArgv([...this.config.remotePrefix, ...words]), {...options, deadline}),
+      this.where
+    )
     return this.checked(result)
   }
 

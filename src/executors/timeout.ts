@@ -23,6 +23,7 @@
  *    `timeout` in the target this is the only layer for commands other than
  *    our scripts, and the error says the process may still be running there.
  */
+import type {ExecResult} from './executor.js'
 import {BOOTSTRAP, displayCommand} from '../django/commands.js'
 import {ExecutorError} from './executor.js'
 import type {Deadline} from './process.js'
@@ -108,4 +109,39 @@ export function commandForMessage(argv: string[]): string {
   if (argv[argv.length - 1] !== BOOTSTRAP) return displayCommand(argv)
   const shell = argv.lastIndexOf('shell')
   return `${displayCommand(argv.slice(0, shell >= 0 ? shell + 1 : argv.length - 1))} (script on stdin)`
+}
+
+/** A run in the target as an executor does it: argv words, and the client's backstop deadline when there is a limit. */
+export type TargetRun<R extends ExecResult & {timedOut?: boolean; ms?: number}> = (words: string[], deadline?: Deadline) => Promise<R>
+
+/** Asks the target once whether it has a working `timeout`; later calls reuse the answer. */
+export function timeoutProbe(run: (words: string[]) => Promise<ExecResult>): () => Promise<boolean> {
+  let answer: Promise<boolean> | undefined
+  return () =>
+    (answer ??= run(TIMEOUT_PROBE)
+      .then(r => r.exitCode === 0)
+      .catch(() => false))
+}
+
+/**
+ * Runs argv in the target under command-timeout, the same way for every
+ * executor: killing the client (ssh, docker exec, kubectl exec) leaves the
+ * process in the target running, so `timeout` there ends it when the target
+ * has one, and the client is killed at the backstop deadline either way.
+ * Either ending becomes a CommandTimeoutError that says where.
+ */
+export async function runUnderLimit<R extends ExecResult & {timedOut?: boolean; ms?: number}>(
+  argv: string[],
+  limit: Limit | null,
+  hasTimeout: () => Promise<boolean>,
+  run: TargetRun<R>,
+  where: string
+): Promise<R> {
+  if (!limit) return run(argv)
+  const inTarget = await hasTimeout()
+  const result = await run(inTarget ? timeoutArgv(limit.hardSeconds, argv) : argv, clientDeadline(limit, inTarget))
+  if (result.timedOut || (inTarget && endedByTargetTimeout(limit, result.exitCode, result.ms ?? 0))) {
+    throw new CommandTimeoutError(commandForMessage(argv), limit.seconds, targetDetail(where, inTarget, Boolean(result.timedOut)))
+  }
+  return result
 }

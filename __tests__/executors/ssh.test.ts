@@ -6,7 +6,7 @@ import type {SshConfig} from '../../src/config.js'
 import {ExecutorError, type Executor} from '../../src/executors/executor.js'
 import {createSshExecutor} from '../../src/executors/ssh.js'
 import {freePort} from '../support/postgres.js'
-import {startSshd, type Sshd} from '../support/sshd.js'
+import {startSshd, type Sshd, sshConfigFor} from '../support/sshd.js'
 
 const PY = '/usr/bin/python3'
 const ECHO_ARGV = 'import json, sys; print(json.dumps(sys.argv[1:]))'
@@ -36,19 +36,7 @@ const NASTY = [
 let sshd: Sshd
 const opened: Executor[] = []
 
-function config(overrides: Partial<SshConfig> = {}): SshConfig {
-  return {
-    host: sshd.host,
-    port: sshd.port,
-    user: sshd.user,
-    // core.getInput trims: the key arrives without its final newline.
-    privateKey: sshd.privateKey.trim(),
-    knownHosts: sshd.knownHosts,
-    strictHostKeyChecking: true,
-    remotePrefix: [],
-    ...overrides
-  }
-}
+const config = (overrides: Partial<SshConfig> = {}): SshConfig => sshConfigFor(sshd, overrides)
 
 async function open(overrides: Partial<SshConfig> = {}): Promise<Executor> {
   const executor = await createSshExecutor(config(overrides))

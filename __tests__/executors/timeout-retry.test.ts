@@ -20,7 +20,7 @@ import {createSshExecutor} from '../../src/executors/ssh.js'
 import {CommandTimeoutError} from '../../src/executors/timeout.js'
 import {freePort} from '../support/postgres.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
-import {startSshd, type Sshd} from '../support/sshd.js'
+import {startSshd, type Sshd, sshConfigFor} from '../support/sshd.js'
 
 const PY = '/usr/bin/python3'
 const FAST_RETRY = {attempts: 8, baseDelayMs: 250, maxDelayMs: 500}
@@ -112,18 +112,7 @@ describe('SSH', () => {
   let sshd: Sshd
   const opened: Executor[] = []
 
-  function config(overrides: Partial<SshConfig> = {}): SshConfig {
-    return {
-      host: sshd.host,
-      port: sshd.port,
-      user: sshd.user,
-      privateKey: sshd.privateKey.trim(),
-      knownHosts: sshd.knownHosts,
-      strictHostKeyChecking: true,
-      remotePrefix: [],
-      ...overrides
-    }
-  }
+  const config = (overrides: Partial<SshConfig> = {}): SshConfig => sshConfigFor(sshd, overrides)
 
   beforeAll(async () => {
     sshd = await startSshd({containers: ['api']})

@@ -18,6 +18,7 @@ import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import type {SshConfig} from '../../src/config.js'
 import {freePort} from './postgres.js'
 
 export const SSHD_BIN = process.env.SSHD_BIN ?? '/usr/sbin/sshd'
@@ -233,5 +234,19 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
       child.stderr?.destroy()
       fs.rmSync(dir, {recursive: true, force: true})
     }
+  }
+}
+
+/** The executor config for this sshd, as inputs.ts would build it (core.getInput trims the key's final newline). */
+export function sshConfigFor(sshd: Sshd, overrides: Partial<SshConfig> = {}): SshConfig {
+  return {
+    host: sshd.host,
+    port: sshd.port,
+    user: sshd.user,
+    privateKey: sshd.privateKey.trim(),
+    knownHosts: sshd.knownHosts,
+    strictHostKeyChecking: true,
+    remotePrefix: [],
+    ...overrides
   }
 }

@@ -22,7 +22,10 @@ const config: Config = {
   executor: 'local',
   manageCommand: ['python', 'manage.py'],
   dryRun: false,
+  trial: false,
   allowIrreversible: false,
+  lockTimeoutSeconds: 10,
+  noopReverse: [],
   strategy: 'exact'
 }
 const report = (overrides: Partial<DjangoReport> = {}): DjangoReport => ({
@@ -42,7 +45,15 @@ const report = (overrides: Partial<DjangoReport> = {}): DjangoReport => ({
   commandsExtra: [],
   commandsMissing: [],
   hasFlagsmithCommand: false,
+  segments: [{atomic: true, migrations: ['features.0002_b', 'shop.0002_price']}],
+  hazards: [],
+  losses: {tables: [], columns: []},
+  noopReverse: [],
   executed: [],
+  rolledBack: [],
+  timings: {},
+  trial: null,
+  stoppedBefore: null,
   rowsDeleted: [],
   error: null,
   ...overrides

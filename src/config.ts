@@ -85,7 +85,13 @@ export interface Config {
   ssh?: SshConfig
   kubectl?: KubectlConfig
   dryRun: boolean
+  /** With dryRun: run the plan in a transaction and roll it back. */
+  trial: boolean
   allowIrreversible: boolean
+  /** PostgreSQL lock_timeout for the rollback's connection, in seconds; 0 waits forever. */
+  lockTimeoutSeconds: number
+  /** `app.name` whose irreversible RunPython/RunSQL are no-ops when unapplied. */
+  noopReverse: string[]
   strategy: Strategy
   /** command-timeout in seconds: the limit of each command run in the target; absent: no limit. */
   commandTimeoutSeconds?: number

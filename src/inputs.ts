@@ -12,6 +12,7 @@ export type InputReader = (name: string) => string
 
 const fromActionInputs: InputReader = name => core.getInput(name)
 
+export const DEFAULT_LOCK_TIMEOUT_SECONDS = 10
 const EXECUTORS: readonly ExecutorKind[] = ['local', 'docker', 'ssh', 'kubectl']
 const STRATEGIES: readonly Strategy[] = ['exact', 'per-app', 'flagsmith']
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
@@ -255,6 +256,47 @@ function readCommandTimeout(read: InputReader): number | undefined {
   return seconds
 }
 
+/** lock-timeout: seconds (fractions allowed), 0 waits forever; default 10. */
+function readLockTimeout(read: InputReader): number {
+  const text = read('lock-timeout').trim()
+  if (text === '') return DEFAULT_LOCK_TIMEOUT_SECONDS
+  const seconds = Number(text)
+  if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text) || !Number.isFinite(seconds) || seconds > 24 * 3600) {
+    throw new InputError(
+      `lock-timeout ${JSON.stringify(text)} is not valid: expected the seconds the rollback may wait for a lock, ` +
+        'a number such as 10 (0 waits forever, at most 86400)'
+    )
+  }
+  if (seconds > 0 && seconds < 0.1) throw new InputError(`lock-timeout ${JSON.stringify(text)} is under 0.1 seconds: expected seconds, e.g. 10`)
+  return seconds
+}
+
+const MIGRATION_LABEL = /^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$/
+
+/** noop-reverse: `app.name`, one per line; blank lines ignored. */
+function readNoopReverse(read: InputReader, strategy: Strategy): string[] {
+  const names: string[] = []
+  read('noop-reverse')
+    .split(/\r?\n/)
+    .forEach((raw, index) => {
+      const line = raw.trim()
+      if (line === '') return
+      if (!MIGRATION_LABEL.test(line)) {
+        throw new InputError(
+          `noop-reverse line ${index + 1} ${JSON.stringify(line)} is not valid: expected app_label.migration_name, ` +
+            'one per line (e.g. axes.0007_alter_accessattempt_unique_together)'
+        )
+      }
+      if (!names.includes(line)) names.push(line)
+    })
+  if (names.length > 0 && strategy !== 'exact') {
+    throw new InputError(
+      `noop-reverse is set but strategy is ${strategy}: only strategy exact can skip operations (the other strategies run plain migrate commands)`
+    )
+  }
+  return names
+}
+
 /** Reads and checks every input before anything connects anywhere. */
 export function readInputs(read: InputReader = fromActionInputs): Config {
   const target = readTarget(read)
@@ -290,6 +332,15 @@ export function readInputs(read: InputReader = fromActionInputs): Config {
     throw new InputError(`backup-path ${JSON.stringify(backupPath)} is not valid: expected a file path such as backups/flagsmith.dump`)
   }
 
+  const dryRun = booleanInput(read, 'dry-run', false)
+  const trial = booleanInput(read, 'trial', false)
+  if (trial && !dryRun) {
+    throw new InputError(
+      'trial is true but dry-run is false: a trial runs the plan in a transaction and rolls it back, so it goes with ' +
+        'dry-run: true (a real run is all-or-nothing by itself)'
+    )
+  }
+
   return {
     target,
     databaseUrl,
@@ -302,8 +353,11 @@ export function readInputs(read: InputReader = fromActionInputs): Config {
     container,
     ssh: executor === 'ssh' ? readSsh(read, container) : undefined,
     kubectl: executor === 'kubectl' ? readKubectl(read, container) : undefined,
-    dryRun: booleanInput(read, 'dry-run', false),
+    dryRun,
+    trial,
     allowIrreversible: booleanInput(read, 'allow-irreversible', false),
+    lockTimeoutSeconds: readLockTimeout(read),
+    noopReverse: readNoopReverse(read, strategy),
     strategy,
     commandTimeoutSeconds: readCommandTimeout(read)
   }

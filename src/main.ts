@@ -6,15 +6,29 @@ import {createExecutor} from './executors/index.js'
 import type {Executor} from './executors/executor.js'
 import {readHistoryInContainer} from './history-container.js'
 import {explainDatabaseError, type History, readHistory} from './history.js'
-import {readInputs} from './inputs.js'
+import {InputError, readInputs} from './inputs.js'
 import {acquireRollbackLock, LockHeldError, type RollbackLock} from './lock.js'
 import {leftAlone, type Outcome} from './outcome.js'
 import {setOutputs} from './outputs.js'
 import {describePostgres, withRetries} from './retry.js'
+import {key, type Plan} from './plan.js'
 import {checkAndRun} from './rollback.js'
 import {writeSummary} from './summary.js'
 import {planForTarget, resolveTarget} from './target/resolve.js'
 import {verify} from './verify.js'
+
+/** Every noop-reverse name must be a migration this rollback unapplies: a typo must not pass unnoticed. */
+function checkNoopReverse(names: string[], plan: Plan): void {
+  const planned = new Set(plan.after.map(key))
+  const unknown = names.filter(name => !planned.has(name))
+  if (unknown.length > 0) {
+    throw new InputError(
+      `noop-reverse names ${unknown.join(', ')}, which ${unknown.length === 1 ? 'is' : 'are'} not applied at or after the cutoff, ` +
+        `so this rollback does not unapply ${unknown.length === 1 ? 'it' : 'them'}: expected migrations of the plan ` +
+        `(${plan.after.length} rows, e.g. ${plan.after.slice(0, 3).map(key).join(', ')})`
+    )
+  }
+}
 
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
@@ -63,6 +77,7 @@ export async function run(): Promise<Outcome> {
       outcome.status = 'nothing-to-roll-back'
       return outcome
     }
+    checkNoopReverse(config.noopReverse, plan)
 
     if (config.backup && !config.dryRun) {
       const path = config.backupPath ?? defaultBackupPath(config.databaseUrl)
@@ -91,7 +106,9 @@ export async function run(): Promise<Outcome> {
       return outcome
     }
     if (config.dryRun && result) {
-      outcome.status = 'planned'
+      // A dry run, trial or not, ends with everything as it was; a trial that failed says why.
+      if (result.failed) outcome.error = `${result.failed.command} failed: ${result.failed.message}`
+      else outcome.status = 'planned'
       return outcome
     }
 

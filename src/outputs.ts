@@ -10,4 +10,10 @@ export function setOutputs(outcome: Outcome): void {
   core.setOutput('commands', JSON.stringify(outcome.run?.commands ?? []))
   if (outcome.backup) core.setOutput('backup-path', outcome.backup.path)
   core.setOutput('rolled-back', JSON.stringify(outcome.verification?.unapplied ?? []))
+  core.setOutput('losses', JSON.stringify(report?.losses ?? {tables: [], columns: []}))
+  core.setOutput(
+    'hazards',
+    JSON.stringify((report?.hazards ?? []).map(({migration, operation, kind, table, columns, rows}) => ({migration, operation, kind, table, columns, rows})))
+  )
+  core.setOutput('changed', String(!outcome.unchanged))
 }

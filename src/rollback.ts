@@ -20,6 +20,7 @@ import {
 } from './django/commands.js'
 import type {Executor} from './executors/executor.js'
 import {CommandTimeoutError, commandForMessage, describeLimit} from './executors/timeout.js'
+import {describeFailure, type Failure} from './failure.js'
 import {type MigrateCommand, type Plan, vendorCommands} from './plan.js'
 
 export interface RunResult {
@@ -30,8 +31,10 @@ export interface RunResult {
   equivalent: MigrateCommand[] | null
   /** Why the run stopped before changing anything; null when it went ahead (or would, in a dry run). */
   refused: string | null
-  /** A command that failed after changes may have begun. */
+  /** A command that failed after changes may have begun (or, in a trial, the failure the trial found). */
   failed: {command: string; message: string} | null
+  /** Why the rollback script stopped, as facts for the summary (exact strategy and trials). */
+  failure?: Failure
   djangoProcesses: number
   /** The command that ran into command-timeout and was stopped, in words; absent when none did. */
   timedOut?: {command: string; seconds: number; message: string}
@@ -86,9 +89,10 @@ function refusal(config: Config, plan: Plan, report: DjangoReport): string | nul
   const reasons = report.problems.filter(p => p.blocking).map(p => p.message)
   if (report.problems.some(p => p.kind === 'irreversible' && p.blocking)) {
     reasons.push(
-      'Django cannot undo an irreversible step, and it has no transaction across migrations: running into one ' +
-        'leaves a half-done rollback. Restore from a backup instead, or add the reverse operation in a new ' +
-        'release, or set allow-irreversible: true to run the steps before it and stop there'
+      'Django cannot undo an irreversible step. If its reverse may safely do nothing (typically a data ' +
+        'migration whose effect the earlier release does not mind), name the migration in noop-reverse; ' +
+        'otherwise add the reverse operation in a new release, or restore from a backup. ' +
+        '(allow-irreversible: true would unapply only the migrations before it, and stop there)'
     )
   }
   if (config.strategy === 'exact') return reasons.length > 0 ? reasons.join('\n') : null
@@ -118,6 +122,13 @@ function refusal(config: Config, plan: Plan, report: DjangoReport): string | nul
     )
   }
   return reasons.length > 0 ? reasons.join('\n') : null
+}
+
+/** One line for the error output and the log: where it stopped and why. */
+function failureText(failure: Failure | undefined): string {
+  if (!failure) return 'failed'
+  const where = [failure.migration, failure.operation].filter(Boolean).join(', ')
+  return `${where ? `${where}: ` : ''}${failure.message}`
 }
 
 function isEquivalent(report: DjangoReport): boolean {
@@ -151,7 +162,10 @@ export async function checkAndRun(executor: Executor, config: Config, plan: Plan
     database: config.databaseAlias,
     after: plan.after.map(({app, name, applied}) => ({app, name, applied})),
     execute: executeInScript,
+    trial: config.trial,
     allowIrreversible: config.allowIrreversible,
+    lockTimeout: config.lockTimeoutSeconds,
+    noopReverse: config.noopReverse,
     commands: vendor
       ? vendorCommands(plan)
           .filter(c => !c.error)
@@ -162,13 +176,19 @@ export async function checkAndRun(executor: Executor, config: Config, plan: Plan
   }
   const report = await runScript(executor, config, request)
   const equivalent = !vendor && isEquivalent(report) ? report.perApp : null
-  const refused = report.error && !executeInScript ? report.error.message : refusal(config, plan, report)
+  const ranInScript = executeInScript || config.trial
+  const refused = report.error && !ranInScript ? report.error.message : refusal(config, plan, report)
   const result: RunResult = {report, commands: [], equivalent, refused, failed: null, djangoProcesses: 1}
+  if (config.trial && report.error && !refused) {
+    result.failure = describeFailure(report, config.lockTimeoutSeconds) ?? undefined
+    result.failed = {command: `the trial in ${executor.where}`, message: failureText(result.failure)}
+  }
 
   if (config.strategy === 'exact') {
     result.commands.push(displayCommand(scriptArgv(config.manageCommand)))
     if (executeInScript && report.error) {
       const at = report.error.migration ? ` at ${report.error.migration}` : ''
+      result.failure = describeFailure(report, config.lockTimeoutSeconds) ?? undefined
       result.failed = {command: `rollback.py in ${executor.where}`, message: `stopped${at}: ${report.error.message}`}
       if (report.error.message.startsWith(`${TIMEOUT_EXCEPTION}: `) && config.commandTimeoutSeconds) {
         const message = report.error.message.slice(TIMEOUT_EXCEPTION.length + 2)

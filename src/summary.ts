@@ -9,6 +9,7 @@ import type {PlannedMigration} from './django/commands.js'
 import {remainingKeys, type Outcome} from './outcome.js'
 import {displayCommand, migrateArgv, withDatabase} from './django/commands.js'
 import {describeLimit} from './executors/timeout.js'
+import {type Failure, hazardRows} from './failure.js'
 import {key} from './plan.js'
 
 export const SUMMARY_LIMIT = 1024 * 1024
@@ -54,15 +55,27 @@ function headline(outcome: Outcome): string {
       }
       return `## ✅ Nothing to roll back: no migration the code knows was applied at or after ${when || 'the cutoff'}`
     }
-    case 'planned':
+    case 'planned': {
+      const trial = outcome.run?.report.trial
+      if (trial && trial.tried.length > 0) {
+        return `## 🔍 Trial passed: ${plural(trial.tried.length, 'migration')} in ${plural(apps, 'app')} went through on the live data and were rolled back; nothing was changed`
+      }
       return `## 🔍 Dry run: ${plural(planned, 'migration')} in ${plural(apps, 'app')} would be rolled back; nothing was changed`
-    case 'failed':
+    }
+    case 'failed': {
+      const failure = outcome.run?.failure
+      if (failure && outcome.unchanged) {
+        const at = failure.migration ? ` at ${failure.migration}` : ''
+        const subject = outcome.config?.trial ? `Trial failed${at}: the rollback would not go through` : `Rollback failed${at}`
+        return `## ⛔ ${subject}; nothing was changed`
+      }
       if (outcome.unchanged) return '## ⛔ Rollback stopped before any change: the database is as it was'
       if (!v) return '## ❌ Rollback ran, but its result could not be verified'
       if (v.unapplied.length > 0) {
         return `## ❌ Rollback failed part-way: ${v.unapplied.length} of ${outcome.plan?.after.length} migrations unapplied, ${v.remaining.length} still applied after the cutoff`
       }
       return '## ❌ Rollback failed'
+    }
   }
 }
 
@@ -303,9 +316,15 @@ function failureSection(outcome: Outcome): string {
   const parts = [`<blockquote><p>${cause}</p></blockquote>`]
   const timeout = timeoutNote(outcome)
   if (timeout) parts.push(timeout)
+  const failure = outcome.run?.failure
+  if (failure) parts.push(failureDetails(outcome, failure))
   const v = outcome.verification
   if (outcome.unchanged) {
-    parts.push('Nothing was unapplied. Fix the cause above and run the workflow again.')
+    parts.push(
+      failure
+        ? `Nothing was changed: ${transactionWords(outcome, failure)} Fix the cause and run the workflow again with the same inputs.`
+        : 'Nothing was unapplied. Fix the cause above and run the workflow again.'
+    )
     return parts.join('\n\n')
   }
   if (v) {
@@ -326,6 +345,169 @@ function failureSection(outcome: Outcome): string {
   return parts.join('\n\n')
 }
 
+const FAULT_WORDS: Record<Failure['kind'], string> = {
+  data: 'the data written since the deploy does not fit the earlier schema',
+  'lock-timeout': 'waited longer than lock-timeout for a lock another session holds',
+  irreversible: 'an irreversible step',
+  timeout: 'stopped by command-timeout',
+  error: 'an error'
+}
+
+function transactionWords(outcome: Outcome, failure: Failure): string {
+  const undone = failure.rolledBack.length
+  if (outcome.config?.trial) return 'a trial always rolls its transaction back.'
+  return undone
+    ? `Django had undone ${plural(undone, 'migration')} (${failure.rolledBack.map(code).join(', ')}) inside the transaction before the failure, and all of it was rolled back: history, schema and data are exactly as before.`
+    : 'the transaction was rolled back before anything was kept: history, schema and data are exactly as before.'
+}
+
+function failureDetails(outcome: Outcome, failure: Failure): string {
+  const rows: [string, string][] = [['What', escapeHtml(FAULT_WORDS[failure.kind])]]
+  if (failure.migration) rows.push(['Migration', code(failure.migration)])
+  if (failure.operation) rows.push(['Operation', `undo ${escapeHtml(failure.operation)}`])
+  rows.push([failure.sqlstate ? `PostgreSQL (${escapeHtml(failure.sqlstate)})` : 'Message', escapeHtml(failure.message)])
+  if (failure.hazard && failure.hazard.rows !== null) rows.push(['Rows that cause it', escapeHtml(hazardRows(failure.hazard))])
+  if (failure.statement) rows.push(['Statement', code(failure.statement.slice(0, 500))])
+  rows.push(['Fix', escapeHtml(failure.fix)])
+  let text = `<table>${rows.map(([k, v]) => `<tr><th align="left">${k}</th><td>${v}</td></tr>`).join('')}</table>`
+  const blockers = outcome.run?.report.error?.blockers ?? []
+  if (failure.kind === 'lock-timeout') {
+    text += blockers.length
+      ? '\n\nSessions holding the lock it waited for:\n\n<table><tr><th>pid</th><th>application_name</th><th>user</th><th>state</th>' +
+        '<th>transaction since (UTC)</th><th>query</th></tr>' +
+        blockers
+          .map(
+            b =>
+              `<tr><td>${b.pid}</td><td>${escapeHtml(b.applicationName || '')}</td><td>${escapeHtml(b.user || '')}</td>` +
+              `<td>${escapeHtml(b.state || '')}</td><td>${escapeHtml(b.transactionSince ?? '')}</td><td>${code(b.query || '')}</td></tr>`
+          )
+          .join('') +
+        '</table>'
+      : '\n\nThe blocking session was not seen while waiting (it may have ended): look in `pg_stat_activity` for long transactions.'
+  }
+  return text
+}
+
+/** Which parts of the plan are all-or-nothing, said before anything runs. */
+function segmentsSection(outcome: Outcome): string {
+  const report = outcome.run?.report
+  const config = outcome.config
+  if (!report || !config || report.plan.length === 0) return ''
+  if (config.strategy !== 'exact') {
+    return (
+      `**Not all-or-nothing:** strategy ${config.strategy} runs plain \`migrate\` commands, which commit each migration ` +
+      'as they go; a failure part-way leaves a half-done rollback. strategy: exact runs the plan in one transaction.'
+    )
+  }
+  const segments = report.segments ?? []
+  if (segments.length <= 1) {
+    const atomic = segments[0]?.atomic ?? true
+    return atomic
+      ? `**All or nothing:** the ${plural(report.plan.length, 'migration')} run in one transaction; if any step fails, nothing is changed.`
+      : `**Not all-or-nothing:** ${code(segments[0].migrations[0])} has \`atomic = False\` and runs outside a transaction.`
+  }
+  const lines = segments.map((s, i) => {
+    const names = s.migrations.length > 6 ? `${s.migrations.slice(0, 6).map(code).join(', ')} and ${s.migrations.length - 6} more` : s.migrations.map(code).join(', ')
+    return s.atomic
+      ? `${i + 1}. all-or-nothing, one transaction: ${names}`
+      : `${i + 1}. ⚠️ \`atomic = False\`, runs alone outside a transaction: ${names}`
+  })
+  return (
+    `**In ${segments.length} parts:** migrations with \`atomic = False\` cannot run in a transaction. Each part commits ` +
+    'before the next starts, so a failure in a later part leaves the earlier ones done (the summary then says exactly ' +
+    'what was reached, and the same inputs finish the job).\n\n' +
+    lines.join('\n')
+  )
+}
+
+function trialSection(outcome: Outcome): string {
+  const trial = outcome.run?.report.trial
+  if (!trial) return ''
+  const timings = outcome.run?.report.timings ?? {}
+  const parts: string[] = []
+  if (trial.tried.length > 0) {
+    const total = trial.tried.reduce((sum, m) => sum + (timings[m] ?? 0), 0)
+    parts.push(
+      `**Trial:** ${plural(trial.tried.length, 'migration')} unapplied on the live data in ${total.toFixed(2)} s, then rolled back.\n\n` +
+        `<details><summary>Time per migration</summary>\n\n<table><tr><th>Migration</th><th>Seconds</th></tr>` +
+        trial.tried.map(m => `<tr><td>${code(m)}</td><td>${(timings[m] ?? 0).toFixed(3)}</td></tr>`).join('') +
+        '</table>\n\n</details>'
+    )
+  }
+  if (trial.untried.length > 0) {
+    parts.push(
+      `> [!NOTE]\n> Not tried: ${plural(trial.untried.length, 'migration')} from ${code(trial.notAtomic ?? trial.untried[0])} on, ` +
+        'which has `atomic = False` and cannot run inside the trial\'s transaction.'
+    )
+  }
+  return parts.join('\n\n')
+}
+
+function noopReverseSection(outcome: Outcome): string {
+  const entries = (outcome.run?.report.noopReverse ?? []).filter(e => e.operations.length > 0)
+  if (entries.length === 0) return ''
+  const verb = outcome.status === 'rolled-back' ? 'were skipped' : 'are skipped'
+  return (
+    `> [!WARNING]\n> **noop-reverse:** these irreversible operations ${verb} (treated as doing nothing) when unapplying; ` +
+    'whatever they changed in the data stays as it is:\n' +
+    entries.map(e => `> - ${code(e.migration)}: ${e.operations.map(o => escapeHtml(o)).join('; ')}`).join('\n')
+  )
+}
+
+const about = (n: number | null, exact: boolean): string => (n === null ? 'unknown' : `${exact ? '' : 'about '}${n.toLocaleString('en-US')}`)
+
+function lossesSection(outcome: Outcome): string {
+  const losses = outcome.run?.report.losses
+  if (!losses || (losses.tables.length === 0 && losses.columns.length === 0)) return ''
+  const rows = [
+    ...losses.tables.map(t => `<tr><td>${code(t.migration)}</td><td>table ${code(t.table)}</td><td>${about(t.rows, t.exact)} rows</td></tr>`),
+    ...losses.columns.map(
+      c => `<tr><td>${code(c.migration)}</td><td>column ${code(`${c.table}.${c.column}`)}</td><td>${about(c.values, c.exact)} values (not NULL)</td></tr>`
+    )
+  ]
+  const verb = outcome.status === 'rolled-back' ? 'were dropped' : 'are dropped'
+  const body = `<table><tr><th>Migration</th><th>Dropped</th><th>Data in it now</th></tr>${rows.join('')}</table>`
+  return (
+    `### What is lost\n\nThese ${verb} with the data in them, counted before the run ("about": the planner's estimate, for big tables). ` +
+    `Keep a backup (input backup) if any of it matters.\n\n${rows.length > COLLAPSE_AFTER ? `<details><summary>${rows.length} tables and columns</summary>\n\n${body}\n\n</details>` : body}`
+  )
+}
+
+function hazardsSection(outcome: Outcome): string {
+  const hazards = outcome.run?.report.hazards ?? []
+  if (hazards.length === 0) return ''
+  const rows = hazards.map(h => {
+    const count = h.rows === null ? 'not counted (big table: a trial checks it)' : h.rows === 0 ? '0: fine now' : `⛔ ${hazardRows(h)}`
+    return `<tr><td>${code(h.migration)}</td><td>${escapeHtml(h.detail)}</td><td>${escapeHtml(count)}</td></tr>`
+  })
+  const failing = hazards.filter(h => (h.rows ?? 0) > 0).length
+  return (
+    `### Reverse steps that can fail on data\n\n${failing ? `⛔ ${plural(failing, 'step')} would fail on the rows there now. ` : ''}` +
+    'Counted before the run.\n\n<table><tr><th>Migration</th><th>Reverse step</th><th>Rows that make it fail</th></tr>' +
+    `${rows.join('')}</table>`
+  )
+}
+
+const SQL_BUDGET = 150 * 1024
+const SQL_LINES_PER_MIGRATION = 60
+
+function sqlSection(outcome: Outcome): string {
+  const plan = outcome.run?.report.plan ?? []
+  if (!plan.some(m => m.sql)) return ''
+  let body = ''
+  let shown = 0
+  for (const m of plan) {
+    const lines = m.sql ?? []
+    const kept = lines.length > SQL_LINES_PER_MIGRATION ? [...lines.slice(0, SQL_LINES_PER_MIGRATION), `-- ... ${lines.length - SQL_LINES_PER_MIGRATION} more lines`] : lines
+    const block = `-- ${m.migration}${m.atomic === false ? ' (atomic = False)' : ''}\n${kept.join('\n')}\n`
+    if (body.length + block.length > SQL_BUDGET) break
+    body += `${block}\n`
+    shown++
+  }
+  const cut = shown < plan.length ? `\n\n${plan.length - shown} more migrations not shown (summary size limit).` : ''
+  return `<details><summary>The SQL of the backwards plan, per migration (as sqlmigrate --backwards prints it)</summary>\n\n${pre(body.trimEnd().split('\n'))}${cut}\n\n</details>`
+}
+
 export function renderSummary(outcome: Outcome): string {
   const sections = [
     headline(outcome),
@@ -336,11 +518,17 @@ export function renderSummary(outcome: Outcome): string {
         ' Run again with dry-run: false to do it.'
       : '',
     failureSection(outcome),
+    noopReverseSection(outcome),
+    trialSection(outcome),
+    segmentsSection(outcome),
+    hazardsSection(outcome),
+    lossesSection(outcome),
     facts(outcome),
     perAppTable(outcome),
     batchesSection(outcome),
     leftAloneSection(outcome),
     commandsSection(outcome),
+    sqlSection(outcome),
     migrationList(outcome)
   ]
   let markdown = `${sections.filter(s => s).join('\n\n')}\n`

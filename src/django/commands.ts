@@ -13,7 +13,13 @@ export interface ScriptRequest {
   database: string
   after: {app: string; name: string; applied: string}[]
   execute: boolean
+  /** Run the plan's first all-or-nothing segment in a transaction and roll it back (trial). */
+  trial: boolean
   allowIrreversible: boolean
+  /** Seconds the script's connection waits for a lock (PostgreSQL lock_timeout); 0 waits forever. */
+  lockTimeout: number
+  /** `app.name` of migrations whose irreversible RunPython/RunSQL are no-ops when unapplied. */
+  noopReverse: string[]
   /** `migrate APP TARGET` commands to evaluate (Flagsmith's number-minus-one). */
   commands: {app: string; target: string}[]
   /** Per app with rows in S, its rows before the cutoff, newest first: the script picks the per-app target. */
@@ -23,11 +29,70 @@ export interface ScriptRequest {
 export interface PlannedOperation {
   description: string
   irreversible: boolean
+  /** Its irreversible part is skipped (noop-reverse). */
+  skipped?: boolean
 }
 
 export interface PlannedMigration {
   migration: string
   operations: PlannedOperation[]
+  /** False for `atomic = False`: it cannot run inside a transaction. */
+  atomic?: boolean
+  /** The reverse's SQL as sqlmigrate --backwards prints it, with `--` comment lines (RunPython as Python). */
+  sql?: string[]
+}
+
+/** A run of migrations unapplied together: one transaction when atomic. */
+export interface Segment {
+  atomic: boolean
+  migrations: string[]
+}
+
+export type HazardKind = 'not-null' | 'max-length' | 'unique' | 'not-null-no-default'
+
+/** A reverse step that fails when the data written since the deploy violates the old constraint. */
+export interface Hazard {
+  migration: string
+  operation: string
+  kind: HazardKind
+  table: string
+  columns: string[]
+  detail: string
+  maxLength?: number
+  /** Rows that would make it fail now; null when not counted (big table, or the count failed). */
+  rows: number | null
+  counted: boolean
+}
+
+export interface Losses {
+  tables: {migration: string; table: string; rows: number | null; exact: boolean}[]
+  columns: {migration: string; table: string; column: string; values: number | null; exact: boolean}[]
+}
+
+/** A session that held a lock the rollback waited for (pg_stat_activity). */
+export interface Blocker {
+  pid: number
+  applicationName: string
+  user: string
+  state: string
+  transactionSince: string | null
+  stateSince: string | null
+  query: string
+}
+
+export interface ScriptError {
+  message: string
+  exception?: string
+  /** SQLSTATE of the PostgreSQL error underneath, when there is one. */
+  sqlstate?: string | null
+  pgMessage?: string | null
+  pgDetail?: string | null
+  migration: string | null
+  /** The operation being undone when it failed (Django's describe()). */
+  operation?: string | null
+  statement?: string | null
+  blockers?: Blocker[]
+  traceback?: string
 }
 
 export interface Problem {
@@ -65,10 +130,24 @@ export interface DjangoReport {
   commandsExtra: string[]
   commandsMissing: string[]
   hasFlagsmithCommand: boolean
+  segments: Segment[]
+  hazards: Hazard[]
+  losses: Losses
+  /** What noop-reverse skipped, per migration named. */
+  noopReverse: {migration: string; operations: string[]}[]
+  /** Unapplied and committed: really gone from the history. */
   executed: string[]
+  /** Unapplied inside a transaction that was then rolled back because of the failure. */
+  rolledBack: string[]
+  /** Seconds per migration unapplied (committed, rolled back or tried). */
+  timings: Record<string, number>
+  /** A trial's result: what went through and was rolled back, and what was not tried. */
+  trial: {tried: string[]; untried: string[]; notAtomic: string | null} | null
+  /** allow-irreversible: the migration the run stopped in front of. */
+  stoppedBefore: string | null
   /** Squash rows deleted without running operations (rowsOnly), when executing. */
   rowsDeleted: string[]
-  error: {message: string; migration: string | null; traceback?: string} | null
+  error: ScriptError | null
 }
 
 /** rollback.py's output could not be read: the target is not a Django app we can talk to. */

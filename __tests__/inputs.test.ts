@@ -92,6 +92,24 @@ describe('readInputs', () => {
     }
   })
 
+  it('trial goes with dry-run; lock-timeout is seconds (default 10, 0 waits forever); noop-reverse is app.name per line', () => {
+    expect(readInputs(reader(base))).toMatchObject({trial: false, lockTimeoutSeconds: 10, noopReverse: []})
+    expect(readInputs(reader({...base, 'dry-run': 'true', trial: 'true', 'lock-timeout': '0'}))).toMatchObject({
+      trial: true,
+      lockTimeoutSeconds: 0
+    })
+    expect(errorOf({...base, trial: 'true'}).message).toMatch(/^trial is true but dry-run is false: .*dry-run: true/)
+    expect(errorOf({...base, 'lock-timeout': '10s'}).message).toMatch(/^lock-timeout "10s" is not valid: expected the seconds/)
+    expect(errorOf({...base, 'lock-timeout': '-1'}).message).toMatch(/^lock-timeout "-1" is not valid/)
+    expect(readInputs(reader({...base, 'lock-timeout': '2.5'})).lockTimeoutSeconds).toBe(2.5)
+    const names = readInputs(reader({...base, 'noop-reverse': 'axes.0007_alter\n\n  ledger.0002_backfill \naxes.0007_alter'}))
+    expect(names.noopReverse).toEqual(['axes.0007_alter', 'ledger.0002_backfill'])
+    expect(errorOf({...base, 'noop-reverse': 'axes.0007\naxes 0008; rm -rf /'}).message).toMatch(
+      /^noop-reverse line 2 "axes 0008; rm -rf \/" is not valid: expected app_label.migration_name/
+    )
+    expect(errorOf({...base, 'noop-reverse': 'axes.0007', strategy: 'per-app'}).message).toMatch(/only strategy exact can skip/)
+  })
+
   describe('ssh', () => {
     const ssh = {...base, executor: 'ssh', 'ssh-host': 'vm.example.com', 'ssh-user': 'deploy', 'ssh-private-key': KEY}
 

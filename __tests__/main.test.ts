@@ -110,7 +110,7 @@ describe('rollback by datetime, local executor', () => {
   it('a failure half way says what was reached, and the same inputs finish the job once the cause is fixed', async () => {
     const d = await deployAThenB('A0')
     const afterB = await appliedMigrations(d.db, d.cutoff)
-    // allow-irreversible runs into shop.0003_seed_products, which has no reverse: Django stops there.
+    // allow-irreversible stops in front of shop.0003_seed_products, which has no reverse, committing what came before.
     const first = await rollback(d, {'allow-irreversible': 'true'})
     expect(first.exitCode).toBe(1)
     expect(first.outputs.status).toBe('failed')
@@ -123,7 +123,7 @@ describe('rollback by datetime, local executor', () => {
     expect(first.summary.split('\n')[0]).toBe(
       `## ❌ Rollback failed part-way: ${unapplied.length} of ${afterB.length} migrations unapplied, ${left.length} still applied after the cutoff`
     )
-    expect(first.summary).toContain('IrreversibleError')
+    expect(first.summary).toContain('stopped before shop.0003_seed_products, which is irreversible')
     expect(first.summary).toContain('<code>shop.0003_seed_products</code>')
     expect(first.summary).toContain('Run this workflow again with the same inputs')
 

@@ -37511,14 +37511,14 @@ var exec_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arg
  */
 function exec_exec(commandLine, args, options) {
     return exec_awaiter(this, void 0, void 0, function* () {
-        const commandArgs = argStringToArray(commandLine);
+        const commandArgs = tr.argStringToArray(commandLine);
         if (commandArgs.length === 0) {
             throw new Error(`Parameter 'commandLine' cannot be null or empty.`);
         }
         // Path to tool to execute should be first arg
         const toolPath = commandArgs[0];
         args = commandArgs.slice(1).concat(args || []);
-        const runner = new ToolRunner(toolPath, args, options);
+        const runner = new tr.ToolRunner(toolPath, args, options);
         return runner.exec();
     });
 }
@@ -37538,8 +37538,8 @@ function getExecOutput(commandLine, args, options) {
         let stdout = '';
         let stderr = '';
         //Using string decoder covers the case where a mult-byte character is split
-        const stdoutDecoder = new external_string_decoder_.StringDecoder('utf8');
-        const stderrDecoder = new external_string_decoder_.StringDecoder('utf8');
+        const stdoutDecoder = new StringDecoder('utf8');
+        const stderrDecoder = new StringDecoder('utf8');
         const originalStdoutListener = (_a = options === null || options === void 0 ? void 0 : options.listeners) === null || _a === void 0 ? void 0 : _a.stdout;
         const originalStdErrListener = (_b = options === null || options === void 0 ? void 0 : options.listeners) === null || _b === void 0 ? void 0 : _b.stderr;
         const stdErrListener = (data) => {
@@ -37969,7 +37969,6 @@ const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createReq
 ;// CONCATENATED MODULE: ./src/executors/process.ts
 
 
-
 /**
  * The action's own inputs (INPUT_*) carry secrets such as the database URL;
  * a child process has no use for them.
@@ -37985,17 +37984,13 @@ function childEnvironment(extra = {}) {
 /**
  * Runs argv directly (no shell) and collects its output. Silent because the
  * callers decide what reaches the log: a command line may hold a whole script.
+ * Spawned here rather than through @actions/exec, which has no handler for an
+ * error on the child's stdin: a process that exits before reading its input
+ * (ssh refused at once) would reject the run with EPIPE instead of its exit code.
  */
 async function runProcess(argv, options = {}) {
-    const [command, ...args] = argv;
-    const result = await getExecOutput(command, args, {
-        silent: true,
-        ignoreReturnCode: true,
-        input: options.input === undefined ? undefined : Buffer.from(options.input, 'utf8'),
-        env: options.env ?? childEnvironment(),
-        listeners: options.onStdoutLine ? { stdline: options.onStdoutLine } : undefined
-    });
-    return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+    const { exitCode, stdout, stderr } = await runProcessWithDeadline(argv, options);
+    return { exitCode, stdout, stderr };
 }
 /**
  * runProcess with a deadline. It spawns the process itself (not through
@@ -38010,7 +38005,7 @@ async function runProcessWithDeadline(argv, options) {
     const child = (0,external_node_child_process_namespaceObject.spawn)(command, args, {
         env: options.env ?? childEnvironment(),
         stdio: ['pipe', 'pipe', 'pipe'],
-        detached: deadline.group ?? false
+        detached: deadline?.group ?? false
     });
     let stdout = '';
     let stderr = '';
@@ -38034,7 +38029,7 @@ async function runProcessWithDeadline(argv, options) {
     let timedOut = false;
     const signal = (name) => {
         try {
-            if (deadline.group && child.pid)
+            if (deadline?.group && child.pid)
                 process.kill(-child.pid, name);
             else
                 child.kill(name);
@@ -38044,11 +38039,13 @@ async function runProcessWithDeadline(argv, options) {
         }
     };
     let killTimer;
-    const termTimer = setTimeout(() => {
-        timedOut = true;
-        signal('SIGTERM');
-        killTimer = setTimeout(() => signal('SIGKILL'), deadline.killAfterMs);
-    }, deadline.termAfterMs);
+    const termTimer = deadline
+        ? setTimeout(() => {
+            timedOut = true;
+            signal('SIGTERM');
+            killTimer = setTimeout(() => signal('SIGKILL'), deadline.killAfterMs);
+        }, deadline.termAfterMs)
+        : undefined;
     try {
         const exitCode = await new Promise((resolve, reject) => {
             child.on('error', reject);
@@ -38063,7 +38060,7 @@ async function runProcessWithDeadline(argv, options) {
         if (killTimer)
             clearTimeout(killTimer);
         // A group leader that exited may leave children behind in its group: they go too once the limit has passed.
-        if (timedOut && deadline.group)
+        if (timedOut && deadline?.group)
             signal('SIGKILL');
     }
 }

@@ -1,4 +1,3 @@
-import * as exec from '@actions/exec'
 import {spawn} from 'node:child_process'
 import {constants as osConstants} from 'node:os'
 import type {ExecOptions, ExecResult} from './executor.js'
@@ -18,17 +17,13 @@ export function childEnvironment(extra: Record<string, string> = {}): Record<str
 /**
  * Runs argv directly (no shell) and collects its output. Silent because the
  * callers decide what reaches the log: a command line may hold a whole script.
+ * Spawned here rather than through @actions/exec, which has no handler for an
+ * error on the child's stdin: a process that exits before reading its input
+ * (ssh refused at once) would reject the run with EPIPE instead of its exit code.
  */
 export async function runProcess(argv: string[], options: ExecOptions & {env?: Record<string, string>} = {}): Promise<ExecResult> {
-  const [command, ...args] = argv
-  const result = await exec.getExecOutput(command, args, {
-    silent: true,
-    ignoreReturnCode: true,
-    input: options.input === undefined ? undefined : Buffer.from(options.input, 'utf8'),
-    env: options.env ?? childEnvironment(),
-    listeners: options.onStdoutLine ? {stdline: options.onStdoutLine} : undefined
-  })
-  return {exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr}
+  const {exitCode, stdout, stderr} = await runProcessWithDeadline(argv, options)
+  return {exitCode, stdout, stderr}
 }
 
 /**
@@ -59,7 +54,7 @@ export interface TimedResult extends ExecResult {
  */
 export async function runProcessWithDeadline(
   argv: string[],
-  options: ExecOptions & {env?: Record<string, string>; deadline: Deadline}
+  options: ExecOptions & {env?: Record<string, string>; deadline?: Deadline}
 ): Promise<TimedResult> {
   const [command, ...args] = argv
   const started = Date.now()
@@ -67,7 +62,7 @@ export async function runProcessWithDeadline(
   const child = spawn(command, args, {
     env: options.env ?? childEnvironment(),
     stdio: ['pipe', 'pipe', 'pipe'],
-    detached: deadline.group ?? false
+    detached: deadline?.group ?? false
   })
   let stdout = ''
   let stderr = ''
@@ -90,18 +85,20 @@ export async function runProcessWithDeadline(
   let timedOut = false
   const signal = (name: NodeJS.Signals): void => {
     try {
-      if (deadline.group && child.pid) process.kill(-child.pid, name)
+      if (deadline?.group && child.pid) process.kill(-child.pid, name)
       else child.kill(name)
     } catch {
       // already gone
     }
   }
   let killTimer: NodeJS.Timeout | undefined
-  const termTimer = setTimeout(() => {
-    timedOut = true
-    signal('SIGTERM')
-    killTimer = setTimeout(() => signal('SIGKILL'), deadline.killAfterMs)
-  }, deadline.termAfterMs)
+  const termTimer = deadline
+    ? setTimeout(() => {
+        timedOut = true
+        signal('SIGTERM')
+        killTimer = setTimeout(() => signal('SIGKILL'), deadline.killAfterMs)
+      }, deadline.termAfterMs)
+    : undefined
   try {
     const exitCode: number = await new Promise((resolve, reject) => {
       child.on('error', reject)
@@ -113,6 +110,6 @@ export async function runProcessWithDeadline(
     clearTimeout(termTimer)
     if (killTimer) clearTimeout(killTimer)
     // A group leader that exited may leave children behind in its group: they go too once the limit has passed.
-    if (timedOut && deadline.group) signal('SIGKILL')
+    if (timedOut && deadline?.group) signal('SIGKILL')
   }
 }

@@ -109,7 +109,9 @@ describe.each(djangoPythons())('$label: all or nothing on the hazard project', (
     const fixed = await snapshot(d.db)
     const passed = await rollback(d, {'dry-run': 'true', trial: 'true'})
     expect(passed.outputs.status).toBe('planned')
-    expect(passed.summary).toMatch(/## 🔍 Trial passed: 7 migrations in 2 apps went through on the live data and were rolled back; nothing was changed/)
+    expect(passed.summary).toMatch(
+      /## 🔍 Trial passed: 7 migrations in 2 apps went through on the live data and were rolled back; nothing was changed/
+    )
     expect(passed.summary).toMatch(/Time per migration/)
     expect(await snapshot(d.db)).toEqual(fixed)
   })
@@ -119,10 +121,13 @@ describe.each(djangoPythons())('$label: all or nothing on the hazard project', (
     await writeBadData(d.db, ['not-null', 'unique'])
     const run = await rollback(d, {'dry-run': 'true'})
     expect(run.outputs.status).toBe('planned')
-    const losses = json<{tables: {table: string; rows: number; exact: boolean}[]; columns: {table: string; column: string; values: number}[]}>(
-      run.outputs.losses
-    )
-    expect(losses.tables).toEqual([expect.objectContaining({migration: 'catalog.0004_label', table: 'catalog_label', rows: LOST_LABELS, exact: true})])
+    const losses = json<{
+      tables: {table: string; rows: number; exact: boolean}[]
+      columns: {table: string; column: string; values: number}[]
+    }>(run.outputs.losses)
+    expect(losses.tables).toEqual([
+      expect.objectContaining({migration: 'catalog.0004_label', table: 'catalog_label', rows: LOST_LABELS, exact: true})
+    ])
     expect(losses.columns).toEqual(
       expect.arrayContaining([
         expect.objectContaining({table: 'catalog_product', column: 'sku', values: LOST_SKU_VALUES, exact: true}),

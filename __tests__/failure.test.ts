@@ -39,7 +39,9 @@ describe('hazardRows and hazardFix', () => {
     expect(hazardRows(hazard({kind: 'max-length', columns: ['code'], maxLength: 20}))).toBe(
       '1 row of catalog_product has code longer than 20 characters'
     )
-    expect(hazardRows(hazard({kind: 'unique', columns: ['slug'], rows: 2}))).toBe('2 rows of catalog_product share a value of (slug) with another row')
+    expect(hazardRows(hazard({kind: 'unique', columns: ['slug'], rows: 2}))).toBe(
+      '2 rows of catalog_product share a value of (slug) with another row'
+    )
     expect(hazardRows(hazard({kind: 'not-null-no-default', table: 'catalog_supplier', columns: ['legacy_flag'], rows: 2}))).toMatch(
       /^catalog_supplier has 2 rows, and legacy_flag comes back NOT NULL/
     )
@@ -76,7 +78,10 @@ describe('describeFailure', () => {
   })
 
   it('a lock timeout points at the blocking session and lock-timeout', () => {
-    const failure = describeFailure(report({message: 'OperationalError: canceling statement due to lock timeout', sqlstate: '55P03', migration: 'a.b'}), 2)
+    const failure = describeFailure(
+      report({message: 'OperationalError: canceling statement due to lock timeout', sqlstate: '55P03', migration: 'a.b'}),
+      2
+    )
     expect(failure?.kind).toBe('lock-timeout')
     expect(failure?.hazard).toBeNull()
     expect(failure?.fix).toMatch(/lock-timeout \(2 s\)/)

@@ -5,6 +5,7 @@ import type {Outcome} from '../src/outcome.js'
 import {planRollback} from '../src/plan.js'
 import type {RunResult} from '../src/rollback.js'
 import {deploymentBatches} from '../src/batches.js'
+import {describeFailure} from '../src/failure.js'
 import {escapeHtml, losesData, renderSummary, SUMMARY_LIMIT} from '../src/summary.js'
 
 const cutoff = parseCutoff('2024-05-01 11:00:00')
@@ -121,10 +122,174 @@ describe('renderSummary', () => {
     expect(md.split('\n')[0]).toBe('## ⛔ Rollback stopped before any change: the database is as it was')
   })
 
+  it('a failure inside the transaction: nothing was changed, the migration, operation, PostgreSQL message, rows and fix', () => {
+    const hazard = {
+      migration: 'shop.0002_price',
+      operation: 'Alter field name on product',
+      kind: 'not-null' as const,
+      table: 'shop_product',
+      columns: ['name'],
+      detail: 'NOT NULL is put back on shop_product.name',
+      rows: 1,
+      counted: true
+    }
+    const r = report({
+      hazards: [hazard],
+      rolledBack: ['features.0002_b'],
+      error: {
+        message: 'IntegrityError: column "name" contains null values',
+        pgMessage: 'column "name" of relation "shop_product" contains null values',
+        sqlstate: '23502',
+        migration: 'shop.0002_price',
+        operation: 'Alter field name on product',
+        statement: 'ALTER TABLE "shop_product" ALTER COLUMN "name" SET NOT NULL'
+      }
+    })
+    const failure = describeFailure(r, 10) ?? undefined
+    const md = renderSummary({
+      status: 'failed',
+      unchanged: true,
+      config,
+      plan,
+      run: {...run(r), failure},
+      verification: {unapplied: [], remaining: [rows[1], rows[2]], lostBefore: []},
+      error: 'rollback.py failed',
+      seconds: 1
+    })
+    expect(md.split('\n')[0]).toBe('## ⛔ Rollback failed at shop.0002_price; nothing was changed')
+    expect(md).toContain(
+      '<th align="left">PostgreSQL (23502)</th><td>column &#34;name&#34; of relation &#34;shop_product&#34; contains null values</td>'
+    )
+    expect(md).toContain('undo Alter field name on product')
+    expect(md).toContain('1 row of shop_product has name NULL')
+    expect(md).toContain('UPDATE shop_product SET name = ... WHERE name IS NULL')
+    expect(md).toContain(
+      'Django had undone 1 migration (<code>features.0002_b</code>) inside the transaction before the failure, and all of it was rolled back'
+    )
+    expect(md).not.toContain('### State reached')
+  })
+
+  it('a lock timeout lists the sessions that held the lock', () => {
+    const r = report({
+      error: {
+        message: 'OperationalError: canceling statement due to lock timeout',
+        pgMessage: 'canceling statement due to lock timeout',
+        sqlstate: '55P03',
+        migration: 'shop.0002_price',
+        blockers: [
+          {
+            pid: 4242,
+            applicationName: 'gunicorn <w>',
+            user: 'app',
+            state: 'idle in transaction',
+            transactionSince: '2024-05-01T12:00:00Z',
+            stateSince: null,
+            query: 'SELECT 1'
+          }
+        ]
+      }
+    })
+    const md = renderSummary({
+      status: 'failed',
+      unchanged: true,
+      config,
+      plan,
+      run: {...run(r), failure: describeFailure(r, 10) ?? undefined},
+      seconds: 1
+    })
+    expect(md).toContain('<td>4242</td><td>gunicorn &#60;w&#62;</td><td>app</td><td>idle in transaction</td><td>2024-05-01T12:00:00Z</td>')
+    expect(md).toContain('lock-timeout (10 s)')
+  })
+
+  it('says which parts are all-or-nothing, what is lost (exact or about), the hazards, noop-reverse and the SQL', () => {
+    const r = report({
+      segments: [
+        {atomic: true, migrations: ['features.0002_b']},
+        {atomic: false, migrations: ['shop.0002_price']}
+      ],
+      losses: {
+        tables: [{migration: 'features.0002_b', table: 'features_flag', rows: 1234567, exact: false}],
+        columns: [{migration: 'shop.0002_price', table: 'shop_product', column: 'price', values: 3, exact: true}]
+      },
+      hazards: [
+        {
+          migration: 'shop.0002_price',
+          operation: 'x',
+          kind: 'unique',
+          table: 't',
+          columns: ['c'],
+          detail: 'UNIQUE is put back on t.c',
+          rows: 2,
+          counted: true
+        },
+        {
+          migration: 'shop.0002_price',
+          operation: 'y',
+          kind: 'not-null',
+          table: 'big',
+          columns: ['d'],
+          detail: 'NOT NULL is put back on big.d',
+          rows: null,
+          counted: false
+        }
+      ],
+      noopReverse: [{migration: 'shop.0002_price', operations: ['Raw Python operation']}],
+      plan: [
+        {migration: 'features.0002_b', operations: [], sql: ['-- Create model Flag', 'DROP TABLE "features_flag" CASCADE;']},
+        {
+          migration: 'shop.0002_price',
+          atomic: false,
+          operations: [],
+          sql: ['-- Add field price', 'ALTER TABLE "shop_product" DROP COLUMN "price" CASCADE;']
+        }
+      ]
+    })
+    const md = renderSummary({
+      status: 'planned',
+      config: {...config, dryRun: true, noopReverse: ['shop.0002_price']},
+      plan,
+      run: run(r),
+      seconds: 1
+    })
+    expect(md.split('\n')[0]).toBe(
+      '## 🔍 Dry run: 2 migrations in 2 apps would be rolled back; ⛔ 1 reverse step would fail on the data there now; nothing was changed'
+    )
+    expect(md).toContain('**In 2 parts:**')
+    expect(md).toContain('1. all-or-nothing, one transaction: <code>features.0002_b</code>')
+    expect(md).toContain('2. ⚠️ `atomic = False`, runs alone outside a transaction: <code>shop.0002_price</code>')
+    expect(md).toContain('table <code>features_flag</code></td><td>about 1,234,567 rows')
+    expect(md).toContain('column <code>shop_product.price</code></td><td>3 values (not NULL)')
+    expect(md).toContain('⛔ 2 rows of t share a value of (c) with another row')
+    expect(md).toContain('not counted (big table: a trial checks it)')
+    expect(md).toContain('**noop-reverse:** these irreversible operations are skipped')
+    expect(md).toContain('except those skipped by noop-reverse')
+    expect(md).toContain('DROP TABLE &#34;features_flag&#34; CASCADE;')
+    expect(md).toContain('-- shop.0002_price (atomic = False)')
+  })
+
+  it('a trial that passed says so, with the time per migration and what it could not try', () => {
+    const r = report({
+      trial: {tried: ['features.0002_b'], untried: ['shop.0002_price'], notAtomic: 'shop.0002_price'},
+      timings: {'features.0002_b': 0.25}
+    })
+    const md = renderSummary({status: 'planned', config: {...config, dryRun: true, trial: true}, plan, run: run(r), seconds: 1})
+    expect(md.split('\n')[0]).toBe(
+      '## 🔍 Trial passed: 1 migration in 2 apps went through on the live data and were rolled back; nothing was changed'
+    )
+    expect(md).toContain('<tr><td><code>features.0002_b</code></td><td>0.250</td></tr>')
+    expect(md).toContain('Not tried: 1 migration from <code>shop.0002_price</code> on')
+  })
+
+  it('per-app is not all-or-nothing, and says so', () => {
+    const md = renderSummary({status: 'planned', config: {...config, strategy: 'per-app'}, plan, run: run(report()), seconds: 1})
+    expect(md).toContain('**Not all-or-nothing:** strategy per-app runs plain `migrate` commands')
+  })
+
   it('stays under 1 MiB for a huge plan, and says what it left out', () => {
     const many = Array.from({length: 20000}, (_, i) => ({
       migration: `app${i}.${String(i).padStart(4, '0')}_${'x'.repeat(60)}`,
-      operations: [{description: `Undo Add field ${'y'.repeat(80)}`, irreversible: false}]
+      operations: [{description: `Undo Add field ${'y'.repeat(80)}`, irreversible: false}],
+      sql: [`ALTER TABLE "t${i}" DROP COLUMN "${'z'.repeat(60)}" CASCADE;`]
     }))
     const md = renderSummary({status: 'planned', config, plan, run: run(report({plan: many})), seconds: 1})
     expect(Buffer.byteLength(md)).toBeLessThan(SUMMARY_LIMIT)

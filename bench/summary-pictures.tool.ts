@@ -1,14 +1,15 @@
 /**
  * Not a test: makes the two job summaries people will read — a realistic
  * rollback (Flagsmith's graph, v2.265.0 back to v2.150.0, over SSH) and one
- * that failed half way — writes them to docs/ and renders each to PNG with
+ * whose reverse failed on the data and changed nothing — writes them to docs/ and renders each to PNG with
  * scripts/render-summary.mjs. `npm run summary-pictures`.
  */
 import {execFileSync} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import {runAction} from '../__tests__/support/action.js'
-import {deployRelease, projectDir, serverNow} from '../__tests__/support/django-project.js'
+import {serverNow} from '../__tests__/support/django-project.js'
+import {deployHazardRelease, hazardProjectDir, manageHazard, writeBadData} from '../__tests__/support/hazard-project.js'
 import {databaseAtRelease, deployFlagsmith, flagsmithProject} from '../__tests__/support/flagsmith.js'
 import {createDatabase, query} from '../__tests__/support/postgres.js'
 import {pythonBin, REPO_ROOT} from '../__tests__/support/python.js'
@@ -67,21 +68,23 @@ it('renders the summaries', async () => {
     await sshd.stop()
   }
 
-  // Half way: an irreversible step with allow-irreversible: Django stops there.
+  // All or nothing: a reverse that fails on data written since the deploy (a NULL name). Nothing changes.
   const failing = await createDatabase('pictures_failed')
-  await deployRelease(failing, 'A0')
+  await deployHazardRelease(failing, 'A')
+  await manageHazard(failing, ['migrate', 'search', '-v', '0'])
   const failCutoff = await asTyped(failing)
-  await deployRelease(failing, 'B')
+  await deployHazardRelease(failing, 'B')
+  await writeBadData(failing, ['not-null'])
   const failed = await runAction(
     {
       'target-datetime': failCutoff,
       'database-url': failing,
       executor: 'local',
-      'allow-irreversible': 'true',
-      'manage-command': `${pythonBin()} ${projectDir}/manage.py`
+      'noop-reverse': 'ledger.0002_backfill',
+      'manage-command': `${pythonBin()} ${hazardProjectDir}/manage.py`
     },
     {env: {DATABASE_URL: failing}}
   )
   if (failed.outputs.status !== 'failed') throw new Error(failed.stdout)
-  save('summary-failed', failed.summary.replaceAll(`${pythonBin()} ${projectDir}/manage.py`, 'python manage.py'))
+  save('summary-failed', failed.summary.replaceAll(`${pythonBin()} ${hazardProjectDir}/manage.py`, 'python manage.py'))
 })

@@ -267,7 +267,8 @@ function readLockTimeout(read: InputReader): number {
         'a number such as 10 (0 waits forever, at most 86400)'
     )
   }
-  if (seconds > 0 && seconds < 0.1) throw new InputError(`lock-timeout ${JSON.stringify(text)} is under 0.1 seconds: expected seconds, e.g. 10`)
+  if (seconds > 0 && seconds < 0.1)
+    throw new InputError(`lock-timeout ${JSON.stringify(text)} is under 0.1 seconds: expected seconds, e.g. 10`)
   return seconds
 }
 

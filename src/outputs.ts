@@ -13,7 +13,16 @@ export function setOutputs(outcome: Outcome): void {
   core.setOutput('losses', JSON.stringify(report?.losses ?? {tables: [], columns: []}))
   core.setOutput(
     'hazards',
-    JSON.stringify((report?.hazards ?? []).map(({migration, operation, kind, table, columns, rows}) => ({migration, operation, kind, table, columns, rows})))
+    JSON.stringify(
+      (report?.hazards ?? []).map(({migration, operation, kind, table, columns, rows}) => ({
+        migration,
+        operation,
+        kind,
+        table,
+        columns,
+        rows
+      }))
+    )
   )
   core.setOutput('changed', String(!outcome.unchanged))
 }

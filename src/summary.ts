@@ -60,7 +60,9 @@ function headline(outcome: Outcome): string {
       if (trial && trial.tried.length > 0) {
         return `## 🔍 Trial passed: ${plural(trial.tried.length, 'migration')} in ${plural(apps, 'app')} went through on the live data and were rolled back; nothing was changed`
       }
-      return `## 🔍 Dry run: ${plural(planned, 'migration')} in ${plural(apps, 'app')} would be rolled back; nothing was changed`
+      const failing = (outcome.run?.report.hazards ?? []).filter(h => (h.rows ?? 0) > 0).length
+      const warning = failing ? `; ⛔ ${plural(failing, 'reverse step')} would fail on the data there now` : ''
+      return `## 🔍 Dry run: ${plural(planned, 'migration')} in ${plural(apps, 'app')} would be rolled back${warning}; nothing was changed`
     }
     case 'failed': {
       const failure = outcome.run?.failure
@@ -303,7 +305,8 @@ function timeoutNote(outcome: Outcome): string {
   return (
     `⏱ **Stopped by command-timeout.** ${what}. It was ended in the target, ` +
     'and `django_migrations` was read again afterwards, so the state below is what the database holds now. ' +
-    'A migration interrupted half way was rolled back by its transaction unless it is non-atomic. ' +
+    'With strategy exact, the transaction it stopped in was rolled back: only parts before an atomic = False migration ' +
+    'stay done. With the other strategies, the migration interrupted half way was rolled back by its transaction. ' +
     'If a data migration needs longer, raise command-timeout; if it was waiting, look for a lock held by the application ' +
     '(`pg_stat_activity`, `pg_locks`). Then run again with the same inputs.'
   )
@@ -407,7 +410,10 @@ function segmentsSection(outcome: Outcome): string {
       : `**Not all-or-nothing:** ${code(segments[0].migrations[0])} has \`atomic = False\` and runs outside a transaction.`
   }
   const lines = segments.map((s, i) => {
-    const names = s.migrations.length > 6 ? `${s.migrations.slice(0, 6).map(code).join(', ')} and ${s.migrations.length - 6} more` : s.migrations.map(code).join(', ')
+    const names =
+      s.migrations.length > 6
+        ? `${s.migrations.slice(0, 6).map(code).join(', ')} and ${s.migrations.length - 6} more`
+        : s.migrations.map(code).join(', ')
     return s.atomic
       ? `${i + 1}. all-or-nothing, one transaction: ${names}`
       : `${i + 1}. ⚠️ \`atomic = False\`, runs alone outside a transaction: ${names}`
@@ -437,7 +443,7 @@ function trialSection(outcome: Outcome): string {
   if (trial.untried.length > 0) {
     parts.push(
       `> [!NOTE]\n> Not tried: ${plural(trial.untried.length, 'migration')} from ${code(trial.notAtomic ?? trial.untried[0])} on, ` +
-        'which has `atomic = False` and cannot run inside the trial\'s transaction.'
+        "which has `atomic = False` and cannot run inside the trial's transaction."
     )
   }
   return parts.join('\n\n')
@@ -454,19 +460,31 @@ function noopReverseSection(outcome: Outcome): string {
   )
 }
 
-const about = (n: number | null, exact: boolean): string => (n === null ? 'unknown' : `${exact ? '' : 'about '}${n.toLocaleString('en-US')}`)
+const TABLE_ROWS = 200
+
+/** At most TABLE_ROWS table rows; the whole list is in the named output. */
+function capped(rows: string[], output: string): string {
+  if (rows.length <= TABLE_ROWS) return rows.join('')
+  return `${rows.slice(0, TABLE_ROWS).join('')}<tr><td colspan="3">${rows.length - TABLE_ROWS} more: see the ${output} output</td></tr>`
+}
+
+const about = (n: number | null, exact: boolean): string =>
+  n === null ? 'unknown' : `${exact ? '' : 'about '}${n.toLocaleString('en-US')}`
 
 function lossesSection(outcome: Outcome): string {
   const losses = outcome.run?.report.losses
   if (!losses || (losses.tables.length === 0 && losses.columns.length === 0)) return ''
   const rows = [
-    ...losses.tables.map(t => `<tr><td>${code(t.migration)}</td><td>table ${code(t.table)}</td><td>${about(t.rows, t.exact)} rows</td></tr>`),
+    ...losses.tables.map(
+      t => `<tr><td>${code(t.migration)}</td><td>table ${code(t.table)}</td><td>${about(t.rows, t.exact)} rows</td></tr>`
+    ),
     ...losses.columns.map(
-      c => `<tr><td>${code(c.migration)}</td><td>column ${code(`${c.table}.${c.column}`)}</td><td>${about(c.values, c.exact)} values (not NULL)</td></tr>`
+      c =>
+        `<tr><td>${code(c.migration)}</td><td>column ${code(`${c.table}.${c.column}`)}</td><td>${about(c.values, c.exact)} values (not NULL)</td></tr>`
     )
   ]
   const verb = outcome.status === 'rolled-back' ? 'were dropped' : 'are dropped'
-  const body = `<table><tr><th>Migration</th><th>Dropped</th><th>Data in it now</th></tr>${rows.join('')}</table>`
+  const body = `<table><tr><th>Migration</th><th>Dropped</th><th>Data in it now</th></tr>${capped(rows, 'losses')}</table>`
   return (
     `### What is lost\n\nThese ${verb} with the data in them, counted before the run ("about": the planner's estimate, for big tables). ` +
     `Keep a backup (input backup) if any of it matters.\n\n${rows.length > COLLAPSE_AFTER ? `<details><summary>${rows.length} tables and columns</summary>\n\n${body}\n\n</details>` : body}`
@@ -484,7 +502,7 @@ function hazardsSection(outcome: Outcome): string {
   return (
     `### Reverse steps that can fail on data\n\n${failing ? `⛔ ${plural(failing, 'step')} would fail on the rows there now. ` : ''}` +
     'Counted before the run.\n\n<table><tr><th>Migration</th><th>Reverse step</th><th>Rows that make it fail</th></tr>' +
-    `${rows.join('')}</table>`
+    `${capped(rows, 'hazards')}</table>`
   )
 }
 
@@ -498,7 +516,10 @@ function sqlSection(outcome: Outcome): string {
   let shown = 0
   for (const m of plan) {
     const lines = m.sql ?? []
-    const kept = lines.length > SQL_LINES_PER_MIGRATION ? [...lines.slice(0, SQL_LINES_PER_MIGRATION), `-- ... ${lines.length - SQL_LINES_PER_MIGRATION} more lines`] : lines
+    const kept =
+      lines.length > SQL_LINES_PER_MIGRATION
+        ? [...lines.slice(0, SQL_LINES_PER_MIGRATION), `-- ... ${lines.length - SQL_LINES_PER_MIGRATION} more lines`]
+        : lines
     const block = `-- ${m.migration}${m.atomic === false ? ' (atomic = False)' : ''}\n${kept.join('\n')}\n`
     if (body.length + block.length > SQL_BUDGET) break
     body += `${block}\n`
@@ -514,7 +535,11 @@ export function renderSummary(outcome: Outcome): string {
     outcome.status === 'rolled-back' ? NEXT_STEP : '',
     outcome.status === 'planned'
       ? 'Django checked the plan in the target: every step goes backwards, nothing applied before the cutoff is touched' +
-        (outcome.config?.allowIrreversible ? '.' : ', and no step is irreversible.') +
+        (outcome.config?.allowIrreversible
+          ? '.'
+          : outcome.config?.noopReverse.length
+            ? ', and no step is irreversible except those skipped by noop-reverse.'
+            : ', and no step is irreversible.') +
         ' Run again with dry-run: false to do it.'
       : '',
     failureSection(outcome),

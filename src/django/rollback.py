@@ -167,7 +167,7 @@ def _run(run):
     plan_nodes = _plan_nodes(run, graph, exact, replaced_by)
     full_plan = executor.migration_plan(graph.leaf_nodes(), clean_start=True)
     # Reverse of the order Django would apply everything on an empty database.
-    plan = [m for m, _ in reversed(full_plan) if (m.app_label, m.name) in plan_nodes]
+    plan = _defer_non_atomic([m for m, _ in reversed(full_plan) if (m.app_label, m.name) in plan_nodes], graph)
 
     noop = _apply_noop_reverse(run, plan, request.get("noopReverse") or [])
     _check_plan(run, plan, graph, plan_nodes, set(executor.loader.applied_migrations),
@@ -334,6 +334,26 @@ def _plan_nodes(run, graph, exact, replaced_by):
                         "%s is in django_migrations and on disk but not in the migration graph; cannot plan it."
                         % run.label(key), True)
     return nodes
+
+
+def _defer_non_atomic(plan, graph):
+    """The same plan with each atomic = False migration as late as its dependants allow, so the first
+    all-or-nothing segment is as large as it can be. Unchanged when every migration is atomic."""
+    if all(m.atomic for m in plan):
+        return plan
+    keys = [(m.app_label, m.name) for m in plan]
+    in_plan = set(keys)
+    # A migration is unapplied only after every planned migration that depends on it.
+    waits_for = dict((k, set(graph.backwards_plan(k)) & in_plan - {k}) for k in keys)
+    done, ordered = set(), []
+    remaining = list(plan)
+    while remaining:
+        ready = [m for m in remaining if waits_for[(m.app_label, m.name)] <= done]
+        chosen = next((m for m in ready if m.atomic), ready[0])
+        ordered.append(chosen)
+        done.add((chosen.app_label, chosen.name))
+        remaining.remove(chosen)
+    return ordered
 
 
 def _irreversible_operations(operation):

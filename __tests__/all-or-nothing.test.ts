@@ -33,11 +33,17 @@ interface Deployed {
   historyA: string[]
 }
 
-/** Release A (plus search at B when `withSearch`, so the plan has no atomic = False migration), cutoff, release B. */
-async function deploy(prefix: string, withSearch: boolean): Promise<Deployed> {
+/**
+ * Release A, cutoff, release B. `allAtomic`: search and archive go to B before the cutoff, so the plan has
+ * no atomic = False migration.
+ */
+async function deploy(prefix: string, allAtomic: boolean): Promise<Deployed> {
   const db = await createDatabase(prefix)
   await deployHazardRelease(db, 'A')
-  if (withSearch) await manageHazard(db, ['migrate', 'search', '-v', '0'])
+  if (allAtomic) {
+    await manageHazard(db, ['migrate', 'search', '-v', '0'])
+    await manageHazard(db, ['migrate', 'archive', '-v', '0'])
+  }
   const a = await snapshot(db)
   const cutoff = await serverNow(db)
   await deployHazardRelease(db, 'B')
@@ -170,7 +176,11 @@ describe.each(djangoPythons())('$label: all or nothing on the hazard project', (
     expect(refused.summary).toMatch(/name the migration in noop-reverse/)
     const unknown = await rollback(d, {'noop-reverse': `${LEDGER}\ncatalog.0001_initial`})
     expect(unknown.outputs.status).toBe('failed')
-    expect(unknown.summary).toMatch(/noop-reverse names catalog\.0001_initial, which is not applied at or after the cutoff/)
+    expect(unknown.summary).toMatch(/noop-reverse names catalog\.0001_initial, which was applied before the cutoff/)
+    const typo = await rollback(d, {'noop-reverse': `${LEDGER}\nledger.0009_nope`})
+    expect(typo.outputs.status).toBe('failed')
+    expect(typo.summary).toContain('## ⛔ Rollback stopped before any change')
+    expect(typo.summary).toMatch(/noop-reverse names ledger\.0009_nope, which the code does not have/)
     expect(await snapshot(d.db)).toEqual(before)
     const done = await rollback(d)
     expect(done.outputs.status).toBe('rolled-back')
@@ -180,6 +190,57 @@ describe.each(djangoPythons())('$label: all or nothing on the hazard project', (
 })
 
 describe('lock-timeout', () => {
+  const lockedRun = (d: Deployed) =>
+    runAction(
+      {
+        'target-datetime': d.cutoff,
+        'database-url': d.db,
+        executor: 'local',
+        'manage-command': `${djangoPythons()[0].bin} ${hazardProjectDir}/manage.py`,
+        'noop-reverse': LEDGER,
+        'lock-timeout': '2'
+      },
+      {env: {DATABASE_URL: d.db}}
+    )
+
+  it('a lock met by an atomic = False migration, after the all-or-nothing part committed: says exactly what was reached; the same inputs finish', async () => {
+    const d = await deploy('aon_lock_late', false)
+    const afterB = (await snapshot(d.db)).history.filter(m => !d.historyA.includes(m))
+    const blocker = new pg.Client({connectionString: d.db, application_name: 'indexer'})
+    await blocker.connect()
+    let first
+    try {
+      // DROP INDEX CONCURRENTLY needs SHARE UPDATE EXCLUSIVE on archive_note, which no atomic migration touches.
+      await blocker.query('BEGIN')
+      await blocker.query('LOCK TABLE archive_note IN SHARE UPDATE EXCLUSIVE MODE')
+      first = await lockedRun(d)
+    } finally {
+      await blocker.query('ROLLBACK').catch(() => undefined)
+      await blocker.end()
+    }
+    expect(first.outputs.status).toBe('failed')
+    const unapplied = json(first.outputs['rolled-back'])
+    // The first part (every atomic migration not waiting for a non-atomic one) committed; archive stopped.
+    expect(unapplied).toEqual(expect.arrayContaining(['search.0003_doc_body_nullable', 'catalog.0002_product_name_nullable', LEDGER]))
+    expect(unapplied).not.toContain('archive.0003_note_title_idx')
+    expect(unapplied).not.toContain('archive.0002_note_body')
+    const left = afterB.filter(m => !unapplied.includes(m))
+    expect(left).toEqual(expect.arrayContaining(['archive.0002_note_body', 'archive.0003_note_title_idx']))
+    expect(first.outputs.changed).toBe('true')
+    expect(first.summary.split('\n')[0]).toBe(
+      `## ❌ Rollback failed part-way: ${unapplied.length} of ${afterB.length} migrations unapplied, ${left.length} still applied after the cutoff`
+    )
+    expect(first.summary).toContain('<code>archive.0003_note_title_idx</code>')
+    expect(first.summary).toContain('<td>indexer</td>')
+
+    const second = await lockedRun(d)
+    expect(second.outputs.status).toBe('rolled-back')
+    expect(json(second.outputs['rolled-back']).sort()).toEqual(left.sort())
+    const after = await snapshot(d.db)
+    expect(after.history).toEqual(d.historyA)
+    expect(after.schema).toEqual(d.schemaA)
+  })
+
   it('a session holding a lock on a table the plan drops: the run ends within seconds, changes nothing, names the blocker', async () => {
     const d = await deploy('aon_lock', true)
     await writeBadData(d.db, [])

@@ -261,7 +261,7 @@ describe('renderSummary', () => {
     expect(md).toContain('column <code>shop_product.price</code></td><td>3 values (not NULL)')
     expect(md).toContain('⛔ 2 rows of t share a value of (c) with another row')
     expect(md).toContain('not counted (big table: a trial checks it)')
-    expect(md).toContain('**noop-reverse:** these irreversible operations are skipped')
+    expect(md).toContain('**noop-reverse:** these irreversible operations are to be skipped')
     expect(md).toContain('except those skipped by noop-reverse')
     expect(md).toContain('DROP TABLE &#34;features_flag&#34; CASCADE;')
     expect(md).toContain('-- shop.0002_price (atomic = False)')

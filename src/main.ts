@@ -17,15 +17,19 @@ import {writeSummary} from './summary.js'
 import {planForTarget, resolveTarget} from './target/resolve.js'
 import {verify} from './verify.js'
 
-/** Every noop-reverse name must be a migration this rollback unapplies: a typo must not pass unnoticed. */
+/**
+ * A noop-reverse name applied before the cutoff belongs to the release being restored: refuse it before any
+ * change. Names not applied at all are left to the script, which tells a typo from a migration an earlier run
+ * already unapplied (the same inputs must be able to finish a rollback that stopped part-way).
+ */
 function checkNoopReverse(names: string[], plan: Plan): void {
-  const planned = new Set(plan.after.map(key))
-  const unknown = names.filter(name => !planned.has(name))
-  if (unknown.length > 0) {
+  const before = new Set(plan.before.map(key))
+  const early = names.filter(name => before.has(name))
+  if (early.length > 0) {
     throw new InputError(
-      `noop-reverse names ${unknown.join(', ')}, which ${unknown.length === 1 ? 'is' : 'are'} not applied at or after the cutoff, ` +
-        `so this rollback does not unapply ${unknown.length === 1 ? 'it' : 'them'}: expected migrations of the plan ` +
-        `(${plan.after.length} rows, e.g. ${plan.after.slice(0, 3).map(key).join(', ')})`
+      `noop-reverse names ${early.join(', ')}, which ${early.length === 1 ? 'was' : 'were'} applied before the cutoff: ` +
+        'this rollback does not unapply it (it belongs to the release you are going back to); expected migrations of the plan, ' +
+        `e.g. ${plan.after.slice(0, 3).map(key).join(', ')}`
     )
   }
 }

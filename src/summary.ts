@@ -452,7 +452,7 @@ function trialSection(outcome: Outcome): string {
 function noopReverseSection(outcome: Outcome): string {
   const entries = (outcome.run?.report.noopReverse ?? []).filter(e => e.operations.length > 0)
   if (entries.length === 0) return ''
-  const verb = outcome.status === 'rolled-back' ? 'were skipped' : 'are skipped'
+  const verb = outcome.status === 'rolled-back' ? 'were skipped' : 'are to be skipped'
   return (
     `> [!WARNING]\n> **noop-reverse:** these irreversible operations ${verb} (treated as doing nothing) when unapplying; ` +
     'whatever they changed in the data stays as it is:\n' +
@@ -483,7 +483,7 @@ function lossesSection(outcome: Outcome): string {
         `<tr><td>${code(c.migration)}</td><td>column ${code(`${c.table}.${c.column}`)}</td><td>${about(c.values, c.exact)} values (not NULL)</td></tr>`
     )
   ]
-  const verb = outcome.status === 'rolled-back' ? 'were dropped' : 'are dropped'
+  const verb = outcome.status === 'rolled-back' ? 'were dropped' : 'would be dropped'
   const body = `<table><tr><th>Migration</th><th>Dropped</th><th>Data in it now</th></tr>${capped(rows, 'losses')}</table>`
   return (
     `### What is lost\n\nThese ${verb} with the data in them, counted before the run ("about": the planner's estimate, for big tables). ` +

@@ -2,9 +2,9 @@
  * Helpers around the real Django test project in __tests__/fixtures/django-project.
  * Every call is a real `manage.py` process against a real PostgreSQL database.
  */
-import {spawn} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
+import {manageIn, migrateSteps, type ManageOptions, type ManageResult} from './manage.js'
 import {query} from './postgres.js'
 import {REPO_ROOT, pythonBin} from './python.js'
 
@@ -18,37 +18,12 @@ interface Releases {
 }
 export const releases = JSON.parse(fs.readFileSync(path.join(projectDir, 'releases.json'), 'utf8')) as Releases
 
-export interface ManageResult {
-  exitCode: number
-  stdout: string
-  stderr: string
-}
+export type {ManageOptions, ManageResult}
 
-export interface ManageOptions {
-  input?: string
-  env?: Record<string, string>
-  /** Reject when the exit code is not 0 (default true). */
-  check?: boolean
-}
+const project = {dir: projectDir, python: pythonBin}
 
-export async function manage(dbUrl: string, args: string[], opts: ManageOptions = {}): Promise<ManageResult> {
-  const child = spawn(pythonBin(), ['manage.py', ...args], {
-    cwd: projectDir,
-    env: {...process.env, ...opts.env, DATABASE_URL: dbUrl, PYTHONDONTWRITEBYTECODE: '1'}
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-  child.stdin.end(opts.input ?? '')
-  const exitCode: number = await new Promise((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', code => resolve(code ?? -1))
-  })
-  if ((opts.check ?? true) && exitCode !== 0) {
-    throw new Error(`manage.py ${args[0]} failed (${exitCode}):\n${stderr}\n${stdout}`)
-  }
-  return {exitCode, stdout, stderr}
+export function manage(dbUrl: string, args: string[], opts: ManageOptions = {}): Promise<ManageResult> {
+  return manageIn(project, dbUrl, args, opts)
 }
 
 /** Applies a release from releases.json in one Django process (one `call_command('migrate', ...)` per entry). */
@@ -59,17 +34,8 @@ export async function deployRelease(
 ): Promise<void> {
   const release = releases[name] as Release | undefined
   if (release === undefined) throw new Error(`no release ${name} in releases.json`)
-  const steps = release === 'latest' ? [] : release
-  const code = [
-    'import json, sys',
-    'from django.core.management import call_command',
-    'request = json.loads(sys.stdin.read())',
-    'steps, database = request["steps"], request["database"]',
-    'if not steps: call_command("migrate", database=database, verbosity=0)',
-    'for app, target in steps: call_command("migrate", app, target, database=database, verbosity=0)'
-  ].join('\n')
-  await manage(dbUrl, ['shell', '-v', '0', '-c', code], {
-    input: JSON.stringify({steps, database: options.database ?? 'default'}),
+  await migrateSteps(project, dbUrl, release === 'latest' ? [] : release, {
+    database: options.database,
     env: {...(releases.env[name] ?? {}), ...options.env}
   })
 }

@@ -4,18 +4,18 @@
  * (see its README.md). Every call is a real `manage.py` process, pg_dump or SQL
  * against a real PostgreSQL database.
  */
-import {spawn} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
-import {appliedMigrations, type ManageOptions, type ManageResult} from './django-project.js'
+import {appliedMigrations} from './django-project.js'
+import {manageIn, migrateSteps, schemaDump, type ManageOptions, type ManageResult} from './manage.js'
 import {query} from './postgres.js'
 import {REPO_ROOT, pythonBin} from './python.js'
 
 export {serverNow} from './django-project.js'
+export {schemaDump} from './manage.js'
 
 export const hazardProjectDir = path.join(REPO_ROOT, '__tests__', 'fixtures', 'hazard-project')
-export const PG_DUMP = path.join(process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin', 'pg_dump')
 
 export type HazardRelease = 'A' | 'B'
 interface HazardReleases {
@@ -25,31 +25,11 @@ interface HazardReleases {
 }
 export const hazardReleases = JSON.parse(fs.readFileSync(path.join(hazardProjectDir, 'releases.json'), 'utf8')) as HazardReleases
 
-/** Runs one process to the end and collects its output. */
-function run(command: string, args: string[], options: {cwd?: string; env?: NodeJS.ProcessEnv; input?: string}): Promise<ManageResult> {
-  const child = spawn(command, args, {cwd: options.cwd, env: options.env})
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-  child.stdin.end(options.input ?? '')
-  return new Promise((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', code => resolve({exitCode: code ?? -1, stdout, stderr}))
-  })
-}
+const project = {dir: hazardProjectDir, python: pythonBin}
 
-/** `python manage.py ARGS` in the hazard project (like `manage` in django-project.ts). */
-export async function manageHazard(dbUrl: string, args: string[], opts: ManageOptions = {}): Promise<ManageResult> {
-  const result = await run(pythonBin(), ['manage.py', ...args], {
-    cwd: hazardProjectDir,
-    env: {...process.env, ...opts.env, DATABASE_URL: dbUrl, PYTHONDONTWRITEBYTECODE: '1'},
-    input: opts.input
-  })
-  if ((opts.check ?? true) && result.exitCode !== 0) {
-    throw new Error(`manage.py ${args[0]} failed (${result.exitCode}):\n${result.stderr}\n${result.stdout}`)
-  }
-  return result
+/** `python manage.py ARGS` in the hazard project. */
+export function manageHazard(dbUrl: string, args: string[], opts: ManageOptions = {}): Promise<ManageResult> {
+  return manageIn(project, dbUrl, args, opts)
 }
 
 /**
@@ -59,18 +39,7 @@ export async function manageHazard(dbUrl: string, args: string[], opts: ManageOp
  */
 export async function deployHazardRelease(dbUrl: string, name: HazardRelease, options: {env?: Record<string, string>} = {}): Promise<void> {
   const release = hazardReleases[name]
-  const steps = release === 'latest' ? [] : release
-  const code = [
-    'import json, sys',
-    'from django.core.management import call_command',
-    'steps = json.loads(sys.stdin.read())',
-    'if not steps: call_command("migrate", verbosity=0)',
-    'for app, target in steps: call_command("migrate", app, target, verbosity=0)'
-  ].join('\n')
-  await manageHazard(dbUrl, ['shell', '-v', '0', '-c', code], {
-    input: JSON.stringify(steps),
-    env: {...(hazardReleases.env[name] ?? {}), ...options.env}
-  })
+  await migrateSteps(project, dbUrl, release === 'latest' ? [] : release, {env: {...(hazardReleases.env[name] ?? {}), ...options.env}})
 }
 
 /** The data, written after B, that makes one of catalog's reverse migrations fail. */
@@ -205,19 +174,6 @@ export interface Snapshot {
   schema: string
   /** For each public table except django_migrations: its rows ordered by the first column, as JSON text. */
   data: Record<string, string>
-}
-
-/** pg_dump --schema-only --no-owner --no-privileges, made comparable between two dumps. */
-export async function schemaDump(dbUrl: string): Promise<string> {
-  const result = await run(PG_DUMP, ['--schema-only', '--no-owner', '--no-privileges', `--dbname=${dbUrl}`], {env: process.env})
-  if (result.exitCode !== 0) throw new Error(`pg_dump failed (${result.exitCode}):\n${result.stderr}`)
-  return (
-    result.stdout
-      .split('\n')
-      // pg_dump 15.14+ brackets its output in \restrict KEY ... \unrestrict KEY with a random key.
-      .filter(l => l.trim() !== '' && !l.startsWith('--') && !l.startsWith('SET ') && !/^\\(un)?restrict /.test(l))
-      .join('\n')
-  )
 }
 
 /** Everything a rollback could change: history, schema and data, for toEqual between two moments. */

@@ -169,7 +169,7 @@ def _run(run):
     # Reverse of the order Django would apply everything on an empty database.
     plan = _defer_non_atomic([m for m, _ in reversed(full_plan) if (m.app_label, m.name) in plan_nodes], graph)
 
-    noop = _apply_noop_reverse(run, plan, request.get("noopReverse") or [])
+    noop = _apply_noop_reverse(run, plan, request.get("noopReverse") or [], executor.loader, recorded)
     _check_plan(run, plan, graph, plan_nodes, set(executor.loader.applied_migrations),
                 bool(request.get("allowIrreversible")), noop)
     report["segments"] = [
@@ -381,7 +381,7 @@ def _describe_operations(migration, skipped):
     return ops
 
 
-def _apply_noop_reverse(run, plan, names):
+def _apply_noop_reverse(run, plan, names, loader, recorded):
     """noop-reverse: the named migrations' irreversible RunPython/RunSQL become no-ops when unapplied.
     Returns the ids of the top-level operations changed, for the report."""
     from django.db.migrations.operations.special import RunPython, RunSQL
@@ -390,10 +390,17 @@ def _apply_noop_reverse(run, plan, names):
     skipped = set()
     for name in names:
         migration = by_label.get(name)
-        if migration is None:
+        key = tuple(name.split(".", 1))
+        if migration is None and key in loader.disk_migrations and key not in recorded:
+            # Unapplied already, typically by an earlier run with the same inputs that stopped later on.
             run.problem("noop-reverse", name,
-                        "noop-reverse names %s, which this rollback does not unapply: remove it from noop-reverse "
-                        "(the plan is in the summary)." % name, True)
+                        "noop-reverse names %s, which is not applied (any more): nothing to skip." % name, False)
+            continue
+        if migration is None:
+            why = "which this rollback does not unapply" if key in recorded else "which the code does not have"
+            run.problem("noop-reverse", name,
+                        "noop-reverse names %s, %s: remove it from noop-reverse (the plan is in the summary)."
+                        % (name, why), True)
             continue
         entry = {"migration": name, "operations": []}
         for operation in migration.operations:

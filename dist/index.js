@@ -40615,15 +40615,15 @@ async function checkAndRun(executor, config, plan) {
     const ranInScript = executeInScript || config.trial;
     const refused = report.error && !ranInScript ? report.error.message : refusal(config, plan, report);
     const result = { report, commands: [], equivalent, refused, failed: null, djangoProcesses: 1 };
-    if (config.trial && report.error && !refused) {
+    if (ranInScript && report.error && !refused)
         result.failure = describeFailure(report, config.lockTimeoutSeconds) ?? undefined;
+    if (config.trial && result.failure) {
         result.failed = { command: `the trial in ${executor.where}`, message: failureText(result.failure) };
     }
     if (config.strategy === 'exact') {
         result.commands.push(displayCommand(scriptArgv(config.manageCommand)));
         if (executeInScript && report.error) {
             const at = report.error.migration ? ` at ${report.error.migration}` : '';
-            result.failure = describeFailure(report, config.lockTimeoutSeconds) ?? undefined;
             result.failed = { command: `rollback.py in ${executor.where}`, message: `stopped${at}: ${report.error.message}` };
             if (report.error.message.startsWith(`${TIMEOUT_EXCEPTION}: `) && config.commandTimeoutSeconds) {
                 const message = report.error.message.slice(TIMEOUT_EXCEPTION.length + 2);

@@ -27,6 +27,7 @@ const config: Config = {
   allowIrreversible: false,
   lockTimeoutSeconds: 10,
   noopReverse: [],
+  rehearsal: false,
   strategy: 'exact'
 }
 const report = (overrides: Partial<DjangoReport> = {}): DjangoReport => ({
@@ -278,6 +279,60 @@ describe('renderSummary', () => {
     )
     expect(md).toContain('<tr><td><code>features.0002_b</code></td><td>0.250</td></tr>')
     expect(md).toContain('Not tried: 1 migration from <code>shop.0002_price</code> on')
+  })
+
+  it('a rehearsal answers first whether the change can be rolled back and what it would lose', () => {
+    const r = report({losses: {tables: [{migration: 'features.0002_b', table: 'features_flag', rows: 0, exact: true}], columns: []}})
+    const schema = {
+      path: '/w/previous-schema.sql',
+      pgDump: 'pg_dump 15',
+      partial: false,
+      comparison: {equal: true, differences: [], compared: 12, skippedTables: []}
+    }
+    const verification = {unapplied: ['features.0002_b', 'shop.0002_price'], remaining: [], lostBefore: []}
+    const ok = renderSummary({
+      status: 'rolled-back',
+      config: {...config, rehearsal: true},
+      plan,
+      run: run(r),
+      verification,
+      schema,
+      seconds: 1
+    })
+    const lines = ok.split('\n')
+    expect(lines[0]).toBe(
+      '## ✅ Rehearsal: this change can be rolled back, and the schema matches the previous release; it drops 1 table and 0 columns (see What is lost)'
+    )
+    expect(lines[2]).toMatch(/^\*\*✅ Rolled back 2 migrations/)
+    expect(ok).toContain('✅ The schema matches <code>/w/previous-schema.sql</code>: 12 objects compared')
+    const hazards = report({
+      hazards: [
+        {
+          migration: 'shop.0002_price',
+          operation: 'x',
+          kind: 'not-null',
+          table: 't',
+          columns: ['c'],
+          detail: 'NOT NULL is put back on t.c',
+          rows: 0,
+          counted: true
+        }
+      ]
+    })
+    const failed = renderSummary({
+      status: 'failed',
+      unchanged: true,
+      config: {...config, rehearsal: true},
+      plan,
+      run: run(hazards),
+      error: 'refused',
+      seconds: 1
+    })
+    expect(failed.split('\n')[0]).toBe(
+      '## ⛔ Rehearsal: this change cannot be rolled back as it is: see why below, and ask for a fix before merging'
+    )
+    expect(failed).toContain('### Reverse steps that can fail on production data')
+    expect(failed).toContain('Counted on the rehearsal database, not on production')
   })
 
   it('per-app is not all-or-nothing, and says so', () => {

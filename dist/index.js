@@ -34986,7 +34986,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9091);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1032);
 
 // The exit status is set by run() through core.setFailed; nothing may escape unhandled.
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
@@ -34996,7 +34996,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9091:
+/***/ 1032:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -37873,13 +37873,13 @@ function info(message) {
  * @param name The name of the output group
  */
 function startGroup(name) {
-    issue('group', name);
+    command_issue('group', name);
 }
 /**
  * End an output group.
  */
 function endGroup() {
-    issue('endgroup');
+    command_issue('endgroup');
 }
 /**
  * Wrap an asynchronous function call in a group.
@@ -38103,9 +38103,9 @@ const QUERY_TO_ENV = {
  * appears in pg_dump's argv (visible to every user through ps). Without a URL
  * the runner's own PG* variables are used as they are.
  */
-function pgEnvironment(databaseUrl) {
+function pgEnvironment(databaseUrl, appName = 'django-migration-rollback backup') {
     const env = childEnvironment();
-    const settings = { PGAPPNAME: 'django-migration-rollback backup' };
+    const settings = { PGAPPNAME: appName };
     if (databaseUrl) {
         // Inherited PG* variables (PGSERVICE, PGSSLMODE...) must not mix with the URL's connection.
         for (const key of Object.keys(env))
@@ -38216,7 +38216,8 @@ async function freeSpace(dir) {
         return 'free space unknown';
     }
 }
-async function explainFailure(stderr, exitCode, pgDump, pgDumpVersion, where, target) {
+/** pg_dump's failure in words, with the fix; `consequence` says what the failure means for the run. */
+async function explainFailure(stderr, exitCode, pgDump, pgDumpVersion, where, target, consequence = 'Nothing was changed.') {
     const detail = lastLines(stderr) || `(no message; exit code ${exitCode})`;
     const mismatch = /server version: ([^;\n]+); pg_dump version: ([^\s\n]+)/.exec(stderr);
     if (/server version mismatch/i.test(stderr) || mismatch) {
@@ -38226,33 +38227,33 @@ async function explainFailure(stderr, exitCode, pgDump, pgDumpVersion, where, ta
         return new BackupError(`pg_dump ${have} (${pgDump}) is older than the PostgreSQL server${server ? ` (${server})` : ''} at ${where}: ` +
             `the backup needs pg_dump ${needed ?? "of the server's major version"} or newer. ` +
             installHint(needed) +
-            `. Nothing was changed.\npg_dump said:\n${detail}`, 'version-mismatch');
+            `. ${consequence}\npg_dump said:\n${detail}`, 'version-mismatch');
     }
     if (/No space left on device|disk full|could not write to output file|could not write to file/i.test(stderr)) {
         return new BackupError(`the disk holding ${target} filled up during the dump (${await freeSpace(external_node_path_default().dirname(target))}): ` +
-            'choose a backup-path on a larger disk, or free space. Nothing was changed; the partial file was removed.\n' +
+            `choose a backup-path on a larger disk, or free space. ${consequence} The partial file was removed.\n` +
             `pg_dump said:\n${detail}`, 'disk-full');
     }
     const missing = /database "([^"]*)" does not exist/.exec(stderr);
     if (missing) {
         return new BackupError(`the database "${missing[1]}" does not exist on the PostgreSQL server at ${where}: check the database name in database-url. ` +
-            `Nothing was changed.\npg_dump said:\n${detail}`, 'no-database');
+            `${consequence}\npg_dump said:\n${detail}`, 'no-database');
     }
     if (/password authentication failed|no password supplied|authentication failed|role "[^"]*" does not exist|no pg_hba\.conf entry/i.test(stderr)) {
-        return new BackupError(`pg_dump could not log in to PostgreSQL at ${where}: check the user and password in database-url. Nothing was changed.\n` +
+        return new BackupError(`pg_dump could not log in to PostgreSQL at ${where}: check the user and password in database-url. ${consequence}\n` +
             `pg_dump said:\n${detail}`, 'authentication');
     }
     if (/connection to server|could not connect|could not translate host name|Connection refused|timeout expired|Connection timed out/i.test(stderr)) {
         return new BackupError(`pg_dump could not connect to PostgreSQL at ${where}: check database-url's host and port, and that this runner ` +
-            'can reach the database. Nothing was changed.\n' +
+            `can reach the database. ${consequence}\n` +
             `pg_dump said:\n${detail}`, 'connection');
     }
     if (/permission denied/i.test(stderr)) {
         return new BackupError(`pg_dump was refused access to part of the database at ${where}: the user in database-url must be able to read ` +
-            "every table (the application's owner role usually can). Nothing was changed.\n" +
+            `every table (the application's owner role usually can). ${consequence}\n` +
             `pg_dump said:\n${detail}`, 'permission');
     }
-    return new BackupError(`pg_dump failed (exit code ${exitCode}) dumping ${where}. Nothing was changed.\npg_dump said:\n${detail}`);
+    return new BackupError(`pg_dump failed (exit code ${exitCode}) dumping ${where}. ${consequence}\npg_dump said:\n${detail}`);
 }
 function describeWhere(env) {
     return `${env.PGHOST || 'localhost'}:${env.PGPORT || 5432}/${env.PGDATABASE || env.PGUSER || '(default database)'}`;
@@ -38277,32 +38278,30 @@ function defaultBackupPath(databaseUrl, now = new Date(), env = process.env) {
     const base = `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}-${stamp}.dump`;
     return external_node_path_default().join(env.RUNNER_TEMP || external_node_os_default().tmpdir(), 'django-migration-rollback', base);
 }
-/**
- * pg_dump --format=custom of the whole database to `target` (restore with
- * pg_restore). The file is mode 0600 from its creation, in a directory created
- * if missing; pg_dump writes a hidden temporary file next to it that is renamed
- * only after success, so a failed dump leaves no partial file behind.
- */
-async function backupDatabase(databaseUrl, target, options = {}) {
-    const started = Date.now();
-    const env = pgEnvironment(databaseUrl);
-    const where = describeWhere(env);
-    const file = external_node_path_default().resolve(target);
+/** The pg_dump to run (options.pgDump, else the newest installed), checked to start; `purpose` names the input that needs it. */
+async function usablePgDump(options, env, purpose) {
     const pgDump = options.pgDump
         ? external_node_path_default().isAbsolute(options.pgDump)
             ? options.pgDump
             : await findOnPath(options.pgDump, process.env.PATH ?? '')
         : await findPgDump(options.libDir ?? DEBIAN_LIB_DIR);
     if (!pgDump || !(await isExecutable(pgDump))) {
-        throw new BackupError(`backup: true needs pg_dump, and none was found (looked in ${options.libDir ?? DEBIAN_LIB_DIR}/*/bin and PATH). ${installHint()}.`, 'not-installed');
+        throw new BackupError(`${purpose} needs pg_dump, and none was found (looked in ${options.libDir ?? DEBIAN_LIB_DIR}/*/bin and PATH). ${installHint()}.`, 'not-installed');
     }
     const versionRun = await runProcess([pgDump, '--version'], { env }).catch((e) => ({ exitCode: -1, stdout: '', stderr: e.message }));
     if (versionRun.exitCode !== 0) {
         throw new BackupError(`${pgDump} --version failed (exit code ${versionRun.exitCode}): ${lastLines(versionRun.stderr || versionRun.stdout)}. ${installHint()}.`, 'not-installed');
     }
     const versionLine = versionRun.stdout.trim().split('\n')[0];
-    const pgDumpVersion = /\(PostgreSQL\)\s+(\S+)/.exec(versionLine)?.[1] ?? versionLine;
-    const pgDumpLabel = `${pgDump} (PostgreSQL) ${pgDumpVersion}`;
+    const version = /\(PostgreSQL\)\s+(\S+)/.exec(versionLine)?.[1] ?? versionLine;
+    return { path: pgDump, version, label: `${pgDump} (PostgreSQL) ${version}` };
+}
+async function backupDatabase(databaseUrl, target, options = {}) {
+    const started = Date.now();
+    const env = pgEnvironment(databaseUrl);
+    const where = describeWhere(env);
+    const file = external_node_path_default().resolve(target);
+    const { path: pgDump, version: pgDumpVersion, label: pgDumpLabel } = await usablePgDump(options, env, 'backup: true');
     const dir = external_node_path_default().dirname(file);
     await promises_default().mkdir(dir, { recursive: true, mode: 0o700 }).catch((e) => {
         throw new BackupError(`cannot create the backup directory ${dir}: ${e.message}`);
@@ -39789,7 +39788,207 @@ async function readHistoryInContainer(executor, manageCommand, database, cutoff)
     return { rows, now: report.now };
 }
 
+;// CONCATENATED MODULE: ./src/schema-compare.ts
+/**
+ * Pure: two `pg_dump --schema-only` texts compared object by object, ignoring
+ * what does not matter for the application (comments, SET lines, ownership,
+ * privileges, psql meta lines, the order of statements and of columns), and
+ * naming what differs ("column public.catalog_product.hotfix: only in the database").
+ */
+/** Splits SQL into statements at `;` outside quotes, dollar quotes and comments; `--` comments are dropped. */
+function splitStatements(sql) {
+    const statements = [];
+    let current = '';
+    let i = 0;
+    while (i < sql.length) {
+        const c = sql[i];
+        if (c === '-' && sql[i + 1] === '-') {
+            const end = sql.indexOf('\n', i);
+            i = end === -1 ? sql.length : end + 1;
+            current += '\n';
+            continue;
+        }
+        if (c === '\\' && (i === 0 || sql[i - 1] === '\n')) {
+            // psql meta-command (\restrict, \connect): a line of its own, not SQL.
+            const end = sql.indexOf('\n', i);
+            i = end === -1 ? sql.length : end + 1;
+            continue;
+        }
+        if (c === "'" || c === '"') {
+            const end = sql.indexOf(c, i + 1);
+            const stop = end === -1 ? sql.length : end + 1;
+            current += sql.slice(i, stop);
+            i = stop;
+            continue;
+        }
+        if (c === '$') {
+            const tag = /^\$[A-Za-z_0-9]*\$/.exec(sql.slice(i));
+            if (tag) {
+                const end = sql.indexOf(tag[0], i + tag[0].length);
+                const stop = end === -1 ? sql.length : end + tag[0].length;
+                current += sql.slice(i, stop);
+                i = stop;
+                continue;
+            }
+        }
+        if (c === ';') {
+            if (current.trim())
+                statements.push(current.trim());
+            current = '';
+            i++;
+            continue;
+        }
+        current += c;
+        i++;
+    }
+    if (current.trim())
+        statements.push(current.trim());
+    return statements;
+}
+const normalise = (statement) => statement.replace(/\s+/g, ' ').replace(/\( /g, '(').replace(/ \)/g, ')').trim();
+/** Statements that say nothing about the schema an application sees. */
+function ignored(statement) {
+    return (/^SET\s/i.test(statement) ||
+        /^SELECT pg_catalog\.set_config\(/i.test(statement) ||
+        /\sOWNER TO\s/i.test(statement) ||
+        /^(GRANT|REVOKE)\s/i.test(statement) ||
+        /^ALTER DEFAULT PRIVILEGES\s/i.test(statement));
+}
+const bare = (name) => name.replace(/^.*\./, '').replace(/"/g, '');
+/** Columns of a CREATE TABLE body, split at top-level commas. */
+function tableParts(body) {
+    const parts = [];
+    let depth = 0;
+    let current = '';
+    for (const c of body) {
+        if (c === '(')
+            depth++;
+        if (c === ')')
+            depth--;
+        if (c === ',' && depth === 0) {
+            parts.push(current.trim());
+            current = '';
+        }
+        else
+            current += c;
+    }
+    if (current.trim())
+        parts.push(current.trim());
+    return parts;
+}
+const schema_compare_NAME = String.raw `((?:"[^"]+"|[\w$]+)(?:\.(?:"[^"]+"|[\w$]+))?)`;
+/** The objects of a dump, by identity; a table also gives one object per column and per inline constraint. */
+function parseSchema(dump) {
+    const objects = new Map();
+    const add = (id, table, text) => {
+        // Two statements on one object (rare: e.g. two ALTERs): keep both, in a stable order.
+        const existing = objects.get(id);
+        objects.set(id, { id, table, text: existing ? [existing.text, text].sort().join('; ') : text });
+    };
+    for (const raw of splitStatements(dump)) {
+        if (ignored(raw))
+            continue;
+        const s = normalise(raw);
+        let m;
+        if ((m = new RegExp(String.raw `^CREATE (?:UNLOGGED )?TABLE ${schema_compare_NAME} \((.*)\)(.*)$`, 'is').exec(s))) {
+            const [, name, body, rest] = m;
+            const table = bare(name);
+            add(`table ${name}`, table, `CREATE TABLE ${name}${rest ? ` ${rest.trim()}` : ''}`);
+            for (const part of tableParts(body)) {
+                const constraint = /^CONSTRAINT (\S+) (.*)$/i.exec(part);
+                if (constraint)
+                    add(`constraint ${name}.${constraint[1]}`, table, constraint[2]);
+                else
+                    add(`column ${name}.${part.split(' ')[0]}`, table, part);
+            }
+        }
+        else if ((m = new RegExp(String.raw `^ALTER TABLE (?:ONLY )?${schema_compare_NAME} ADD CONSTRAINT (\S+) (.*)$`, 'is').exec(s))) {
+            add(`constraint ${m[1]}.${m[2]}`, bare(m[1]), m[3]);
+        }
+        else if ((m = new RegExp(String.raw `^ALTER TABLE (?:ONLY )?${schema_compare_NAME} ALTER COLUMN (\S+) (.*)$`, 'is').exec(s))) {
+            add(`column ${m[1]}.${m[2]} (altered)`, bare(m[1]), m[3]);
+        }
+        else if ((m = new RegExp(String.raw `^CREATE (?:UNIQUE )?INDEX (\S+) ON (?:ONLY )?${schema_compare_NAME} (.*)$`, 'is').exec(s))) {
+            add(`index ${m[1]}`, bare(m[2]), s);
+        }
+        else if ((m = new RegExp(String.raw `^CREATE SEQUENCE ${schema_compare_NAME}(.*)$`, 'is').exec(s))) {
+            add(`sequence ${m[1]}`, null, s);
+        }
+        else if ((m = new RegExp(String.raw `^ALTER SEQUENCE ${schema_compare_NAME} OWNED BY ${schema_compare_NAME}\.(\S+)$`, 'is').exec(s))) {
+            add(`sequence ${m[1]} (owned by)`, bare(m[2]), s);
+        }
+        else if ((m = new RegExp(String.raw `^CREATE (?:OR REPLACE )?(VIEW|MATERIALIZED VIEW|FUNCTION|TRIGGER|TYPE|DOMAIN|EXTENSION|SCHEMA) (?:IF NOT EXISTS )?${schema_compare_NAME}`, 'is').exec(s))) {
+            const on = /\sON (?:ONLY )?((?:"[^"]+"|[\w$]+)(?:\.(?:"[^"]+"|[\w$]+))?)/i.exec(s);
+            add(`${m[1].toLowerCase()} ${m[2]}`, m[1].toUpperCase() === 'TRIGGER' && on ? bare(on[1]) : null, s);
+        }
+        else {
+            add(`statement ${s.slice(0, 80)}`, null, s);
+        }
+    }
+    return objects;
+}
+/** Whether a text looks like `pg_dump --schema-only` output at all. */
+function looksLikePgDump(text) {
+    return /--\s*PostgreSQL database dump/i.test(text) || /^CREATE (TABLE|SCHEMA|SEQUENCE|EXTENSION)\s/im.test(text);
+}
+/** Compares the dump expected (of the release being restored) with the database's; tables in `skipTables` are left out. */
+function compareSchemas(expectedDump, actualDump, skipTables = new Set()) {
+    const expected = parseSchema(expectedDump);
+    const actual = parseSchema(actualDump);
+    const skipped = new Set();
+    const keep = (o) => {
+        if (o.table && skipTables.has(o.table)) {
+            skipped.add(o.table);
+            return false;
+        }
+        return true;
+    };
+    const differences = [];
+    let compared = 0;
+    for (const [id, e] of expected) {
+        if (!keep(e))
+            continue;
+        compared++;
+        const a = actual.get(id);
+        if (!a)
+            differences.push({ object: id, change: 'missing from the database', expected: e.text, actual: null });
+        else if (a.text !== e.text)
+            differences.push({ object: id, change: 'differs', expected: e.text, actual: a.text });
+    }
+    for (const [id, a] of actual) {
+        if (expected.has(id) || !keep(a))
+            continue;
+        compared++;
+        differences.push({ object: id, change: 'only in the database', expected: null, actual: a.text });
+    }
+    differences.sort((x, y) => x.object.localeCompare(y.object));
+    return { equal: differences.length === 0, differences, compared, skippedTables: [...skipped].sort() };
+}
+/** Every identifier a plan's SQL names (quoted or not): the tables a dry run cannot compare yet. */
+function tablesNamedIn(sql) {
+    const names = new Set();
+    for (const line of sql) {
+        if (line.startsWith('--'))
+            continue;
+        for (const m of line.matchAll(/"([^"]+)"|\b([A-Za-z_][\w$]*)\b/g))
+            names.add(m[1] ?? m[2]);
+    }
+    return names;
+}
+/** One line per difference, e.g. "column public.t.hotfix: only in the database". */
+function describeDifference(d) {
+    return `${d.object}: ${d.change}`;
+}
+/** The differences as a diff a person can read: - expected, + the database. */
+function differenceText(differences) {
+    return differences
+        .map(d => [`@@ ${d.object}`, ...(d.expected ? [`- ${d.expected}`] : []), ...(d.actual ? [`+ ${d.actual}`] : [])].join('\n'))
+        .join('\n');
+}
+
 ;// CONCATENATED MODULE: ./src/inputs.ts
+
+
 
 
 
@@ -40062,6 +40261,35 @@ function readNoopReverse(read, strategy) {
     }
     return names;
 }
+/** expected-schema: read now, so that a wrong path or file stops the run before anything changes. */
+function readExpectedSchema(read, databaseUrl) {
+    const given = read('expected-schema');
+    if (given === '')
+        return undefined;
+    const file = external_node_path_default().resolve(process.env.GITHUB_WORKSPACE ?? process.cwd(), given);
+    let text;
+    try {
+        text = external_node_fs_default().readFileSync(file, 'utf8');
+    }
+    catch (error) {
+        const code = error.code;
+        const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : String(code);
+        throw new InputError(`expected-schema ${JSON.stringify(given)} cannot be read (${why}): expected the path, relative to the workspace, of ` +
+            'pg_dump --schema-only output of the release being restored');
+    }
+    if (text.startsWith('PGDMP')) {
+        throw new InputError(`expected-schema ${JSON.stringify(given)} is a custom-format dump: expected plain SQL, as pg_dump --schema-only writes it without --format`);
+    }
+    if (!looksLikePgDump(text)) {
+        throw new InputError(`expected-schema ${JSON.stringify(given)} is not pg_dump --schema-only output (no "PostgreSQL database dump" header and no CREATE TABLE): ` +
+            'expected the file pg_dump --schema-only --no-owner DATABASE_URL > FILE writes');
+    }
+    if (!databaseUrl && !Object.keys(process.env).some(key => /^PG(HOST|DATABASE|SERVICE)$/.test(key))) {
+        throw new InputError('expected-schema is set but database-url is empty: the schema is dumped with pg_dump on the runner, which needs the database URL ' +
+            '(history-source: container alone cannot check the schema)');
+    }
+    return { path: file, text };
+}
 /** Reads and checks every input before anything connects anywhere. */
 function readInputs(read = fromActionInputs) {
     const target = readTarget(read);
@@ -40118,6 +40346,8 @@ function readInputs(read = fromActionInputs) {
         allowIrreversible: booleanInput(read, 'allow-irreversible', false),
         lockTimeoutSeconds: readLockTimeout(read),
         noopReverse: readNoopReverse(read, strategy),
+        expectedSchema: readExpectedSchema(read, databaseUrl),
+        rehearsal: booleanInput(read, 'rehearsal', false),
         strategy,
         commandTimeoutSeconds: readCommandTimeout(read)
     };
@@ -40262,6 +40492,7 @@ function remainingKeys(rows) {
 ;// CONCATENATED MODULE: ./src/outputs.ts
 
 
+
 function setOutputs(outcome) {
     setOutput('status', outcome.status);
     if (outcome.plan)
@@ -40282,6 +40513,9 @@ function setOutputs(outcome) {
         rows
     }))));
     setOutput('changed', String(!outcome.unchanged));
+    const schema = outcome.schema;
+    setOutput('schema', !schema ? 'not-compared' : schema.comparison.equal ? 'matches' : 'differs');
+    setOutput('schema-differences', JSON.stringify(schema?.comparison.differences.map(describeDifference) ?? []));
 }
 
 ;// CONCATENATED MODULE: ./src/plan.ts
@@ -40672,12 +40906,66 @@ async function checkAndRun(executor, config, plan) {
     return result;
 }
 
+;// CONCATENATED MODULE: ./src/schema-dump.ts
+/** The database's schema as `pg_dump --schema-only` prints it, for expected-schema. */
+
+
+/**
+ * Dumps the schema with the newest pg_dump on the runner, the connection only through PG* variables (never
+ * the password in argv). `consequence` says what a failure means at this point of the run.
+ */
+async function dumpSchema(databaseUrl, consequence, options = {}) {
+    const env = pgEnvironment(databaseUrl, 'django-migration-rollback schema check');
+    const tool = await usablePgDump(options, env, 'expected-schema');
+    const result = await runProcess([tool.path, '--schema-only', '--no-owner', '--no-privileges', '--no-password'], { env }).catch((e) => ({ exitCode: -1, stdout: '', stderr: e.message }));
+    if (result.exitCode !== 0) {
+        throw await explainFailure(result.stderr, result.exitCode, tool.path, tool.version, describeWhere(env), '(stdout)', consequence);
+    }
+    if (!result.stdout.trim())
+        throw new BackupError(`${tool.path} printed nothing for the schema. ${consequence}`);
+    return { text: result.stdout, pgDump: tool.label };
+}
+
+;// CONCATENATED MODULE: ./src/schema-check.ts
+/** expected-schema: the database's schema dumped now and compared with the release's, as one verdict. */
+
+
+
+/**
+ * `partial` (a dry run): the tables the plan's SQL names are left out, since the rollback has not changed
+ * them yet; everything else must already match.
+ */
+async function checkSchema(config, report, partial) {
+    const expected = config.expectedSchema;
+    const consequence = partial
+        ? 'Nothing was changed.'
+        : 'The rollback itself is done (see the history below); only the schema check could not run.';
+    const dump = await dumpSchema(config.databaseUrl, consequence);
+    const skip = partial ? tablesNamedIn(report.plan.flatMap(m => m.sql ?? [])) : new Set();
+    const comparison = compareSchemas(expected.text, dump.text, skip);
+    info(comparison.equal
+        ? `Schema matches ${expected.path} (${comparison.compared} objects compared)`
+        : `Schema differs from ${expected.path}: ${comparison.differences.map(describeDifference).join('; ')}`);
+    return { path: expected.path, comparison, pgDump: dump.pgDump, partial };
+}
+/** The error for a schema that differs, naming the first differences. */
+function schemaError(check) {
+    const d = check.comparison.differences;
+    const shown = d.slice(0, 5).map(describeDifference).join('; ');
+    const more = d.length > 5 ? ` and ${d.length - 5} more` : '';
+    return check.partial
+        ? `the schema differs from expected-schema (${check.path}) outside what the plan changes, so the rolled-back schema would not match it either: ${shown}${more}`
+        : `the history is rolled back, but the schema differs from expected-schema (${check.path}): ${shown}${more}. ` +
+            'A hand-made change, a reverse that does not restore exactly, or a migration edited after release: fix the schema by hand (the diff is in the summary), then compare again';
+}
+
 ;// CONCATENATED MODULE: ./src/summary.ts
 /**
  * The job summary, for a person at the worst moment of their week: the outcome
  * first, then the next step, then the evidence. Text from the database or from
  * remote output is HTML-escaped; the whole stays under the 1 MiB the runner keeps.
  */
+
 
 
 
@@ -40732,6 +41020,9 @@ function headline(outcome) {
             return `## 🔍 Dry run: ${summary_plural(planned, 'migration')} in ${summary_plural(apps, 'app')} would be rolled back${warning}; nothing was changed`;
         }
         case 'failed': {
+            if (outcome.schema && !outcome.schema.comparison.equal && !outcome.schema.partial) {
+                return `## ❌ Rolled back ${summary_plural(v?.unapplied.length ?? planned, 'migration')}, but the schema differs from expected-schema (${summary_plural(outcome.schema.comparison.differences.length, 'difference')})`;
+            }
             const failure = outcome.run?.failure;
             if (failure && outcome.unchanged) {
                 const at = failure.migration ? ` at ${failure.migration}` : '';
@@ -41115,6 +41406,7 @@ function lossesSection(outcome) {
 }
 function hazardsSection(outcome) {
     const hazards = outcome.run?.report.hazards ?? [];
+    const rehearsal = outcome.config?.rehearsal ?? false;
     if (hazards.length === 0)
         return '';
     const rows = hazards.map(h => {
@@ -41122,8 +41414,11 @@ function hazardsSection(outcome) {
         return `<tr><td>${code(h.migration)}</td><td>${escapeHtml(h.detail)}</td><td>${escapeHtml(count)}</td></tr>`;
     });
     const failing = hazards.filter(h => (h.rows ?? 0) > 0).length;
-    return (`### Reverse steps that can fail on data\n\n${failing ? `⛔ ${summary_plural(failing, 'step')} would fail on the rows there now. ` : ''}` +
-        'Counted before the run.\n\n<table><tr><th>Migration</th><th>Reverse step</th><th>Rows that make it fail</th></tr>' +
+    return (`### Reverse steps that can fail on ${rehearsal ? 'production ' : ''}data\n\n${failing ? `⛔ ${summary_plural(failing, 'step')} would fail on the rows there now. ` : ''}` +
+        (rehearsal
+            ? 'Counted on the rehearsal database, not on production: each step listed fails there if rows written since the deploy break the old constraint. Ask for a reverse that copes (or a data fix in it) before merging.'
+            : 'Counted before the run.') +
+        '\n\n<table><tr><th>Migration</th><th>Reverse step</th><th>Rows that make it fail</th></tr>' +
         `${capped(rows, 'hazards')}</table>`);
 }
 const SQL_BUDGET = 150 * 1024;
@@ -41148,9 +41443,71 @@ function sqlSection(outcome) {
     const cut = shown < plan.length ? `\n\n${plan.length - shown} more migrations not shown (summary size limit).` : '';
     return `<details><summary>The SQL of the backwards plan, per migration (as sqlmigrate --backwards prints it)</summary>\n\n${pre(body.trimEnd().split('\n'))}${cut}\n\n</details>`;
 }
+/** expected-schema's verdict, with the differences named and the diff folded. */
+function schemaSection(outcome) {
+    const check = outcome.schema;
+    if (!check)
+        return '';
+    const c = check.comparison;
+    const file = code(check.path);
+    const skipped = c.skippedTables.length
+        ? ` Not compared yet, since the rollback changes them: ${c.skippedTables.map(t => code(t)).join(', ')}.`
+        : '';
+    if (c.equal) {
+        return `### Schema
+
+✅ ${check.partial ? 'Everything the plan does not change matches' : 'The schema matches'} ${file}: ${summary_plural(c.compared, 'object')} compared (${escapeHtml(check.pgDump)}).${skipped}`;
+    }
+    const shown = c.differences.slice(0, 50);
+    const list = shown.map(d => `- ${code(d.object)}: ${escapeHtml(d.change)}`).join('\n');
+    const more = c.differences.length > shown.length ? `\n- and ${c.differences.length - shown.length} more (output schema-differences)` : '';
+    const diff = differenceText(c.differences);
+    const folded = diff.length > SQL_BUDGET ? `${diff.slice(0, SQL_BUDGET)}\n... (cut: summary size limit)` : diff;
+    return (`### Schema
+
+⛔ The schema differs from ${file} (${summary_plural(c.differences.length, 'difference')}, ${summary_plural(c.compared, 'object')} compared):
+
+${list}${more}
+
+` +
+        `<details><summary>The differences: - expected, + the database</summary>
+
+${pre(folded.split('\n'))}
+
+</details>${skipped
+            ? `
+
+${skipped.trim()}`
+            : ''}`);
+}
+/** A rehearsal's one question, answered first: can this change be rolled back, and what would it lose. */
+function rehearsalAnswer(outcome) {
+    if (!outcome.config?.rehearsal)
+        return '';
+    const losses = outcome.run?.report.losses;
+    const dropped = losses ? losses.tables.length + losses.columns.length : 0;
+    const lose = dropped
+        ? `; it drops ${summary_plural(losses?.tables.length ?? 0, 'table')} and ${summary_plural(losses?.columns.length ?? 0, 'column')} (see What is lost)`
+        : '; it drops no table or column';
+    const schema = outcome.schema ? (outcome.schema.comparison.equal ? ', and the schema matches the previous release' : '') : '';
+    switch (outcome.status) {
+        case 'rolled-back':
+            return `## ✅ Rehearsal: this change can be rolled back${schema}${lose}`;
+        case 'planned':
+            return outcome.run?.report.trial?.tried.length
+                ? `## ✅ Rehearsal: the rollback of this change went through in a trial${lose}`
+                : `## 🔍 Rehearsal (dry run): the rollback of this change was planned and checked${lose}`;
+        case 'nothing-to-roll-back':
+            return '## ✅ Rehearsal: this change adds no migration, nothing to roll back';
+        case 'failed':
+            return '## ⛔ Rehearsal: this change cannot be rolled back as it is: see why below, and ask for a fix before merging';
+    }
+}
 function renderSummary(outcome) {
+    const answer = rehearsalAnswer(outcome);
     const sections = [
-        headline(outcome),
+        answer,
+        answer ? headline(outcome).replace(/^## /, '**') + '**' : headline(outcome),
         outcome.status === 'rolled-back' ? NEXT_STEP : '',
         outcome.status === 'planned'
             ? 'Django checked the plan in the target: every step goes backwards, nothing applied before the cutoff is touched' +
@@ -41162,6 +41519,7 @@ function renderSummary(outcome) {
                 ' Run again with dry-run: false to do it.'
             : '',
         failureSection(outcome),
+        schemaSection(outcome),
         noopReverseSection(outcome),
         trialSection(outcome),
         segmentsSection(outcome),
@@ -41678,6 +42036,7 @@ function verify(plan, rowsNow, leaveAlone) {
 
 
 
+
 /**
  * A noop-reverse name applied before the cutoff belongs to the release being restored: refuse it before any
  * change. Names not applied at all are left to the script, which tells a typo from a migration an earlier run
@@ -41767,10 +42126,18 @@ async function run() {
         }
         if (config.dryRun && result) {
             // A dry run, trial or not, ends with everything as it was; a trial that failed says why.
-            if (result.failed)
+            if (result.failed) {
                 outcome.error = `${result.failed.command} failed: ${result.failed.message}`;
-            else
-                outcome.status = 'planned';
+                return outcome;
+            }
+            if (config.expectedSchema) {
+                outcome.schema = await group('Schema', () => checkSchema(config, result.report, true));
+                if (!outcome.schema.comparison.equal) {
+                    outcome.error = schemaError(outcome.schema);
+                    return outcome;
+                }
+            }
+            outcome.status = 'planned';
             return outcome;
         }
         let after;
@@ -41803,6 +42170,13 @@ async function run() {
         else if (verification.remaining.length > 0) {
             const left = verification.remaining.map(r => `${r.app}.${r.name}`).join(', ');
             outcome.error = `the commands ran, but these are still applied at or after the cutoff: ${left}`;
+        }
+        else if (config.expectedSchema && result) {
+            outcome.schema = await group('Schema', () => checkSchema(config, result.report, false));
+            if (outcome.schema.comparison.equal)
+                outcome.status = 'rolled-back';
+            else
+                outcome.error = schemaError(outcome.schema);
         }
         else {
             outcome.status = 'rolled-back';

@@ -66,9 +66,9 @@ const QUERY_TO_ENV: Record<string, string> = {
  * appears in pg_dump's argv (visible to every user through ps). Without a URL
  * the runner's own PG* variables are used as they are.
  */
-export function pgEnvironment(databaseUrl: string | undefined): Record<string, string> {
+export function pgEnvironment(databaseUrl: string | undefined, appName = 'django-migration-rollback backup'): Record<string, string> {
   const env = childEnvironment()
-  const settings: Record<string, string> = {PGAPPNAME: 'django-migration-rollback backup'}
+  const settings: Record<string, string> = {PGAPPNAME: appName}
   if (databaseUrl) {
     // Inherited PG* variables (PGSERVICE, PGSSLMODE...) must not mix with the URL's connection.
     for (const key of Object.keys(env)) if (key.startsWith('PG')) delete env[key]
@@ -173,13 +173,15 @@ async function freeSpace(dir: string): Promise<string> {
   }
 }
 
-async function explainFailure(
+/** pg_dump's failure in words, with the fix; `consequence` says what the failure means for the run. */
+export async function explainFailure(
   stderr: string,
   exitCode: number,
   pgDump: string,
   pgDumpVersion: string,
   where: string,
-  target: string
+  target: string,
+  consequence = 'Nothing was changed.'
 ): Promise<BackupError> {
   const detail = lastLines(stderr) || `(no message; exit code ${exitCode})`
   const mismatch = /server version: ([^;\n]+); pg_dump version: ([^\s\n]+)/.exec(stderr)
@@ -191,14 +193,14 @@ async function explainFailure(
       `pg_dump ${have} (${pgDump}) is older than the PostgreSQL server${server ? ` (${server})` : ''} at ${where}: ` +
         `the backup needs pg_dump ${needed ?? "of the server's major version"} or newer. ` +
         installHint(needed) +
-        `. Nothing was changed.\npg_dump said:\n${detail}`,
+        `. ${consequence}\npg_dump said:\n${detail}`,
       'version-mismatch'
     )
   }
   if (/No space left on device|disk full|could not write to output file|could not write to file/i.test(stderr)) {
     return new BackupError(
       `the disk holding ${target} filled up during the dump (${await freeSpace(path.dirname(target))}): ` +
-        'choose a backup-path on a larger disk, or free space. Nothing was changed; the partial file was removed.\n' +
+        `choose a backup-path on a larger disk, or free space. ${consequence} The partial file was removed.\n` +
         `pg_dump said:\n${detail}`,
       'disk-full'
     )
@@ -207,7 +209,7 @@ async function explainFailure(
   if (missing) {
     return new BackupError(
       `the database "${missing[1]}" does not exist on the PostgreSQL server at ${where}: check the database name in database-url. ` +
-        `Nothing was changed.\npg_dump said:\n${detail}`,
+        `${consequence}\npg_dump said:\n${detail}`,
       'no-database'
     )
   }
@@ -217,7 +219,7 @@ async function explainFailure(
     )
   ) {
     return new BackupError(
-      `pg_dump could not log in to PostgreSQL at ${where}: check the user and password in database-url. Nothing was changed.\n` +
+      `pg_dump could not log in to PostgreSQL at ${where}: check the user and password in database-url. ${consequence}\n` +
         `pg_dump said:\n${detail}`,
       'authentication'
     )
@@ -229,7 +231,7 @@ async function explainFailure(
   ) {
     return new BackupError(
       `pg_dump could not connect to PostgreSQL at ${where}: check database-url's host and port, and that this runner ` +
-        'can reach the database. Nothing was changed.\n' +
+        `can reach the database. ${consequence}\n` +
         `pg_dump said:\n${detail}`,
       'connection'
     )
@@ -237,15 +239,15 @@ async function explainFailure(
   if (/permission denied/i.test(stderr)) {
     return new BackupError(
       `pg_dump was refused access to part of the database at ${where}: the user in database-url must be able to read ` +
-        "every table (the application's owner role usually can). Nothing was changed.\n" +
+        `every table (the application's owner role usually can). ${consequence}\n` +
         `pg_dump said:\n${detail}`,
       'permission'
     )
   }
-  return new BackupError(`pg_dump failed (exit code ${exitCode}) dumping ${where}. Nothing was changed.\npg_dump said:\n${detail}`)
+  return new BackupError(`pg_dump failed (exit code ${exitCode}) dumping ${where}. ${consequence}\npg_dump said:\n${detail}`)
 }
 
-function describeWhere(env: Record<string, string>): string {
+export function describeWhere(env: Record<string, string>): string {
   return `${env.PGHOST || 'localhost'}:${env.PGPORT || 5432}/${env.PGDATABASE || env.PGUSER || '(default database)'}`
 }
 
@@ -274,12 +276,16 @@ export function defaultBackupPath(databaseUrl: string | undefined, now = new Dat
  * if missing; pg_dump writes a hidden temporary file next to it that is renamed
  * only after success, so a failed dump leaves no partial file behind.
  */
-export async function backupDatabase(databaseUrl: string | undefined, target: string, options: BackupOptions = {}): Promise<Backup> {
-  const started = Date.now()
-  const env = pgEnvironment(databaseUrl)
-  const where = describeWhere(env)
-  const file = path.resolve(target)
+export interface PgDump {
+  path: string
+  /** e.g. "16.4" */
+  version: string
+  /** e.g. "/usr/lib/postgresql/16/bin/pg_dump (PostgreSQL) 16.4" */
+  label: string
+}
 
+/** The pg_dump to run (options.pgDump, else the newest installed), checked to start; `purpose` names the input that needs it. */
+export async function usablePgDump(options: BackupOptions, env: Record<string, string>, purpose: string): Promise<PgDump> {
   const pgDump = options.pgDump
     ? path.isAbsolute(options.pgDump)
       ? options.pgDump
@@ -287,7 +293,7 @@ export async function backupDatabase(databaseUrl: string | undefined, target: st
     : await findPgDump(options.libDir ?? DEBIAN_LIB_DIR)
   if (!pgDump || !(await isExecutable(pgDump))) {
     throw new BackupError(
-      `backup: true needs pg_dump, and none was found (looked in ${options.libDir ?? DEBIAN_LIB_DIR}/*/bin and PATH). ${installHint()}.`,
+      `${purpose} needs pg_dump, and none was found (looked in ${options.libDir ?? DEBIAN_LIB_DIR}/*/bin and PATH). ${installHint()}.`,
       'not-installed'
     )
   }
@@ -299,8 +305,17 @@ export async function backupDatabase(databaseUrl: string | undefined, target: st
     )
   }
   const versionLine = versionRun.stdout.trim().split('\n')[0]
-  const pgDumpVersion = /\(PostgreSQL\)\s+(\S+)/.exec(versionLine)?.[1] ?? versionLine
-  const pgDumpLabel = `${pgDump} (PostgreSQL) ${pgDumpVersion}`
+  const version = /\(PostgreSQL\)\s+(\S+)/.exec(versionLine)?.[1] ?? versionLine
+  return {path: pgDump, version, label: `${pgDump} (PostgreSQL) ${version}`}
+}
+
+export async function backupDatabase(databaseUrl: string | undefined, target: string, options: BackupOptions = {}): Promise<Backup> {
+  const started = Date.now()
+  const env = pgEnvironment(databaseUrl)
+  const where = describeWhere(env)
+  const file = path.resolve(target)
+
+  const {path: pgDump, version: pgDumpVersion, label: pgDumpLabel} = await usablePgDump(options, env, 'backup: true')
 
   const dir = path.dirname(file)
   await fs.mkdir(dir, {recursive: true, mode: 0o700}).catch((e: Error) => {

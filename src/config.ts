@@ -92,6 +92,10 @@ export interface Config {
   lockTimeoutSeconds: number
   /** `app.name` whose irreversible RunPython/RunSQL are no-ops when unapplied. */
   noopReverse: string[]
+  /** expected-schema: `pg_dump --schema-only` of the release being restored, read and checked at input time. */
+  expectedSchema?: {path: string; text: string}
+  /** The summary answers a pull-request rehearsal's question: can this change be rolled back, what would it lose. */
+  rehearsal: boolean
   strategy: Strategy
   /** command-timeout in seconds: the limit of each command run in the target; absent: no limit. */
   commandTimeoutSeconds?: number

@@ -1,9 +1,11 @@
 import * as core from '@actions/core'
+import fs from 'node:fs'
 import path from 'node:path'
 import type {Config, ExecutorKind, KubectlConfig, SshConfig, Strategy, Target} from './config.js'
 import {InputError, parseCutoff} from './cutoff.js'
 import {checkDatabaseAlias, DEFAULT_DATABASE, vendorDatabaseRefusal} from './django/commands.js'
 import {kubeconfigSecrets} from './executors/kubectl.js'
+import {looksLikePgDump} from './schema-compare.js'
 
 export {InputError}
 
@@ -298,6 +300,43 @@ function readNoopReverse(read: InputReader, strategy: Strategy): string[] {
   return names
 }
 
+/** expected-schema: read now, so that a wrong path or file stops the run before anything changes. */
+function readExpectedSchema(read: InputReader, databaseUrl: string | undefined): Config['expectedSchema'] {
+  const given = read('expected-schema')
+  if (given === '') return undefined
+  const file = path.resolve(process.env.GITHUB_WORKSPACE ?? process.cwd(), given)
+  let text: string
+  try {
+    text = fs.readFileSync(file, 'utf8')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : String(code)
+    throw new InputError(
+      `expected-schema ${JSON.stringify(given)} cannot be read (${why}): expected the path, relative to the workspace, of ` +
+        'pg_dump --schema-only output of the release being restored'
+    )
+  }
+  if (text.startsWith('PGDMP')) {
+    throw new InputError(
+      `expected-schema ${JSON.stringify(given)} is a custom-format dump: expected plain SQL, as pg_dump --schema-only writes it without --format`
+    )
+  }
+  if (!looksLikePgDump(text)) {
+    throw new InputError(
+      `expected-schema ${JSON.stringify(given)} is not pg_dump --schema-only output (no "PostgreSQL database dump" header and no CREATE TABLE): ` +
+        'expected the file pg_dump --schema-only --no-owner DATABASE_URL > FILE writes'
+    )
+  }
+  if (!databaseUrl && !Object.keys(process.env).some(key => /^PG(HOST|DATABASE|SERVICE)$/.test(key))) {
+    throw new InputError(
+      'expected-schema is set but database-url is empty: the schema is dumped with pg_dump on the runner, which needs the database URL ' +
+        '(history-source: container alone cannot check the schema)'
+    )
+  }
+  return {path: file, text}
+}
+
 /** Reads and checks every input before anything connects anywhere. */
 export function readInputs(read: InputReader = fromActionInputs): Config {
   const target = readTarget(read)
@@ -359,6 +398,8 @@ export function readInputs(read: InputReader = fromActionInputs): Config {
     allowIrreversible: booleanInput(read, 'allow-irreversible', false),
     lockTimeoutSeconds: readLockTimeout(read),
     noopReverse: readNoopReverse(read, strategy),
+    expectedSchema: readExpectedSchema(read, databaseUrl),
+    rehearsal: booleanInput(read, 'rehearsal', false),
     strategy,
     commandTimeoutSeconds: readCommandTimeout(read)
   }

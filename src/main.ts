@@ -13,6 +13,7 @@ import {setOutputs} from './outputs.js'
 import {describePostgres, withRetries} from './retry.js'
 import {key, type Plan} from './plan.js'
 import {checkAndRun} from './rollback.js'
+import {checkSchema, schemaError} from './schema-check.js'
 import {writeSummary} from './summary.js'
 import {planForTarget, resolveTarget} from './target/resolve.js'
 import {verify} from './verify.js'
@@ -111,8 +112,18 @@ export async function run(): Promise<Outcome> {
     }
     if (config.dryRun && result) {
       // A dry run, trial or not, ends with everything as it was; a trial that failed says why.
-      if (result.failed) outcome.error = `${result.failed.command} failed: ${result.failed.message}`
-      else outcome.status = 'planned'
+      if (result.failed) {
+        outcome.error = `${result.failed.command} failed: ${result.failed.message}`
+        return outcome
+      }
+      if (config.expectedSchema) {
+        outcome.schema = await core.group('Schema', () => checkSchema(config, result.report, true))
+        if (!outcome.schema.comparison.equal) {
+          outcome.error = schemaError(outcome.schema)
+          return outcome
+        }
+      }
+      outcome.status = 'planned'
       return outcome
     }
 
@@ -141,6 +152,10 @@ export async function run(): Promise<Outcome> {
     } else if (verification.remaining.length > 0) {
       const left = verification.remaining.map(r => `${r.app}.${r.name}`).join(', ')
       outcome.error = `the commands ran, but these are still applied at or after the cutoff: ${left}`
+    } else if (config.expectedSchema && result) {
+      outcome.schema = await core.group('Schema', () => checkSchema(config, result.report, false))
+      if (outcome.schema.comparison.equal) outcome.status = 'rolled-back'
+      else outcome.error = schemaError(outcome.schema)
     } else {
       outcome.status = 'rolled-back'
     }

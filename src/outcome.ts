@@ -5,8 +5,19 @@ import type {Config} from './config.js'
 import type {MigrationRow} from './history.js'
 import type {Plan} from './plan.js'
 import type {RunResult} from './rollback.js'
+import type {SchemaComparison} from './schema-compare.js'
 import type {TargetEvidence} from './target/resolve.js'
 import type {Verification} from './verify.js'
+
+export interface SchemaCheck {
+  /** The expected-schema file. */
+  path: string
+  comparison: SchemaComparison
+  /** Which pg_dump made the database's dump. */
+  pgDump: string
+  /** A dry run compares only what the plan does not change. */
+  partial: boolean
+}
 
 export type Status = 'rolled-back' | 'nothing-to-roll-back' | 'planned' | 'failed'
 
@@ -27,6 +38,8 @@ export interface Outcome {
   batches?: Batch[]
   /** Why the run failed or stopped, with what to do. */
   error?: string
+  /** expected-schema's verdict. */
+  schema?: SchemaCheck
   /** True when the failure came before anything could change the database. */
   unchanged?: boolean
   seconds: number

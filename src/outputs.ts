@@ -1,6 +1,7 @@
 import * as core from '@actions/core'
 import {utcWithOffset} from './cutoff.js'
 import type {Outcome} from './outcome.js'
+import {describeDifference} from './schema-compare.js'
 
 export function setOutputs(outcome: Outcome): void {
   core.setOutput('status', outcome.status)
@@ -25,4 +26,7 @@ export function setOutputs(outcome: Outcome): void {
     )
   )
   core.setOutput('changed', String(!outcome.unchanged))
+  const schema = outcome.schema
+  core.setOutput('schema', !schema ? 'not-compared' : schema.comparison.equal ? 'matches' : 'differs')
+  core.setOutput('schema-differences', JSON.stringify(schema?.comparison.differences.map(describeDifference) ?? []))
 }

@@ -10,6 +10,7 @@ import {remainingKeys, type Outcome} from './outcome.js'
 import {displayCommand, migrateArgv, withDatabase} from './django/commands.js'
 import {describeLimit} from './executors/timeout.js'
 import {type Failure, hazardRows} from './failure.js'
+import {differenceText} from './schema-compare.js'
 import {key} from './plan.js'
 
 export const SUMMARY_LIMIT = 1024 * 1024
@@ -65,6 +66,9 @@ function headline(outcome: Outcome): string {
       return `## 🔍 Dry run: ${plural(planned, 'migration')} in ${plural(apps, 'app')} would be rolled back${warning}; nothing was changed`
     }
     case 'failed': {
+      if (outcome.schema && !outcome.schema.comparison.equal && !outcome.schema.partial) {
+        return `## ❌ Rolled back ${plural(v?.unapplied.length ?? planned, 'migration')}, but the schema differs from expected-schema (${plural(outcome.schema.comparison.differences.length, 'difference')})`
+      }
       const failure = outcome.run?.failure
       if (failure && outcome.unchanged) {
         const at = failure.migration ? ` at ${failure.migration}` : ''
@@ -493,6 +497,7 @@ function lossesSection(outcome: Outcome): string {
 
 function hazardsSection(outcome: Outcome): string {
   const hazards = outcome.run?.report.hazards ?? []
+  const rehearsal = outcome.config?.rehearsal ?? false
   if (hazards.length === 0) return ''
   const rows = hazards.map(h => {
     const count = h.rows === null ? 'not counted (big table: a trial checks it)' : h.rows === 0 ? '0: fine now' : `⛔ ${hazardRows(h)}`
@@ -500,8 +505,11 @@ function hazardsSection(outcome: Outcome): string {
   })
   const failing = hazards.filter(h => (h.rows ?? 0) > 0).length
   return (
-    `### Reverse steps that can fail on data\n\n${failing ? `⛔ ${plural(failing, 'step')} would fail on the rows there now. ` : ''}` +
-    'Counted before the run.\n\n<table><tr><th>Migration</th><th>Reverse step</th><th>Rows that make it fail</th></tr>' +
+    `### Reverse steps that can fail on ${rehearsal ? 'production ' : ''}data\n\n${failing ? `⛔ ${plural(failing, 'step')} would fail on the rows there now. ` : ''}` +
+    (rehearsal
+      ? 'Counted on the rehearsal database, not on production: each step listed fails there if rows written since the deploy break the old constraint. Ask for a reverse that copes (or a data fix in it) before merging.'
+      : 'Counted before the run.') +
+    '\n\n<table><tr><th>Migration</th><th>Reverse step</th><th>Rows that make it fail</th></tr>' +
     `${capped(rows, 'hazards')}</table>`
   )
 }
@@ -529,9 +537,75 @@ function sqlSection(outcome: Outcome): string {
   return `<details><summary>The SQL of the backwards plan, per migration (as sqlmigrate --backwards prints it)</summary>\n\n${pre(body.trimEnd().split('\n'))}${cut}\n\n</details>`
 }
 
+/** expected-schema's verdict, with the differences named and the diff folded. */
+function schemaSection(outcome: Outcome): string {
+  const check = outcome.schema
+  if (!check) return ''
+  const c = check.comparison
+  const file = code(check.path)
+  const skipped = c.skippedTables.length
+    ? ` Not compared yet, since the rollback changes them: ${c.skippedTables.map(t => code(t)).join(', ')}.`
+    : ''
+  if (c.equal) {
+    return `### Schema
+
+✅ ${check.partial ? 'Everything the plan does not change matches' : 'The schema matches'} ${file}: ${plural(c.compared, 'object')} compared (${escapeHtml(check.pgDump)}).${skipped}`
+  }
+  const shown = c.differences.slice(0, 50)
+  const list = shown.map(d => `- ${code(d.object)}: ${escapeHtml(d.change)}`).join('\n')
+  const more = c.differences.length > shown.length ? `\n- and ${c.differences.length - shown.length} more (output schema-differences)` : ''
+  const diff = differenceText(c.differences)
+  const folded = diff.length > SQL_BUDGET ? `${diff.slice(0, SQL_BUDGET)}\n... (cut: summary size limit)` : diff
+  return (
+    `### Schema
+
+⛔ The schema differs from ${file} (${plural(c.differences.length, 'difference')}, ${plural(c.compared, 'object')} compared):
+
+${list}${more}
+
+` +
+    `<details><summary>The differences: - expected, + the database</summary>
+
+${pre(folded.split('\n'))}
+
+</details>${
+      skipped
+        ? `
+
+${skipped.trim()}`
+        : ''
+    }`
+  )
+}
+
+/** A rehearsal's one question, answered first: can this change be rolled back, and what would it lose. */
+function rehearsalAnswer(outcome: Outcome): string {
+  if (!outcome.config?.rehearsal) return ''
+  const losses = outcome.run?.report.losses
+  const dropped = losses ? losses.tables.length + losses.columns.length : 0
+  const lose = dropped
+    ? `; it drops ${plural(losses?.tables.length ?? 0, 'table')} and ${plural(losses?.columns.length ?? 0, 'column')} (see What is lost)`
+    : '; it drops no table or column'
+  const schema = outcome.schema ? (outcome.schema.comparison.equal ? ', and the schema matches the previous release' : '') : ''
+  switch (outcome.status) {
+    case 'rolled-back':
+      return `## ✅ Rehearsal: this change can be rolled back${schema}${lose}`
+    case 'planned':
+      return outcome.run?.report.trial?.tried.length
+        ? `## ✅ Rehearsal: the rollback of this change went through in a trial${lose}`
+        : `## 🔍 Rehearsal (dry run): the rollback of this change was planned and checked${lose}`
+    case 'nothing-to-roll-back':
+      return '## ✅ Rehearsal: this change adds no migration, nothing to roll back'
+    case 'failed':
+      return '## ⛔ Rehearsal: this change cannot be rolled back as it is: see why below, and ask for a fix before merging'
+  }
+}
+
 export function renderSummary(outcome: Outcome): string {
+  const answer = rehearsalAnswer(outcome)
   const sections = [
-    headline(outcome),
+    answer,
+    answer ? headline(outcome).replace(/^## /, '**') + '**' : headline(outcome),
     outcome.status === 'rolled-back' ? NEXT_STEP : '',
     outcome.status === 'planned'
       ? 'Django checked the plan in the target: every step goes backwards, nothing applied before the cutoff is touched' +
@@ -543,6 +617,7 @@ export function renderSummary(outcome: Outcome): string {
         ' Run again with dry-run: false to do it.'
       : '',
     failureSection(outcome),
+    schemaSection(outcome),
     noopReverseSection(outcome),
     trialSection(outcome),
     segmentsSection(outcome),

@@ -304,6 +304,7 @@ describe('renderSummary', () => {
       '## ✅ Rehearsal: this change can be rolled back, and the schema matches the previous release; it drops 1 table and 0 columns (see What is lost)'
     )
     expect(lines[2]).toMatch(/^\*\*✅ Rolled back 2 migrations/)
+    expect(ok).not.toContain('Next: deploy the earlier release now')
     expect(ok).toContain('✅ The schema matches <code>/w/previous-schema.sql</code>: 12 objects compared')
     const hazards = report({
       hazards: [
@@ -329,7 +330,7 @@ describe('renderSummary', () => {
       seconds: 1
     })
     expect(failed.split('\n')[0]).toBe(
-      '## ⛔ Rehearsal: this change cannot be rolled back as it is: see why below, and ask for a fix before merging'
+      '## ⛔ Rehearsal: this change cannot be rolled back as it is: see why below, and ask for a fix before it is merged or deployed'
     )
     expect(failed).toContain('### Reverse steps that can fail on production data')
     expect(failed).toContain('Counted on the rehearsal database, not on production')

@@ -41195,7 +41195,8 @@ function batchesSection(outcome) {
     }
     if (!cutoffShown)
         body += cutoffRow;
-    const split = batches.find(b => b.side === 'split');
+    // A rehearsal records its cutoff seconds after the previous release's migrate: always inside one batch.
+    const split = outcome.config?.rehearsal ? undefined : batches.find(b => b.side === 'split');
     const warning = split
         ? `> [!WARNING]\n> The cutoff falls inside a batch of migrations applied together between ${shortTime(split.first)} and ` +
             `${shortTime(split.last)} UTC, most likely by one deployment: the time given and the database disagree. ` +
@@ -41500,7 +41501,7 @@ function rehearsalAnswer(outcome) {
         case 'nothing-to-roll-back':
             return '## ✅ Rehearsal: this change adds no migration, nothing to roll back';
         case 'failed':
-            return '## ⛔ Rehearsal: this change cannot be rolled back as it is: see why below, and ask for a fix before merging';
+            return '## ⛔ Rehearsal: this change cannot be rolled back as it is: see why below, and ask for a fix before it is merged or deployed';
     }
 }
 function renderSummary(outcome) {
@@ -41508,7 +41509,8 @@ function renderSummary(outcome) {
     const sections = [
         answer,
         answer ? headline(outcome).replace(/^## /, '**') + '**' : headline(outcome),
-        outcome.status === 'rolled-back' ? NEXT_STEP : '',
+        // A rehearsal's database is thrown away: there is nothing to deploy next.
+        outcome.status === 'rolled-back' && !outcome.config?.rehearsal ? NEXT_STEP : '',
         outcome.status === 'planned'
             ? 'Django checked the plan in the target: every step goes backwards, nothing applied before the cutoff is touched' +
                 (outcome.config?.allowIrreversible

@@ -253,7 +253,8 @@ function batchesSection(outcome: Outcome): string {
     body += `<tr><td>${escapeHtml(when)}</td><td>${mark}${b.rows}</td><td>${escapeHtml(apps)}</td></tr>`
   }
   if (!cutoffShown) body += cutoffRow
-  const split = batches.find(b => b.side === 'split')
+  // A rehearsal records its cutoff seconds after the previous release's migrate: always inside one batch.
+  const split = outcome.config?.rehearsal ? undefined : batches.find(b => b.side === 'split')
   const warning = split
     ? `> [!WARNING]\n> The cutoff falls inside a batch of migrations applied together between ${shortTime(split.first)} and ` +
       `${shortTime(split.last)} UTC, most likely by one deployment: the time given and the database disagree. ` +
@@ -597,7 +598,7 @@ function rehearsalAnswer(outcome: Outcome): string {
     case 'nothing-to-roll-back':
       return '## ✅ Rehearsal: this change adds no migration, nothing to roll back'
     case 'failed':
-      return '## ⛔ Rehearsal: this change cannot be rolled back as it is: see why below, and ask for a fix before merging'
+      return '## ⛔ Rehearsal: this change cannot be rolled back as it is: see why below, and ask for a fix before it is merged or deployed'
   }
 }
 
@@ -606,7 +607,8 @@ export function renderSummary(outcome: Outcome): string {
   const sections = [
     answer,
     answer ? headline(outcome).replace(/^## /, '**') + '**' : headline(outcome),
-    outcome.status === 'rolled-back' ? NEXT_STEP : '',
+    // A rehearsal's database is thrown away: there is nothing to deploy next.
+    outcome.status === 'rolled-back' && !outcome.config?.rehearsal ? NEXT_STEP : '',
     outcome.status === 'planned'
       ? 'Django checked the plan in the target: every step goes backwards, nothing applied before the cutoff is touched' +
         (outcome.config?.allowIrreversible

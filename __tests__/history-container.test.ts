@@ -104,6 +104,7 @@ describe('reading the history through Django (real project, real PostgreSQL)', (
       // and readHistoryInContainer's own cross-check passes
       await expect(readHistoryInContainer(local, manageCommand({DATABASE_URL: db}), 'default', c)).resolves.toEqual({
         rows: direct.rows,
+        before: (await readHistory(db, c)).before,
         now: expect.any(String)
       })
     }
@@ -181,6 +182,7 @@ describe('the cross-check', () => {
       database: 'default',
       django: '5.2',
       rows: [{id: 7, app: 'shop', name: '0004_product_sku', applied: '2024-01-01T00:00:00.000000Z', afterCutoff: true}],
+      before: {count: 0, digest: ''},
       now: '2024-01-02T00:00:00.000000Z',
       error: null
     }
@@ -190,8 +192,13 @@ describe('the cross-check', () => {
     )
     await expect(readHistoryInContainer(exec, ['m'], 'default', cutoffOf('2024-01-01T00:00:00.000000Z'))).resolves.toEqual({
       rows: [{id: 7, app: 'shop', name: '0004_product_sku', applied: '2024-01-01T00:00:00.000000Z'}],
+      before: {count: 0, digest: ''},
       now: '2024-01-02T00:00:00.000000Z'
     })
+    const withoutSummary = new CannedExecutor(`${HISTORY_PREFIX}${JSON.stringify({...report, before: undefined})}\n`)
+    await expect(readHistoryInContainer(withoutSummary, ['m'], 'default', cutoffOf('2024-01-01T00:00:00.000000Z'))).rejects.toThrow(
+      /has no summary of the rows before the cutoff/
+    )
   })
 })
 

@@ -79,7 +79,7 @@ describe('renderSummary', () => {
       config,
       plan,
       run: run(report()),
-      verification: {unapplied: ['features.0002_b', 'shop.0002_price'], remaining: [], lostBefore: []},
+      verification: {unapplied: ['features.0002_b', 'shop.0002_price'], remaining: [], lostBefore: [], lostBeforeUnnamed: 0},
       where: 'docker exec -i api',
       seconds: 2.5
     }
@@ -107,7 +107,7 @@ describe('renderSummary', () => {
       config,
       plan,
       run: run(report({error: {message: 'shop.0002_price is irreversible', migration: 'shop.0002_price'}})),
-      verification: {unapplied: ['features.0002_b'], remaining: [rows[1]], lostBefore: []},
+      verification: {unapplied: ['features.0002_b'], remaining: [rows[1]], lostBefore: [], lostBeforeUnnamed: 0},
       error: 'shop.0002_price is irreversible',
       seconds: 1
     }
@@ -153,7 +153,7 @@ describe('renderSummary', () => {
       config,
       plan,
       run: {...run(r), failure},
-      verification: {unapplied: [], remaining: [rows[1], rows[2]], lostBefore: []},
+      verification: {unapplied: [], remaining: [rows[1], rows[2]], lostBefore: [], lostBeforeUnnamed: 0},
       error: 'rollback.py failed',
       seconds: 1
     })
@@ -289,7 +289,7 @@ describe('renderSummary', () => {
       partial: false,
       comparison: {equal: true, differences: [], compared: 12, skippedTables: []}
     }
-    const verification = {unapplied: ['features.0002_b', 'shop.0002_price'], remaining: [], lostBefore: []}
+    const verification = {unapplied: ['features.0002_b', 'shop.0002_price'], remaining: [], lostBefore: [], lostBeforeUnnamed: 0}
     const ok = renderSummary({
       status: 'rolled-back',
       config: {...config, rehearsal: true},

@@ -15,13 +15,21 @@ const leave = {orphans: ['gone.0001_deleted'], bookkeeping: ['legacy.0001_squash
 describe('verify', () => {
   it('is complete when only orphans and squash bookkeeping remain after the cutoff', () => {
     const result = verify(plan, [rows[0], rows[2], rows[3]], leave)
-    expect(result).toEqual({unapplied: ['shop.0002_price'], remaining: [], lostBefore: []})
+    expect(result).toEqual({unapplied: ['shop.0002_price'], remaining: [], lostBefore: [], lostBeforeUnnamed: 0})
   })
 
   it('lists what is still applied after a partial run', () => {
     const result = verify(plan, rows, leave)
     expect(result.unapplied).toEqual([])
     expect(result.remaining.map(r => r.name)).toEqual(['0002_price'])
+  })
+
+  it('trusts the summary of the rows before the cutoff: unchanged means nothing lost, changed names what it can', () => {
+    const then = {count: 1, digest: 'a'}
+    expect(verify(plan, [rows[2], rows[3]], leave, {then, now: {count: 1, digest: 'a'}}).lostBefore).toEqual([])
+    const lost = verify(plan, [rows[2], rows[3]], leave, {then: {count: 3, digest: 'a'}, now: {count: 1, digest: 'b'}})
+    expect(lost.lostBefore).toEqual(['shop.0001_initial'])
+    expect(lost.lostBeforeUnnamed).toBe(1)
   })
 
   it('catches a migration from before the cutoff that disappeared', () => {

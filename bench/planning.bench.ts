@@ -4,7 +4,8 @@
  * with Flagsmith-like rows (app labels and name suffixes from Flagsmith's
  * migration graph, numbered per app, applied in deploy batches of ~12); the
  * cutoff is the start of the last batch. Measured: src/history.ts readHistory
- * (connect, one query, the cutoff cross-check) and src/plan.ts planRollback,
+ * (connect, the narrow query of src/history-query.ts, the summary of the rows
+ * before the cutoff, the cutoff cross-check) and src/plan.ts planRollback,
  * each BENCH_REPEAT times (default 3, plus one warm-up). BENCH_ROWS=1000,10000
  * picks sizes. Target: 100k rows planned (query + plan) in under 300 ms.
  */
@@ -99,21 +100,24 @@ async function filledDatabase(n: number): Promise<{url: string; cutoff: Cutoff; 
 
 it('prints the planning figures', async () => {
   const out: string[][] = [
-    ['rows', 'after cutoff', 'query (readHistory)', 'plan (planRollback)', 'query + plan', `target < ${TARGET_MS} ms`]
+    ['rows', 'after cutoff', 'rows read', 'query (readHistory)', 'plan (planRollback)', 'query + plan', `target < ${TARGET_MS} ms`]
   ]
   for (const n of SIZES) {
     const {url, cutoff, after} = await filledDatabase(n)
     const q: number[] = []
     const p: number[] = []
     const total: number[] = []
+    let rowsRead = 0
     for (let i = 0; i <= REPEAT; i++) {
       const t0 = now()
       const h = await readHistory(url, cutoff)
       const t1 = now()
       const plan = planRollback(h.rows, cutoff, h.now)
       const t2 = now()
-      if (h.rows.length !== n || plan.after.length !== after)
-        throw new Error(`expected ${n} rows / ${after} after, got ${h.rows.length} / ${plan.after.length}`)
+      // With a cutoff the history reads only what the rollback needs; the rest is counted.
+      if ((h.before?.count ?? 0) + plan.after.length !== n || plan.after.length !== after)
+        throw new Error(`expected ${n} rows / ${after} after, got ${h.before?.count} before / ${plan.after.length} after`)
+      rowsRead = h.rows.length
       if (i === 0) continue // warm-up: JIT, PostgreSQL's cache
       q.push(t1 - t0)
       p.push(t2 - t1)
@@ -123,10 +127,11 @@ it('prints the planning figures', async () => {
     out.push([
       String(n),
       `${after} rows`,
+      String(rowsRead),
       fmt(stats(q)),
       fmt(stats(p)),
       fmt(t),
-      t.median < TARGET_MS ? 'met' : `MISSED (median ${(t.median / TARGET_MS).toFixed(2)}x)`
+      t.median < TARGET_MS ? 'met' : `missed by ${(t.median - TARGET_MS).toFixed(0)} ms (median ${(t.median / TARGET_MS).toFixed(2)}x)`
     ])
   }
   print(`planning: min / median of ${REPEAT} runs after a warm-up`, table(out))

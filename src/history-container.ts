@@ -10,7 +10,8 @@ import type {Cutoff} from './config.js'
 import {BOOTSTRAP} from './django/commands.js'
 import {HISTORY_PY} from './django/history-script.js'
 import type {Executor} from './executors/executor.js'
-import {type History, HistoryError, type MigrationRow} from './history.js'
+import {type BeforeSummary, crossCheck, type History, HistoryError, type MigrationRow} from './history.js'
+import {type HistoryQueries, historyQueries} from './history-query.js'
 
 export const HISTORY_PREFIX = 'ROLLBACK-HISTORY '
 const REQUEST_SEPARATOR = '\n#ROLLBACK-REQUEST\n'
@@ -21,6 +22,8 @@ export interface HistoryRequest {
   database: string
   /** `YYYY-MM-DDTHH:MM:SS.ffffffZ`, or null for no verdicts. */
   cutoff: string | null
+  /** The SQL to run (history-query.ts), with Python's named placeholders; absent: every row. */
+  queries?: HistoryQueries
 }
 
 /** What history.py prints on its last line. */
@@ -29,6 +32,7 @@ export interface HistoryReport {
   database: string | null
   django: string | null
   rows: Array<MigrationRow & {afterCutoff: boolean | null}>
+  before?: BeforeSummary
   now: string | null
   error: {kind: string; message: string; traceback?: string} | null
 }
@@ -75,7 +79,12 @@ export async function readHistoryInContainer(
   database: string,
   cutoff?: Cutoff
 ): Promise<History> {
-  const request: HistoryRequest = {version: 1, database, cutoff: cutoff?.utc ?? null}
+  const request: HistoryRequest = {
+    version: 1,
+    database,
+    cutoff: cutoff?.utc ?? null,
+    queries: historyQueries(cutoff?.utc ?? null, 'python')
+  }
   const result = await executor.exec(historyArgv(manageCommand), {input: historyInput(request)})
   const report = parseHistoryReport(result.stdout, result.stderr, result.exitCode)
   if (report.error) {
@@ -87,13 +96,8 @@ export async function readHistoryInContainer(
     throw new HistoryError(`the history report from ${executor.where} is incomplete: ${JSON.stringify(report).slice(0, 300)}`)
   }
   const rows: MigrationRow[] = report.rows.map(({id, app, name, applied}) => ({id: Number(id), app, name, applied}))
-  report.rows.forEach((row, i) => {
-    if (cutoff && row.afterCutoff !== rows[i].applied >= cutoff.utc) {
-      throw new HistoryError(
-        `internal check failed: PostgreSQL and the planner disagree on whether row ${row.id} ` +
-          `(${row.app}.${row.name}, applied ${row.applied}) is after the cutoff ${cutoff.utc}`
-      )
-    }
-  })
-  return {rows, now: report.now}
+  crossCheck(report.rows, cutoff)
+  if (cutoff && !report.before)
+    throw new HistoryError(`the history report from ${executor.where} has no summary of the rows before the cutoff`)
+  return {rows, now: report.now, ...(report.before ? {before: report.before} : {})}
 }

@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import {connectPostgres} from './retry.js'
 import type {Cutoff} from './config.js'
+import {CLOCK_SQL, historyQueries} from './history-query.js'
 
 /** One django_migrations row; `applied` is UTC text with microseconds, exactly as PostgreSQL holds it. */
 export interface MigrationRow {
@@ -11,9 +12,31 @@ export interface MigrationRow {
 }
 
 export interface History {
+  /** With a cutoff, not every row before it: see history-query.ts. */
   rows: MigrationRow[]
   /** The database server's clock, same format as `applied`. */
   now: string
+  /** With a cutoff: every row before it, summed up (the verification compares these). */
+  before?: BeforeSummary
+}
+
+/** The rows applied before the cutoff: how many, and an md5 of their ids in order. */
+export interface BeforeSummary {
+  count: number
+  digest: string
+}
+
+/** PostgreSQL's verdict on each row must agree with the text comparison the planner makes. */
+export function crossCheck(rows: Array<MigrationRow & {afterCutoff: boolean | null}>, cutoff: Cutoff | undefined): void {
+  if (!cutoff) return
+  for (const row of rows) {
+    if (row.afterCutoff !== row.applied >= cutoff.utc) {
+      throw new HistoryError(
+        `internal check failed: PostgreSQL and the planner disagree on whether row ${row.id} ` +
+          `(${row.app}.${row.name}, applied ${row.applied}) is after the cutoff ${cutoff.utc}`
+      )
+    }
+  }
 }
 
 /** The database could not be read; the message says what to check. */
@@ -23,8 +46,6 @@ export class HistoryError extends Error {
     this.name = 'HistoryError'
   }
 }
-
-const UTC_TEXT = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`
 
 function describeTarget(databaseUrl: string | undefined): string {
   if (!databaseUrl) return `the database given by the PG* environment variables (${process.env.PGHOST ?? 'localhost'})`
@@ -71,11 +92,9 @@ export function explainDatabaseError(error: unknown, databaseUrl: string | undef
 }
 
 /**
- * Reads the whole migration history in one query. The session time zone is
- * UTC and timestamps come back as text, so the microseconds PostgreSQL keeps
- * are never rounded by a JavaScript Date. PostgreSQL itself also compares every
- * row with the cutoff, and that verdict must agree with the text comparison the
- * planner makes.
+ * Reads the migration history: with a cutoff, what the plan, the verification and the summary need
+ * (history-query.ts), otherwise every row. The session time zone is UTC and timestamps come back as text,
+ * so the microseconds PostgreSQL keeps are never rounded by a JavaScript Date.
  */
 export async function readHistory(databaseUrl: string | undefined, cutoff?: Cutoff): Promise<History> {
   let client: pg.Client | undefined
@@ -87,23 +106,20 @@ export async function readHistory(databaseUrl: string | undefined, cutoff?: Cuto
       application_name: 'django-migration-rollback'
     })
     await client.query(`SET TIME ZONE 'UTC'`)
-    const clock = await client.query<{now: string}>(`SELECT to_char(now() AT TIME ZONE 'UTC', ${UTC_TEXT}) AS now`)
-    const result = await client.query<MigrationRow & {after_cutoff: boolean}>(
-      `SELECT id, app, name, to_char(applied AT TIME ZONE 'UTC', ${UTC_TEXT}) AS applied,
-              applied >= $1::timestamptz AS after_cutoff
-         FROM django_migrations ORDER BY applied, id`,
-      [cutoff?.utc ?? null]
-    )
+    const clock = await client.query<{now: string}>(CLOCK_SQL)
+    const queries = historyQueries(cutoff?.utc ?? null, 'pg')
+    const result = await client.query<MigrationRow & {after_cutoff: boolean | null}>(queries.rows.sql, queries.rows.params)
     const rows = result.rows.map(row => ({id: Number(row.id), app: row.app, name: row.name, applied: row.applied}))
-    result.rows.forEach((row, i) => {
-      if (cutoff && row.after_cutoff !== rows[i].applied >= cutoff.utc) {
-        throw new HistoryError(
-          `internal check failed: PostgreSQL and the planner disagree on whether row ${row.id} ` +
-            `(${row.app}.${row.name}, applied ${row.applied}) is after the cutoff ${cutoff.utc}`
-        )
-      }
-    })
-    return {rows, now: clock.rows[0].now}
+    crossCheck(
+      result.rows.map((row, i) => ({...rows[i], afterCutoff: row.after_cutoff})),
+      cutoff
+    )
+    const history: History = {rows, now: clock.rows[0].now}
+    if (queries.before) {
+      const summary = await client.query<{count: string; digest: string}>(queries.before.sql, queries.before.params)
+      history.before = {count: Number(summary.rows[0].count), digest: summary.rows[0].digest}
+    }
+    return history
   } catch (error) {
     throw error instanceof HistoryError ? error : explainDatabaseError(error, databaseUrl)
   } finally {

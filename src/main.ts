@@ -16,7 +16,7 @@ import {checkAndRun} from './rollback.js'
 import {checkSchema, schemaError} from './schema-check.js'
 import {writeSummary} from './summary.js'
 import {planForTarget, resolveTarget} from './target/resolve.js'
-import {verify} from './verify.js'
+import {beforeUnchanged, verify} from './verify.js'
 
 /**
  * A noop-reverse name applied before the cutoff belongs to the release being restored: refuse it before any
@@ -38,10 +38,10 @@ function checkNoopReverse(names: string[], plan: Plan): void {
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 /** Reads django_migrations from the database, or through Django in the target (history-source: container). */
-function historyReader(config: Config, cutoff: Cutoff | undefined, executor: () => Executor): () => Promise<History> {
+function historyReader(config: Config, executor: () => Executor): (cutoff?: Cutoff) => Promise<History> {
   return config.historySource === 'container'
-    ? () => readHistoryInContainer(executor(), config.manageCommand, config.databaseAlias, cutoff)
-    : () => readHistory(config.databaseUrl, cutoff)
+    ? cutoff => readHistoryInContainer(executor(), config.manageCommand, config.databaseAlias, cutoff)
+    : cutoff => readHistory(config.databaseUrl, cutoff)
 }
 
 /** inputs -> target -> history -> plan -> backup -> check and run in the target -> verify -> outputs and summary */
@@ -72,8 +72,9 @@ export async function run(): Promise<Outcome> {
       executor = await createExecutor(config)
       outcome.where = executor.where
     }
-    const readRows = historyReader(config, target.cutoff ?? undefined, () => executor as Executor)
-    const history = await readRows()
+    const readHistoryNow = historyReader(config, () => executor as Executor)
+    const cutoff = target.cutoff ?? undefined
+    const history = await readHistoryNow(cutoff)
     const plan = planForTarget(target, history)
     outcome.plan = plan
     outcome.batches = recentBatches(deploymentBatches(history.rows, plan.cutoff.utc))
@@ -129,7 +130,9 @@ export async function run(): Promise<Outcome> {
 
     let after: History
     try {
-      after = await readRows()
+      after = await readHistoryNow(cutoff)
+      // Something before the cutoff changed (never expected): read everything, to name what is gone.
+      if (beforeUnchanged(history.before, after.before) === false) after = {...(await readHistoryNow()), before: after.before}
     } catch (error) {
       // Django may have unapplied everything: never report "unchanged" when the result is unknown.
       outcome.unchanged = false
@@ -139,16 +142,19 @@ export async function run(): Promise<Outcome> {
         'inputs once the database is reachable (it rolls back what remains, or finds nothing to do)'
       return outcome
     }
-    const verification = verify(plan, after.rows, leftAlone(result))
+    const verification = verify(plan, after.rows, leftAlone(result), {then: history.before, now: after.before})
     outcome.verification = verification
-    outcome.unchanged = verification.unapplied.length === 0 && verification.lostBefore.length === 0
+    outcome.unchanged = verification.unapplied.length === 0 && verification.lostBefore.length === 0 && verification.lostBeforeUnnamed === 0
     if (outcome.error) return outcome
     if (result?.timedOut) {
       outcome.error = result.timedOut.message
     } else if (result?.failed) {
       outcome.error = `${result.failed.command} failed: ${result.failed.message}`
-    } else if (verification.lostBefore.length > 0) {
-      outcome.error = `migrations applied before the cutoff were unapplied: ${verification.lostBefore.join(', ')}`
+    } else if (verification.lostBefore.length > 0 || verification.lostBeforeUnnamed > 0) {
+      const unnamed = verification.lostBeforeUnnamed
+        ? `${verification.lostBefore.length ? ' and ' : ''}${verification.lostBeforeUnnamed} more rows`
+        : ''
+      outcome.error = `migrations applied before the cutoff were unapplied: ${verification.lostBefore.join(', ')}${unnamed}`
     } else if (verification.remaining.length > 0) {
       const left = verification.remaining.map(r => `${r.app}.${r.name}`).join(', ')
       outcome.error = `the commands ran, but these are still applied at or after the cutoff: ${left}`

@@ -5,6 +5,7 @@
  */
 import type {Cutoff} from './config.js'
 import type {MigrationRow} from './history.js'
+import {ROWS_PER_APP} from './history-query.js'
 
 /** App labels and migration names cross process and shell boundaries; anything else stops the run. */
 export const SAFE_NAME = /^[A-Za-z0-9_]+$/
@@ -47,14 +48,17 @@ export interface Plan {
   selection: 'cutoff' | 'source'
   /** S: every row applied at or after the cutoff, newest first. */
   after: MigrationRow[]
-  /** Every row applied before the cutoff, newest first: none of them may be touched. */
+  /**
+   * Rows applied before the cutoff, newest first: none of them may be touched. With a cutoff, the ones the
+   * history read (each rolled-back app's newest, the batches just before it); the rest are in History.before.
+   */
   before: MigrationRow[]
   /** One entry per app with rows in S, the app with the newest row first. */
   apps: AppRollback[]
 }
 
 /** Enough to step past squash bookkeeping rows and deleted files when Django picks a per-app target. */
-const MAX_BEFORE = 50
+const MAX_BEFORE = ROWS_PER_APP
 
 export const key = (row: {app: string; name: string}): string => `${row.app}.${row.name}`
 

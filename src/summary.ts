@@ -340,7 +340,9 @@ function failureSection(outcome: Outcome): string {
       '### State reached\n\n' +
         `- Unapplied: ${v.unapplied.length ? v.unapplied.map(code).join(', ') : 'nothing'}\n` +
         `- Still applied at or after the cutoff: ${v.remaining.length ? remainingKeys(v.remaining).map(code).join(', ') : 'nothing'}` +
-        (v.lostBefore.length ? `\n- ⛔ Unapplied although applied before the cutoff: ${v.lostBefore.map(code).join(', ')}` : '')
+        (v.lostBefore.length || v.lostBeforeUnnamed
+          ? `\n- ⛔ Unapplied although applied before the cutoff: ${[...v.lostBefore.map(code), ...(v.lostBeforeUnnamed ? [`${v.lostBeforeUnnamed} more rows`] : [])].join(', ')}`
+          : '')
     )
   }
   parts.push(

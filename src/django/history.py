@@ -4,16 +4,19 @@ For `history-source: container`: the runner needs no database credentials or
 network path, the container already has both. Sent exactly like rollback.py:
 the bootstrap `manage.py shell -v 0 -c BOOTSTRAP` (src/django/commands.ts) reads
 this file, `\\n#ROLLBACK-REQUEST\\n` and the JSON request
-`{"version": 1, "database": "default", "cutoff": "2024-10-24T08:23:45.000000Z" or null}`
+`{"version": 1, "database": "default", "cutoff": "2024-10-24T08:23:45.000000Z" or null, "queries": {...}}`
 from stdin; `manage.py shell -v 0 -c "<this file>"` with the request alone on
 stdin works the same.
 
-The query is SQL, not the ORM: PostgreSQL formats every timestamp as UTC text
-with microseconds and compares each row with the cutoff itself, exactly like
-src/history.ts does over a direct connection, so both sources give the same
-text and the same verdicts. The last stdout line is always
+The queries are SQL, not the ORM, and come in the request (`queries`, from
+src/history-query.ts, the same ones src/history.ts runs over a direct
+connection): PostgreSQL formats every timestamp as UTC text with microseconds
+and compares each row with the cutoff itself, so both sources give the same
+rows, text and verdicts. With a cutoff they read only what the rollback needs
+and sum up the other rows before it (`before`: count and digest). The last stdout line is always
 `ROLLBACK-HISTORY <json>`: {"version", "database", "django", "rows": [{"id",
-"app", "name", "applied", "afterCutoff"}], "now", "error"}. Works with Django
+"app", "name", "applied", "afterCutoff"}], "before": {"count", "digest"} or
+absent, "now", "error"}. Works with Django
 3.2+ and Python 3.8+; only stdlib and Django imports.
 """
 
@@ -87,14 +90,27 @@ def _history_read(report):
         cursor.execute("SET TIME ZONE 'UTC'")
         cursor.execute("SELECT to_char(now() AT TIME ZONE 'UTC', %s)" % utc_text)
         report["now"] = cursor.fetchone()[0]
-        cursor.execute(
-            "SELECT id, app, name, to_char(applied AT TIME ZONE 'UTC', " + utc_text + "), "
-            "applied >= %s::timestamptz FROM django_migrations ORDER BY applied, id",
-            [cutoff])
+        queries = request.get("queries") or {}
+        rows = queries.get("rows") or {
+            "sql": "SELECT id, app, name, to_char(applied AT TIME ZONE 'UTC', " + utc_text + "), "
+                   "applied >= %s::timestamptz FROM django_migrations ORDER BY applied, id",
+            "params": [cutoff],
+        }
+        cursor.execute(rows["sql"], _params(rows["params"]))
         report["rows"] = [
             {"id": int(row[0]), "app": row[1], "name": row[2], "applied": row[3], "afterCutoff": row[4]}
             for row in cursor.fetchall()
         ]
+        before = queries.get("before")
+        if before:
+            cursor.execute(before["sql"], _params(before["params"]))
+            count, digest = cursor.fetchone()
+            report["before"] = {"count": int(count), "digest": digest}
+
+
+def _params(params):
+    """The runner sends named parameters as [ {name: value} ] and positional ones as a list."""
+    return params[0] if len(params) == 1 and isinstance(params[0], dict) else params
 
 
 _history_main()

@@ -157,10 +157,12 @@ def _run(run):
     with _HistoryReadOnce():
         executor = MigrationExecutor(connection, _progress_callback(run, connection))
         _check_conflicts(run, executor.loader)
-        s_keys = []
+        # In order, once each (a set beside the list: S can be large).
+        s_keys, seen = [], set()
         for row in request.get("after") or []:
             key = (row["app"], row["name"])
-            if key not in s_keys:
+            if key not in seen:
+                seen.add(key)
                 s_keys.append(key)
         recorded = set(MigrationRecorder(connection).applied_migrations())
         exact, replaced_by = _classify_rows(run, executor.loader, s_keys, recorded)

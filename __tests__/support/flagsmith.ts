@@ -104,7 +104,11 @@ export function flagsmithProject(tag: string): string {
   const result = spawnSync(pythonBin(), [GENERATOR, tag, out, '--fixture', FLAGSMITH_FIXTURE], {encoding: 'utf8'})
   if (result.status !== 0) {
     fs.rmSync(tmp, {recursive: true, force: true})
-    throw new Error(`flagsmith_project.py ${tag} failed (${result.status}): ${result.stderr}${result.stdout}`)
+    // A missing interpreter is a spawn error with no status and no output: say which and how to get it.
+    const why = result.error
+      ? `${pythonBin()} could not be started (${result.error.message}): run bash scripts/setup-test-env.sh first`
+      : `${result.stderr}${result.stdout}`
+    throw new Error(`flagsmith_project.py ${tag} failed (${result.status}): ${why}`)
   }
   try {
     fs.renameSync(out, dir)

@@ -12,7 +12,7 @@ import {readHistoryInContainer} from '../src/history-container.js'
 import {BATCHES_BEFORE, ROWS_PER_APP} from '../src/history-query.js'
 import {planRollback} from '../src/plan.js'
 import {verify} from '../src/verify.js'
-import {deployHazardRelease, hazardProjectDir, manageHazard, serverNow} from './support/hazard-project.js'
+import {addOldHistory, deployHazardRelease, hazardProjectDir, manageHazard, serverNow} from './support/hazard-project.js'
 import {createDatabase, query} from './support/postgres.js'
 import {pythonBin} from './support/python.js'
 
@@ -21,14 +21,8 @@ const OLD_ROWS = 3000
 async function deployed(): Promise<{db: string; cutoff: string}> {
   const db = await createDatabase('history_query')
   await manageHazard(db, ['migrate', 'contenttypes', '-v', '0'])
-  // Years of an old app first, one batch a day, 10 rows each; then releases A and B.
-  await query(
-    db,
-    `INSERT INTO django_migrations (app, name, applied)
-       SELECT 'oldapp', lpad(i::text, 6, '0') || '_x', timestamptz '2019-01-01' + (i / 10) * interval '1 day' + (i % 10) * interval '1 second'
-         FROM generate_series(1, $1) i`,
-    [OLD_ROWS]
-  )
+  // Years of an old app first, one batch a day; then releases A and B.
+  await addOldHistory(db, OLD_ROWS, '1 day')
   await deployHazardRelease(db, 'A')
   const cutoff = await serverNow(db)
   await deployHazardRelease(db, 'B')

@@ -21,7 +21,7 @@ import fs from 'node:fs'
 import {json, runAction} from '../__tests__/support/action.js'
 import {serverNow} from '../__tests__/support/django-project.js'
 import {databaseAtRelease, deployFlagsmith, flagsmithProject} from '../__tests__/support/flagsmith.js'
-import {deployHazardRelease, hazardProjectDir} from '../__tests__/support/hazard-project.js'
+import {deployHazardRelease, hazardDryRunInputs} from '../__tests__/support/hazard-project.js'
 import {createDatabase, query} from '../__tests__/support/postgres.js'
 import {pythonBin, REPO_ROOT} from '../__tests__/support/python.js'
 import {REPEAT, fmt, now, print, stats as msStats, table} from './stats.js'
@@ -176,17 +176,7 @@ test('the cost of the transaction, of a trial, and of the loss figures on big ta
         if (shape === 'big, analysed') await query(db, 'ANALYZE')
       }
       const started = now()
-      const run = await runAction(
-        {
-          'target-datetime': cutoff,
-          'database-url': db,
-          executor: 'local',
-          'manage-command': `${pythonBin()} ${hazardProjectDir}/manage.py`,
-          'noop-reverse': 'ledger.0002_backfill',
-          'dry-run': 'true'
-        },
-        {env: {DATABASE_URL: db}}
-      )
+      const run = await runAction(hazardDryRunInputs(db, cutoff), {env: {DATABASE_URL: db}})
       times.push(now() - started)
       if (run.outputs.status !== 'planned') throw new Error(`${shape}: ${run.outputs.status}\n${run.summary}`)
       losses = json(run.outputs.losses)

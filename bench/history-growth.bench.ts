@@ -6,9 +6,8 @@
  * BENCH_EXTRA=0,100000 picks the sizes.
  */
 import {runAction} from '../__tests__/support/action.js'
-import {deployHazardRelease, hazardProjectDir, manageHazard, serverNow} from '../__tests__/support/hazard-project.js'
-import {createDatabase, query} from '../__tests__/support/postgres.js'
-import {pythonBin} from '../__tests__/support/python.js'
+import {addOldHistory, deployHazardRelease, hazardDryRunInputs, manageHazard, serverNow} from '../__tests__/support/hazard-project.js'
+import {createDatabase} from '../__tests__/support/postgres.js'
 import {REPEAT, fmt, now, print, stats, table} from './stats.js'
 
 const SIZES = (process.env.BENCH_EXTRA ?? '0,10000,30000,100000').split(',').map(Number)
@@ -18,13 +17,7 @@ async function database(extra: number): Promise<{db: string; cutoff: string}> {
   const db = await createDatabase(`bench_growth_${extra}`)
   await manageHazard(db, ['migrate', 'contenttypes', '-v', '0'])
   // An old app's rows, a batch of 10 an hour from 2019 (100,000 rows end in 2020): nothing the rollback touches.
-  await query(
-    db,
-    `INSERT INTO django_migrations (app, name, applied)
-       SELECT 'oldapp', lpad(i::text, 6, '0') || '_x', timestamptz '2019-01-01' + (i / 10) * interval '1 hour' + (i % 10) * interval '1 second'
-         FROM generate_series(1, $1) i`,
-    [extra]
-  )
+  await addOldHistory(db, extra, '1 hour')
   await deployHazardRelease(db, 'A')
   const cutoff = await serverNow(db)
   await deployHazardRelease(db, 'B')
@@ -39,17 +32,7 @@ it('prints what extra history rows add to a whole dry run', async () => {
     const times: number[] = []
     for (let i = 0; i <= REPEAT; i++) {
       const started = now()
-      const run = await runAction(
-        {
-          'target-datetime': cutoff,
-          'database-url': db,
-          executor: 'local',
-          'manage-command': `${pythonBin()} ${hazardProjectDir}/manage.py`,
-          'noop-reverse': 'ledger.0002_backfill',
-          'dry-run': 'true'
-        },
-        {env: {DATABASE_URL: db}}
-      )
+      const run = await runAction(hazardDryRunInputs(db, cutoff), {env: {DATABASE_URL: db}})
       if (run.outputs.status !== 'planned') throw new Error(`${extra}: ${run.outputs.status}\n${run.summary}`)
       if (i > 0) times.push((now() - started) / 1000) // the first run warms caches
     }

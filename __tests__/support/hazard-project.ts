@@ -198,3 +198,29 @@ export async function snapshot(dbUrl: string): Promise<Snapshot> {
   }
   return {history, schema, data}
 }
+
+/**
+ * Rows of an app the project does not have, applied long before anything else: `count` rows from 2019, a
+ * deploy batch of 10 every `every` (an SQL interval). Call after django_migrations exists.
+ */
+export async function addOldHistory(dbUrl: string, count: number, every: '1 hour' | '1 day'): Promise<void> {
+  await query(
+    dbUrl,
+    `INSERT INTO django_migrations (app, name, applied)
+       SELECT 'oldapp', lpad(i::text, 6, '0') || '_x', timestamptz '2019-01-01' + (i / 10) * $2::interval + (i % 10) * interval '1 second'
+         FROM generate_series(1, $1) i`,
+    [count, every]
+  )
+}
+
+/** The action's inputs for a dry run of the hazard project back to `cutoff` (ledger.0002's irreversible step skipped). */
+export function hazardDryRunInputs(dbUrl: string, cutoff: string): Record<string, string> {
+  return {
+    'target-datetime': cutoff,
+    'database-url': dbUrl,
+    executor: 'local',
+    'manage-command': `${pythonBin()} ${hazardProjectDir}/manage.py`,
+    'noop-reverse': 'ledger.0002_backfill',
+    'dry-run': 'true'
+  }
+}

@@ -50,6 +50,13 @@ async function deploy(prefix: string, allAtomic: boolean): Promise<Deployed> {
   return {db, cutoff, schemaA: a.schema, historyA: a.history}
 }
 
+/** History and schema are release A's again, exactly. */
+async function expectReleaseA(d: Deployed): Promise<void> {
+  const now = await snapshot(d.db)
+  expect(now.history).toEqual(d.historyA)
+  expect(now.schema).toEqual(d.schemaA)
+}
+
 describe.each(djangoPythons())('$label: all or nothing on the hazard project', ({bin}) => {
   usePython(bin)
   const rollback = (d: Deployed, inputs: Record<string, string> = {}) =>
@@ -95,9 +102,7 @@ describe.each(djangoPythons())('$label: all or nothing on the hazard project', (
       const done = await rollback(d)
       expect(done.outputs.status).toBe('rolled-back')
       expect(done.outputs.changed).toBe('true')
-      const after = await snapshot(d.db)
-      expect(after.history).toEqual(d.historyA)
-      expect(after.schema).toEqual(d.schemaA)
+      await expectReleaseA(d)
     }
   )
 
@@ -161,9 +166,7 @@ describe.each(djangoPythons())('$label: all or nothing on the hazard project', (
     expect(dry.summary).toMatch(/`atomic = False`, runs alone outside a transaction: <code>search\.0002_doc_title_idx<\/code>/)
     const done = await rollback(d)
     expect(done.outputs.status).toBe('rolled-back')
-    const after = await snapshot(d.db)
-    expect(after.history).toEqual(d.historyA)
-    expect(after.schema).toEqual(d.schemaA)
+    await expectReleaseA(d)
   })
 
   it('noop-reverse: without it the irreversible step is refused before any change; a name not in the plan is refused', async () => {
@@ -236,9 +239,7 @@ describe('lock-timeout', () => {
     const second = await lockedRun(d)
     expect(second.outputs.status).toBe('rolled-back')
     expect(json(second.outputs['rolled-back']).sort()).toEqual(left.sort())
-    const after = await snapshot(d.db)
-    expect(after.history).toEqual(d.historyA)
-    expect(after.schema).toEqual(d.schemaA)
+    await expectReleaseA(d)
   })
 
   it('a session holding a lock on a table the plan drops: the run ends within seconds, changes nothing, names the blocker', async () => {

@@ -12,22 +12,14 @@ import {readHistoryInContainer} from '../src/history-container.js'
 import {BATCHES_BEFORE, ROWS_PER_APP} from '../src/history-query.js'
 import {planRollback} from '../src/plan.js'
 import {verify} from '../src/verify.js'
-import {addOldHistory, deployHazardRelease, hazardProjectDir, manageHazard, serverNow} from './support/hazard-project.js'
-import {createDatabase, query} from './support/postgres.js'
+import {atReleaseBWithOldHistory, hazardProjectDir} from './support/hazard-project.js'
+import {query} from './support/postgres.js'
 import {pythonBin} from './support/python.js'
 
 const OLD_ROWS = 3000
 
-async function deployed(): Promise<{db: string; cutoff: string}> {
-  const db = await createDatabase('history_query')
-  await manageHazard(db, ['migrate', 'contenttypes', '-v', '0'])
-  // Years of an old app first, one batch a day; then releases A and B.
-  await addOldHistory(db, OLD_ROWS, '1 day')
-  await deployHazardRelease(db, 'A')
-  const cutoff = await serverNow(db)
-  await deployHazardRelease(db, 'B')
-  return {db, cutoff}
-}
+/** Years of an old app first, one batch a day; then releases A and B. */
+const deployed = () => atReleaseBWithOldHistory('history_query', OLD_ROWS, '1 day')
 
 describe('the history read with a cutoff', () => {
   it('reads what the rollback needs, sums up the rest, and gives the same through Django in the target', async () => {

@@ -6,29 +6,18 @@
  * BENCH_EXTRA=0,100000 picks the sizes.
  */
 import {runAction} from '../__tests__/support/action.js'
-import {addOldHistory, deployHazardRelease, hazardDryRunInputs, manageHazard, serverNow} from '../__tests__/support/hazard-project.js'
-import {createDatabase} from '../__tests__/support/postgres.js'
+import {atReleaseBWithOldHistory, hazardDryRunInputs} from '../__tests__/support/hazard-project.js'
 import {REPEAT, fmt, now, print, stats, table} from './stats.js'
 
 const SIZES = (process.env.BENCH_EXTRA ?? '0,10000,30000,100000').split(',').map(Number)
 const TARGET_S = 1
 
-async function database(extra: number): Promise<{db: string; cutoff: string}> {
-  const db = await createDatabase(`bench_growth_${extra}`)
-  await manageHazard(db, ['migrate', 'contenttypes', '-v', '0'])
-  // An old app's rows, a batch of 10 an hour from 2019 (100,000 rows end in 2020): nothing the rollback touches.
-  await addOldHistory(db, extra, '1 hour')
-  await deployHazardRelease(db, 'A')
-  const cutoff = await serverNow(db)
-  await deployHazardRelease(db, 'B')
-  return {db, cutoff}
-}
-
 it('prints what extra history rows add to a whole dry run', async () => {
   const rows: string[][] = [['extra rows', 'whole dry run (min / median)', 'added (median)', `target: 100,000 add < ${TARGET_S} s`]]
   let base: number | undefined
   for (const extra of SIZES) {
-    const {db, cutoff} = await database(extra)
+    // An old app's rows, a batch of 10 an hour from 2019 (100,000 rows end in 2020): nothing the rollback touches.
+    const {db, cutoff} = await atReleaseBWithOldHistory(`bench_growth_${extra}`, extra, '1 hour')
     const times: number[] = []
     for (let i = 0; i <= REPEAT; i++) {
       const started = now()

@@ -7,9 +7,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
-import {appliedMigrations} from './django-project.js'
+import {appliedMigrations, serverNow} from './django-project.js'
 import {manageIn, migrateSteps, schemaDump, type ManageOptions, type ManageResult} from './manage.js'
-import {query} from './postgres.js'
+import {createDatabase, query} from './postgres.js'
 import {REPO_ROOT, pythonBin} from './python.js'
 
 export {serverNow} from './django-project.js'
@@ -211,6 +211,24 @@ export async function addOldHistory(dbUrl: string, count: number, every: '1 hour
          FROM generate_series(1, $1) i`,
     [count, every]
   )
+}
+
+/**
+ * A fresh database at release B whose history starts with `count` old rows (addOldHistory), and the cutoff
+ * between releases A and B, from the database clock.
+ */
+export async function atReleaseBWithOldHistory(
+  prefix: string,
+  count: number,
+  every: '1 hour' | '1 day'
+): Promise<{db: string; cutoff: string}> {
+  const db = await createDatabase(prefix)
+  await manageHazard(db, ['migrate', 'contenttypes', '-v', '0'])
+  await addOldHistory(db, count, every)
+  await deployHazardRelease(db, 'A')
+  const cutoff = await serverNow(db)
+  await deployHazardRelease(db, 'B')
+  return {db, cutoff}
 }
 
 /** The action's inputs for a dry run of the hazard project back to `cutoff` (ledger.0002's irreversible step skipped). */

@@ -4,7 +4,7 @@ import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  {ignores: ['dist/', 'node_modules/', '.venv/', 'coverage/', '__tests__/fixtures/', 'src/django/rollback-script.ts', 'src/django/history-script.ts']},
+  {ignores: ['dist/', 'node_modules/', '.venv/', 'coverage/', '__tests__/fixtures/']},
   js.configs.recommended,
   tseslint.configs.recommended,
   {

@@ -1,4 +1,4 @@
-/** Jest runs TypeScript as ESM; see TOOLCHAIN.md for why each setting is here. */
+/** Jest runs the TypeScript as ESM (the Actions toolkit is ESM-only); docs/development.md says why each setting is here. */
 export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],

@@ -16,15 +16,19 @@
  *
  * Knobs: BENCH_REPEAT (default 3), BENCH_BIG_ROWS (default 1000000).
  */
+import {type ScriptRequest, scriptArgv, scriptInput} from '../src/django/commands.js'
 import {spawn} from 'node:child_process'
-import fs from 'node:fs'
 import {json, runAction} from '../__tests__/support/action.js'
 import {serverNow} from '../__tests__/support/django-project.js'
 import {databaseAtRelease, deployFlagsmith, flagsmithProject} from '../__tests__/support/flagsmith.js'
 import {deployHazardRelease, hazardDryRunInputs} from '../__tests__/support/hazard-project.js'
 import {createDatabase, query} from '../__tests__/support/postgres.js'
-import {pythonBin, REPO_ROOT} from '../__tests__/support/python.js'
+import {pythonBin} from '../__tests__/support/python.js'
+import {requireSetup} from '../__tests__/support/setup-check.mjs'
+import {failureMessage, type Outcome} from '../__tests__/support/spawn.js'
 import {REPEAT, fmt, now, print, stats as msStats, table} from './stats.js'
+
+requireSetup('bench/all-or-nothing.bench.ts', ['venv', 'dist'])
 
 /** Stats in seconds from times in milliseconds. */
 const stats = (ms: number[]) => msStats(ms.map(t => t / 1000))
@@ -37,16 +41,17 @@ const BIG_ROWS = Number(process.env.BENCH_BIG_ROWS ?? 1_000_000)
 function python(cwd: string, db: string, args: string[], input: string): Promise<{ms: number; stdout: string}> {
   return new Promise((resolve, reject) => {
     const started = now()
-    const child = spawn(pythonBin(), ['manage.py', ...args], {cwd, env: {...process.env, DATABASE_URL: db, PYTHONDONTWRITEBYTECODE: '1'}})
+    const argv = ['manage.py', ...args]
+    const child = spawn(pythonBin(), argv, {cwd, env: {...process.env, DATABASE_URL: db, PYTHONDONTWRITEBYTECODE: '1'}})
     let out = ''
     let err = ''
     child.stdout.on('data', (d: Buffer) => (out += d.toString()))
     child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+    child.stdin.on('error', () => undefined)
     child.stdin.end(input)
-    child.on('error', reject)
-    child.on('close', code =>
-      code === 0 ? resolve({ms: now() - started, stdout: out}) : reject(new Error(`exit ${code}:\n${err}\n${out}`))
-    )
+    const fail = (outcome: Outcome) => reject(new Error(failureMessage(pythonBin(), argv, {...outcome, stdout: out, stderr: err}, {cwd})))
+    child.on('error', error => fail({error}))
+    child.on('close', (status, signal) => (status === 0 ? resolve({ms: now() - started, stdout: out}) : fail({status, signal})))
   })
 }
 
@@ -66,7 +71,9 @@ async function rowsAfter(db: string, cutoff: string) {
   )
 }
 
-const script = fs.readFileSync(`${REPO_ROOT}/src/django/rollback.py`, 'utf8')
+/** The script as the action sends it: the bootstrap on the command line, the modules and the request on stdin. */
+const SCRIPT_ARGS = scriptArgv([])
+const input = (request: object): string => scriptInput(request as ScriptRequest)
 
 test('the cost of the transaction, of a trial, and of the loss figures on big tables', async () => {
   const project = flagsmithProject(CURRENT)
@@ -88,7 +95,7 @@ test('the cost of the transaction, of a trial, and of the loss figures on big ta
       [a.cutoff]
     )
     request.perApp = apps.map(app => ({app, before: before.filter(r => r.app === app).map(r => r.name)}))
-    const dry = await python(project, a.db, ['shell', '-v', '0', '-c', script], JSON.stringify(request))
+    const dry = await python(project, a.db, SCRIPT_ARGS, input(request))
     const report = JSON.parse(dry.stdout.trim().split('\n').pop()!.slice('ROLLBACK-REPORT '.length))
     migrations = report.plan.length
     const steps = JSON.stringify(report.perApp.map((p: {app: string; target: string}) => [p.app, p.target]))
@@ -114,7 +121,7 @@ test('the cost of the transaction, of a trial, and of the loss figures on big ta
 
     const b = await flagsmithAtCurrent()
     const execute = {...request, after: await rowsAfter(b.db, b.cutoff), perApp: [], execute: true}
-    const ran = await python(project, b.db, ['shell', '-v', '0', '-c', script], JSON.stringify(execute))
+    const ran = await python(project, b.db, SCRIPT_ARGS, input(execute))
     oneTransaction.push(ran.ms)
     const executed = JSON.parse(ran.stdout.trim().split('\n').pop()!.slice('ROLLBACK-REPORT '.length)).executed as string[]
     if (executed.length !== report.plan.length) throw new Error(`one transaction unapplied ${executed.length} of ${report.plan.length}`)

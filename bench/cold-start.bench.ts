@@ -11,7 +11,10 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {REPO_ROOT} from '../__tests__/support/python.js'
+import {requireSetup} from '../__tests__/support/setup-check.mjs'
 import {fmt, now, print, stats, table} from './stats.js'
+
+requireSetup('bench/cold-start.bench.ts', ['dist'])
 
 const RUNS = Math.max(1, Number(process.env.BENCH_COLD_REPEAT ?? 10))
 const TARGET_MS = 300

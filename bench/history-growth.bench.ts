@@ -7,7 +7,10 @@
  */
 import {runAction} from '../__tests__/support/action.js'
 import {atReleaseBWithOldHistory, hazardDryRunInputs} from '../__tests__/support/hazard-project.js'
+import {requireSetup} from '../__tests__/support/setup-check.mjs'
 import {REPEAT, fmt, now, print, stats, table} from './stats.js'
+
+requireSetup('bench/history-growth.bench.ts', ['venv', 'dist'])
 
 const SIZES = (process.env.BENCH_EXTRA ?? '0,10000,30000,100000').split(',').map(Number)
 const TARGET_S = 1

@@ -9,6 +9,7 @@
  * each BENCH_REPEAT times (default 3, plus one warm-up). BENCH_ROWS=1000,10000
  * picks sizes. Target: 100k rows planned (query + plan) in under 300 ms.
  */
+import {parseDatabaseUrl} from '../src/database.js'
 import {createDatabase, query} from '../__tests__/support/postgres.js'
 import {flagsmithGraph} from '../__tests__/support/flagsmith.js'
 import {readHistory} from '../src/history.js'
@@ -110,7 +111,7 @@ it('prints the planning figures', async () => {
     let rowsRead = 0
     for (let i = 0; i <= REPEAT; i++) {
       const t0 = now()
-      const h = await readHistory(url, cutoff)
+      const h = await readHistory(parseDatabaseUrl(url), cutoff)
       const t1 = now()
       const plan = planRollback(h.rows, cutoff, h.now)
       const t2 = now()

@@ -23,6 +23,7 @@
  * Knobs: BENCH_REPEAT (default 3), BENCH_K=1,5,10, BENCH_EXECUTORS=local,ssh,kubectl,
  * BENCH_METHODS=exact,per-app,flagsmith,manual.
  */
+import {parseDatabaseUrl} from '../src/database.js'
 import {spawn} from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -32,9 +33,12 @@ import {serverNow} from '../__tests__/support/django-project.js'
 import {appliedMigrations, databaseAtRelease, deployFlagsmith, expectedApplied, flagsmithProject} from '../__tests__/support/flagsmith.js'
 import {startKubeApiServer, type KubeApiServer} from '../__tests__/support/kube-api-server.js'
 import {pythonBin} from '../__tests__/support/python.js'
+import {requireSetup} from '../__tests__/support/setup-check.mjs'
+import {failureMessage, type Outcome} from '../__tests__/support/spawn.js'
 import {startSshd, type Sshd} from '../__tests__/support/sshd.js'
 import {readHistory} from '../src/history.js'
-import {planRollback, vendorCommands} from '../src/plan.js'
+import {planRollback} from '../src/plan.js'
+import {vendorCommands} from '../src/strategies/flagsmith.js'
 import {REPEAT, fmt, now, print, stats, table, type Stats} from './stats.js'
 
 const PAIRS = [
@@ -45,6 +49,9 @@ const PAIRS = [
 const EXECUTORS = (process.env.BENCH_EXECUTORS ?? 'local,ssh,kubectl').split(',') as Executor[]
 const METHODS = (process.env.BENCH_METHODS ?? 'exact,per-app,flagsmith,manual').split(',')
 type Executor = 'local' | 'ssh' | 'kubectl'
+
+// sshd is started whatever the executors; kubectl is needed only when it is one of them.
+requireSetup('bench/strategies.bench.ts', ['venv', 'dist', 'ssh', ...(EXECUTORS.includes('kubectl') ? (['kubectl'] as const) : [])])
 
 const NAMESPACE = 'flagsmith'
 const POD = 'flagsmith-api-0'
@@ -92,8 +99,10 @@ function run(argv: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string)
     let err = ''
     child.stdout.on('data', (d: Buffer) => (out += d.toString()))
     child.stderr.on('data', (d: Buffer) => (err += d.toString()))
-    child.on('error', reject)
-    child.on('close', code => (code === 0 ? resolve(out) : reject(new Error(`${argv.join(' ')} exited ${code}:\n${err}${out}`))))
+    const fail = (outcome: Outcome) =>
+      reject(new Error(failureMessage(argv[0], argv.slice(1), {...outcome, stdout: out, stderr: err}, {cwd})))
+    child.on('error', error => fail({error}))
+    child.on('close', (status, signal) => (status === 0 ? resolve(out) : fail({status, signal})))
   })
 }
 
@@ -191,7 +200,7 @@ async function measure(pair: (typeof PAIRS)[number], executor: Executor, method:
     if (method === 'manual') {
       // The documented method: the operator works out "number minus one" per app (here from the history), then one
       // migrate per app, each over a fresh connection. Only the migrate commands are timed.
-      const history = await readHistory(db, {input: cutoff, utc: cutoff, assumedUtc: false})
+      const history = await readHistory(parseDatabaseUrl(db), {input: cutoff, utc: cutoff, assumedUtc: false})
       const plan = planRollback(history.rows, {input: cutoff, utc: cutoff, assumedUtc: false}, history.now)
       const steps = vendorCommands(plan)
       m.migrations = plan.after.length
@@ -233,7 +242,7 @@ async function migrationsOwnTime(pair: (typeof PAIRS)[number]): Promise<number[]
     const cutoff = await serverNow(db)
     await deployFlagsmith(db, pair.current)
     const c = {input: cutoff, utc: cutoff, assumedUtc: false}
-    const history = await readHistory(db, c)
+    const history = await readHistory(parseDatabaseUrl(db), c)
     const steps = vendorCommands(planRollback(history.rows, c, history.now))
     const code = [
       'import json, sys',

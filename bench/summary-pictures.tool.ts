@@ -13,7 +13,11 @@ import {deployHazardRelease, hazardProjectDir, manageHazard, writeBadData} from 
 import {databaseAtRelease, deployFlagsmith, flagsmithProject} from '../__tests__/support/flagsmith.js'
 import {createDatabase, query} from '../__tests__/support/postgres.js'
 import {pythonBin, REPO_ROOT} from '../__tests__/support/python.js'
+import {requireSetup} from '../__tests__/support/setup-check.mjs'
 import {startSshd} from '../__tests__/support/sshd.js'
+
+// chromium: scripts/render-summary.mjs takes the screenshots.
+requireSetup('bench/summary-pictures.tool.ts', ['venv', 'dist', 'ssh', 'chromium'])
 
 const docs = path.join(REPO_ROOT, 'docs')
 

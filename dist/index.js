@@ -1,6 +1,849 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
+/***/ 9659:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+var __awaiter = (this && this.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.HttpClient = exports.HttpClientResponse = exports.HttpClientError = exports.MediaTypes = exports.Headers = exports.HttpCodes = void 0;
+exports.getProxyUrl = getProxyUrl;
+exports.isHttps = isHttps;
+const http = __importStar(__nccwpck_require__(8611));
+const https = __importStar(__nccwpck_require__(5692));
+const pm = __importStar(__nccwpck_require__(3335));
+const tunnel = __importStar(__nccwpck_require__(770));
+const undici_1 = __nccwpck_require__(6752);
+var HttpCodes;
+(function (HttpCodes) {
+    HttpCodes[HttpCodes["OK"] = 200] = "OK";
+    HttpCodes[HttpCodes["MultipleChoices"] = 300] = "MultipleChoices";
+    HttpCodes[HttpCodes["MovedPermanently"] = 301] = "MovedPermanently";
+    HttpCodes[HttpCodes["ResourceMoved"] = 302] = "ResourceMoved";
+    HttpCodes[HttpCodes["SeeOther"] = 303] = "SeeOther";
+    HttpCodes[HttpCodes["NotModified"] = 304] = "NotModified";
+    HttpCodes[HttpCodes["UseProxy"] = 305] = "UseProxy";
+    HttpCodes[HttpCodes["SwitchProxy"] = 306] = "SwitchProxy";
+    HttpCodes[HttpCodes["TemporaryRedirect"] = 307] = "TemporaryRedirect";
+    HttpCodes[HttpCodes["PermanentRedirect"] = 308] = "PermanentRedirect";
+    HttpCodes[HttpCodes["BadRequest"] = 400] = "BadRequest";
+    HttpCodes[HttpCodes["Unauthorized"] = 401] = "Unauthorized";
+    HttpCodes[HttpCodes["PaymentRequired"] = 402] = "PaymentRequired";
+    HttpCodes[HttpCodes["Forbidden"] = 403] = "Forbidden";
+    HttpCodes[HttpCodes["NotFound"] = 404] = "NotFound";
+    HttpCodes[HttpCodes["MethodNotAllowed"] = 405] = "MethodNotAllowed";
+    HttpCodes[HttpCodes["NotAcceptable"] = 406] = "NotAcceptable";
+    HttpCodes[HttpCodes["ProxyAuthenticationRequired"] = 407] = "ProxyAuthenticationRequired";
+    HttpCodes[HttpCodes["RequestTimeout"] = 408] = "RequestTimeout";
+    HttpCodes[HttpCodes["Conflict"] = 409] = "Conflict";
+    HttpCodes[HttpCodes["Gone"] = 410] = "Gone";
+    HttpCodes[HttpCodes["TooManyRequests"] = 429] = "TooManyRequests";
+    HttpCodes[HttpCodes["InternalServerError"] = 500] = "InternalServerError";
+    HttpCodes[HttpCodes["NotImplemented"] = 501] = "NotImplemented";
+    HttpCodes[HttpCodes["BadGateway"] = 502] = "BadGateway";
+    HttpCodes[HttpCodes["ServiceUnavailable"] = 503] = "ServiceUnavailable";
+    HttpCodes[HttpCodes["GatewayTimeout"] = 504] = "GatewayTimeout";
+})(HttpCodes || (exports.HttpCodes = HttpCodes = {}));
+var Headers;
+(function (Headers) {
+    Headers["Accept"] = "accept";
+    Headers["ContentType"] = "content-type";
+})(Headers || (exports.Headers = Headers = {}));
+var MediaTypes;
+(function (MediaTypes) {
+    MediaTypes["ApplicationJson"] = "application/json";
+})(MediaTypes || (exports.MediaTypes = MediaTypes = {}));
+/**
+ * Returns the proxy URL, depending upon the supplied url and proxy environment variables.
+ * @param serverUrl  The server URL where the request will be sent. For example, https://api.github.com
+ */
+function getProxyUrl(serverUrl) {
+    const proxyUrl = pm.getProxyUrl(new URL(serverUrl));
+    return proxyUrl ? proxyUrl.href : '';
+}
+const HttpRedirectCodes = [
+    HttpCodes.MovedPermanently,
+    HttpCodes.ResourceMoved,
+    HttpCodes.SeeOther,
+    HttpCodes.TemporaryRedirect,
+    HttpCodes.PermanentRedirect
+];
+const HttpResponseRetryCodes = [
+    HttpCodes.BadGateway,
+    HttpCodes.ServiceUnavailable,
+    HttpCodes.GatewayTimeout
+];
+const RetryableHttpVerbs = ['OPTIONS', 'GET', 'DELETE', 'HEAD'];
+const ExponentialBackoffCeiling = 10;
+const ExponentialBackoffTimeSlice = 5;
+class HttpClientError extends Error {
+    constructor(message, statusCode) {
+        super(message);
+        this.name = 'HttpClientError';
+        this.statusCode = statusCode;
+        Object.setPrototypeOf(this, HttpClientError.prototype);
+    }
+}
+exports.HttpClientError = HttpClientError;
+class HttpClientResponse {
+    constructor(message) {
+        this.message = message;
+    }
+    readBody() {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve) => __awaiter(this, void 0, void 0, function* () {
+                let output = Buffer.alloc(0);
+                this.message.on('data', (chunk) => {
+                    output = Buffer.concat([output, chunk]);
+                });
+                this.message.on('end', () => {
+                    resolve(output.toString());
+                });
+            }));
+        });
+    }
+    readBodyBuffer() {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve) => __awaiter(this, void 0, void 0, function* () {
+                const chunks = [];
+                this.message.on('data', (chunk) => {
+                    chunks.push(chunk);
+                });
+                this.message.on('end', () => {
+                    resolve(Buffer.concat(chunks));
+                });
+            }));
+        });
+    }
+}
+exports.HttpClientResponse = HttpClientResponse;
+function isHttps(requestUrl) {
+    const parsedUrl = new URL(requestUrl);
+    return parsedUrl.protocol === 'https:';
+}
+class HttpClient {
+    constructor(userAgent, handlers, requestOptions) {
+        this._ignoreSslError = false;
+        this._allowRedirects = true;
+        this._allowRedirectDowngrade = false;
+        this._maxRedirects = 50;
+        this._allowRetries = false;
+        this._maxRetries = 1;
+        this._keepAlive = false;
+        this._disposed = false;
+        this.userAgent = this._getUserAgentWithOrchestrationId(userAgent);
+        this.handlers = handlers || [];
+        this.requestOptions = requestOptions;
+        if (requestOptions) {
+            if (requestOptions.ignoreSslError != null) {
+                this._ignoreSslError = requestOptions.ignoreSslError;
+            }
+            this._socketTimeout = requestOptions.socketTimeout;
+            if (requestOptions.allowRedirects != null) {
+                this._allowRedirects = requestOptions.allowRedirects;
+            }
+            if (requestOptions.allowRedirectDowngrade != null) {
+                this._allowRedirectDowngrade = requestOptions.allowRedirectDowngrade;
+            }
+            if (requestOptions.maxRedirects != null) {
+                this._maxRedirects = Math.max(requestOptions.maxRedirects, 0);
+            }
+            if (requestOptions.keepAlive != null) {
+                this._keepAlive = requestOptions.keepAlive;
+            }
+            if (requestOptions.allowRetries != null) {
+                this._allowRetries = requestOptions.allowRetries;
+            }
+            if (requestOptions.maxRetries != null) {
+                this._maxRetries = requestOptions.maxRetries;
+            }
+        }
+    }
+    options(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('OPTIONS', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    get(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('GET', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    del(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('DELETE', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    post(requestUrl, data, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('POST', requestUrl, data, additionalHeaders || {});
+        });
+    }
+    patch(requestUrl, data, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('PATCH', requestUrl, data, additionalHeaders || {});
+        });
+    }
+    put(requestUrl, data, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('PUT', requestUrl, data, additionalHeaders || {});
+        });
+    }
+    head(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('HEAD', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    sendStream(verb, requestUrl, stream, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request(verb, requestUrl, stream, additionalHeaders);
+        });
+    }
+    /**
+     * Gets a typed object from an endpoint
+     * Be aware that not found returns a null.  Other errors (4xx, 5xx) reject the promise
+     */
+    getJson(requestUrl_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, additionalHeaders = {}) {
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            const res = yield this.get(requestUrl, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    postJson(requestUrl_1, obj_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+            const data = JSON.stringify(obj, null, 2);
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[Headers.ContentType] =
+                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+            const res = yield this.post(requestUrl, data, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    putJson(requestUrl_1, obj_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+            const data = JSON.stringify(obj, null, 2);
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[Headers.ContentType] =
+                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+            const res = yield this.put(requestUrl, data, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    patchJson(requestUrl_1, obj_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+            const data = JSON.stringify(obj, null, 2);
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[Headers.ContentType] =
+                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+            const res = yield this.patch(requestUrl, data, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    /**
+     * Makes a raw http request.
+     * All other methods such as get, post, patch, and request ultimately call this.
+     * Prefer get, del, post and patch
+     */
+    request(verb, requestUrl, data, headers) {
+        return __awaiter(this, void 0, void 0, function* () {
+            if (this._disposed) {
+                throw new Error('Client has already been disposed.');
+            }
+            const parsedUrl = new URL(requestUrl);
+            let info = this._prepareRequest(verb, parsedUrl, headers);
+            // Only perform retries on reads since writes may not be idempotent.
+            const maxTries = this._allowRetries && RetryableHttpVerbs.includes(verb)
+                ? this._maxRetries + 1
+                : 1;
+            let numTries = 0;
+            let response;
+            do {
+                response = yield this.requestRaw(info, data);
+                // Check if it's an authentication challenge
+                if (response &&
+                    response.message &&
+                    response.message.statusCode === HttpCodes.Unauthorized) {
+                    let authenticationHandler;
+                    for (const handler of this.handlers) {
+                        if (handler.canHandleAuthentication(response)) {
+                            authenticationHandler = handler;
+                            break;
+                        }
+                    }
+                    if (authenticationHandler) {
+                        return authenticationHandler.handleAuthentication(this, info, data);
+                    }
+                    else {
+                        // We have received an unauthorized response but have no handlers to handle it.
+                        // Let the response return to the caller.
+                        return response;
+                    }
+                }
+                let redirectsRemaining = this._maxRedirects;
+                while (response.message.statusCode &&
+                    HttpRedirectCodes.includes(response.message.statusCode) &&
+                    this._allowRedirects &&
+                    redirectsRemaining > 0) {
+                    const redirectUrl = response.message.headers['location'];
+                    if (!redirectUrl) {
+                        // if there's no location to redirect to, we won't
+                        break;
+                    }
+                    const parsedRedirectUrl = new URL(redirectUrl);
+                    if (parsedUrl.protocol === 'https:' &&
+                        parsedUrl.protocol !== parsedRedirectUrl.protocol &&
+                        !this._allowRedirectDowngrade) {
+                        throw new Error('Redirect from HTTPS to HTTP protocol. This downgrade is not allowed for security reasons. If you want to allow this behavior, set the allowRedirectDowngrade option to true.');
+                    }
+                    // we need to finish reading the response before reassigning response
+                    // which will leak the open socket.
+                    yield response.readBody();
+                    // strip authorization header if redirected to a different hostname
+                    if (parsedRedirectUrl.hostname !== parsedUrl.hostname) {
+                        for (const header in headers) {
+                            // header names are case insensitive
+                            if (header.toLowerCase() === 'authorization') {
+                                delete headers[header];
+                            }
+                        }
+                    }
+                    // let's make the request with the new redirectUrl
+                    info = this._prepareRequest(verb, parsedRedirectUrl, headers);
+                    response = yield this.requestRaw(info, data);
+                    redirectsRemaining--;
+                }
+                if (!response.message.statusCode ||
+                    !HttpResponseRetryCodes.includes(response.message.statusCode)) {
+                    // If not a retry code, return immediately instead of retrying
+                    return response;
+                }
+                numTries += 1;
+                if (numTries < maxTries) {
+                    yield response.readBody();
+                    yield this._performExponentialBackoff(numTries);
+                }
+            } while (numTries < maxTries);
+            return response;
+        });
+    }
+    /**
+     * Needs to be called if keepAlive is set to true in request options.
+     */
+    dispose() {
+        if (this._agent) {
+            this._agent.destroy();
+        }
+        this._disposed = true;
+    }
+    /**
+     * Raw request.
+     * @param info
+     * @param data
+     */
+    requestRaw(info, data) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve, reject) => {
+                function callbackForResult(err, res) {
+                    if (err) {
+                        reject(err);
+                    }
+                    else if (!res) {
+                        // If `err` is not passed, then `res` must be passed.
+                        reject(new Error('Unknown error'));
+                    }
+                    else {
+                        resolve(res);
+                    }
+                }
+                this.requestRawWithCallback(info, data, callbackForResult);
+            });
+        });
+    }
+    /**
+     * Raw request with callback.
+     * @param info
+     * @param data
+     * @param onResult
+     */
+    requestRawWithCallback(info, data, onResult) {
+        if (typeof data === 'string') {
+            if (!info.options.headers) {
+                info.options.headers = {};
+            }
+            info.options.headers['Content-Length'] = Buffer.byteLength(data, 'utf8');
+        }
+        let callbackCalled = false;
+        function handleResult(err, res) {
+            if (!callbackCalled) {
+                callbackCalled = true;
+                onResult(err, res);
+            }
+        }
+        const req = info.httpModule.request(info.options, (msg) => {
+            const res = new HttpClientResponse(msg);
+            handleResult(undefined, res);
+        });
+        let socket;
+        req.on('socket', sock => {
+            socket = sock;
+        });
+        // If we ever get disconnected, we want the socket to timeout eventually
+        req.setTimeout(this._socketTimeout || 3 * 60000, () => {
+            if (socket) {
+                socket.end();
+            }
+            handleResult(new Error(`Request timeout: ${info.options.path}`));
+        });
+        req.on('error', function (err) {
+            // err has statusCode property
+            // res should have headers
+            handleResult(err);
+        });
+        if (data && typeof data === 'string') {
+            req.write(data, 'utf8');
+        }
+        if (data && typeof data !== 'string') {
+            data.on('close', function () {
+                req.end();
+            });
+            data.pipe(req);
+        }
+        else {
+            req.end();
+        }
+    }
+    /**
+     * Gets an http agent. This function is useful when you need an http agent that handles
+     * routing through a proxy server - depending upon the url and proxy environment variables.
+     * @param serverUrl  The server URL where the request will be sent. For example, https://api.github.com
+     */
+    getAgent(serverUrl) {
+        const parsedUrl = new URL(serverUrl);
+        return this._getAgent(parsedUrl);
+    }
+    getAgentDispatcher(serverUrl) {
+        const parsedUrl = new URL(serverUrl);
+        const proxyUrl = pm.getProxyUrl(parsedUrl);
+        const useProxy = proxyUrl && proxyUrl.hostname;
+        if (!useProxy) {
+            return;
+        }
+        return this._getProxyAgentDispatcher(parsedUrl, proxyUrl);
+    }
+    _prepareRequest(method, requestUrl, headers) {
+        const info = {};
+        info.parsedUrl = requestUrl;
+        const usingSsl = info.parsedUrl.protocol === 'https:';
+        info.httpModule = usingSsl ? https : http;
+        const defaultPort = usingSsl ? 443 : 80;
+        info.options = {};
+        info.options.host = info.parsedUrl.hostname;
+        info.options.port = info.parsedUrl.port
+            ? parseInt(info.parsedUrl.port)
+            : defaultPort;
+        info.options.path =
+            (info.parsedUrl.pathname || '') + (info.parsedUrl.search || '');
+        info.options.method = method;
+        info.options.headers = this._mergeHeaders(headers);
+        if (this.userAgent != null) {
+            info.options.headers['user-agent'] = this.userAgent;
+        }
+        info.options.agent = this._getAgent(info.parsedUrl);
+        // gives handlers an opportunity to participate
+        if (this.handlers) {
+            for (const handler of this.handlers) {
+                handler.prepareRequest(info.options);
+            }
+        }
+        return info;
+    }
+    _mergeHeaders(headers) {
+        if (this.requestOptions && this.requestOptions.headers) {
+            return Object.assign({}, lowercaseKeys(this.requestOptions.headers), lowercaseKeys(headers || {}));
+        }
+        return lowercaseKeys(headers || {});
+    }
+    /**
+     * Gets an existing header value or returns a default.
+     * Handles converting number header values to strings since HTTP headers must be strings.
+     * Note: This returns string | string[] since some headers can have multiple values.
+     * For headers that must always be a single string (like Content-Type), use the
+     * specialized _getExistingOrDefaultContentTypeHeader method instead.
+     */
+    _getExistingOrDefaultHeader(additionalHeaders, header, _default) {
+        let clientHeader;
+        if (this.requestOptions && this.requestOptions.headers) {
+            const headerValue = lowercaseKeys(this.requestOptions.headers)[header];
+            if (headerValue) {
+                clientHeader =
+                    typeof headerValue === 'number' ? headerValue.toString() : headerValue;
+            }
+        }
+        const additionalValue = additionalHeaders[header];
+        if (additionalValue !== undefined) {
+            return typeof additionalValue === 'number'
+                ? additionalValue.toString()
+                : additionalValue;
+        }
+        if (clientHeader !== undefined) {
+            return clientHeader;
+        }
+        return _default;
+    }
+    /**
+     * Specialized version of _getExistingOrDefaultHeader for Content-Type header.
+     * Always returns a single string (not an array) since Content-Type should be a single value.
+     * Converts arrays to comma-separated strings and numbers to strings to ensure type safety.
+     * This was split from _getExistingOrDefaultHeader to provide stricter typing for callers
+     * that assign the result to places expecting a string (e.g., additionalHeaders[Headers.ContentType]).
+     */
+    _getExistingOrDefaultContentTypeHeader(additionalHeaders, _default) {
+        let clientHeader;
+        if (this.requestOptions && this.requestOptions.headers) {
+            const headerValue = lowercaseKeys(this.requestOptions.headers)[Headers.ContentType];
+            if (headerValue) {
+                if (typeof headerValue === 'number') {
+                    clientHeader = String(headerValue);
+                }
+                else if (Array.isArray(headerValue)) {
+                    clientHeader = headerValue.join(', ');
+                }
+                else {
+                    clientHeader = headerValue;
+                }
+            }
+        }
+        const additionalValue = additionalHeaders[Headers.ContentType];
+        // Return the first non-undefined value, converting numbers or arrays to strings if necessary
+        if (additionalValue !== undefined) {
+            if (typeof additionalValue === 'number') {
+                return String(additionalValue);
+            }
+            else if (Array.isArray(additionalValue)) {
+                return additionalValue.join(', ');
+            }
+            else {
+                return additionalValue;
+            }
+        }
+        if (clientHeader !== undefined) {
+            return clientHeader;
+        }
+        return _default;
+    }
+    _getAgent(parsedUrl) {
+        let agent;
+        const proxyUrl = pm.getProxyUrl(parsedUrl);
+        const useProxy = proxyUrl && proxyUrl.hostname;
+        if (this._keepAlive && useProxy) {
+            agent = this._proxyAgent;
+        }
+        if (!useProxy) {
+            agent = this._agent;
+        }
+        // if agent is already assigned use that agent.
+        if (agent) {
+            return agent;
+        }
+        const usingSsl = parsedUrl.protocol === 'https:';
+        let maxSockets = 100;
+        if (this.requestOptions) {
+            maxSockets = this.requestOptions.maxSockets || http.globalAgent.maxSockets;
+        }
+        // This is `useProxy` again, but we need to check `proxyURl` directly for TypeScripts's flow analysis.
+        if (proxyUrl && proxyUrl.hostname) {
+            const agentOptions = {
+                maxSockets,
+                keepAlive: this._keepAlive,
+                proxy: Object.assign(Object.assign({}, ((proxyUrl.username || proxyUrl.password) && {
+                    proxyAuth: `${proxyUrl.username}:${proxyUrl.password}`
+                })), { host: proxyUrl.hostname, port: proxyUrl.port })
+            };
+            let tunnelAgent;
+            const overHttps = proxyUrl.protocol === 'https:';
+            if (usingSsl) {
+                tunnelAgent = overHttps ? tunnel.httpsOverHttps : tunnel.httpsOverHttp;
+            }
+            else {
+                tunnelAgent = overHttps ? tunnel.httpOverHttps : tunnel.httpOverHttp;
+            }
+            agent = tunnelAgent(agentOptions);
+            this._proxyAgent = agent;
+        }
+        // if tunneling agent isn't assigned create a new agent
+        if (!agent) {
+            const options = { keepAlive: this._keepAlive, maxSockets };
+            agent = usingSsl ? new https.Agent(options) : new http.Agent(options);
+            this._agent = agent;
+        }
+        if (usingSsl && this._ignoreSslError) {
+            // we don't want to set NODE_TLS_REJECT_UNAUTHORIZED=0 since that will affect request for entire process
+            // http.RequestOptions doesn't expose a way to modify RequestOptions.agent.options
+            // we have to cast it to any and change it directly
+            agent.options = Object.assign(agent.options || {}, {
+                rejectUnauthorized: false
+            });
+        }
+        return agent;
+    }
+    _getProxyAgentDispatcher(parsedUrl, proxyUrl) {
+        let proxyAgent;
+        if (this._keepAlive) {
+            proxyAgent = this._proxyAgentDispatcher;
+        }
+        // if agent is already assigned use that agent.
+        if (proxyAgent) {
+            return proxyAgent;
+        }
+        const usingSsl = parsedUrl.protocol === 'https:';
+        proxyAgent = new undici_1.ProxyAgent(Object.assign({ uri: proxyUrl.href, pipelining: !this._keepAlive ? 0 : 1 }, ((proxyUrl.username || proxyUrl.password) && {
+            token: `Basic ${Buffer.from(`${proxyUrl.username}:${proxyUrl.password}`).toString('base64')}`
+        })));
+        this._proxyAgentDispatcher = proxyAgent;
+        if (usingSsl && this._ignoreSslError) {
+            // we don't want to set NODE_TLS_REJECT_UNAUTHORIZED=0 since that will affect request for entire process
+            // http.RequestOptions doesn't expose a way to modify RequestOptions.agent.options
+            // we have to cast it to any and change it directly
+            proxyAgent.options = Object.assign(proxyAgent.options.requestTls || {}, {
+                rejectUnauthorized: false
+            });
+        }
+        return proxyAgent;
+    }
+    _getUserAgentWithOrchestrationId(userAgent) {
+        const baseUserAgent = userAgent || 'actions/http-client';
+        const orchId = process.env['ACTIONS_ORCHESTRATION_ID'];
+        if (orchId) {
+            // Sanitize the orchestration ID to ensure it contains only valid characters
+            // Valid characters: 0-9, a-z, _, -, .
+            const sanitizedId = orchId.replace(/[^a-z0-9_.-]/gi, '_');
+            return `${baseUserAgent} actions_orchestration_id/${sanitizedId}`;
+        }
+        return baseUserAgent;
+    }
+    _performExponentialBackoff(retryNumber) {
+        return __awaiter(this, void 0, void 0, function* () {
+            retryNumber = Math.min(ExponentialBackoffCeiling, retryNumber);
+            const ms = ExponentialBackoffTimeSlice * Math.pow(2, retryNumber);
+            return new Promise(resolve => setTimeout(() => resolve(), ms));
+        });
+    }
+    _processResponse(res, options) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve, reject) => __awaiter(this, void 0, void 0, function* () {
+                const statusCode = res.message.statusCode || 0;
+                const response = {
+                    statusCode,
+                    result: null,
+                    headers: {}
+                };
+                // not found leads to null obj returned
+                if (statusCode === HttpCodes.NotFound) {
+                    resolve(response);
+                }
+                // get the result from the body
+                function dateTimeDeserializer(key, value) {
+                    if (typeof value === 'string') {
+                        const a = new Date(value);
+                        if (!isNaN(a.valueOf())) {
+                            return a;
+                        }
+                    }
+                    return value;
+                }
+                let obj;
+                let contents;
+                try {
+                    contents = yield res.readBody();
+                    if (contents && contents.length > 0) {
+                        if (options && options.deserializeDates) {
+                            obj = JSON.parse(contents, dateTimeDeserializer);
+                        }
+                        else {
+                            obj = JSON.parse(contents);
+                        }
+                        response.result = obj;
+                    }
+                    response.headers = res.message.headers;
+                }
+                catch (err) {
+                    // Invalid resource (contents not json);  leaving result obj null
+                }
+                // note that 3xx redirects are handled by the http layer.
+                if (statusCode > 299) {
+                    let msg;
+                    // if exception/error in body, attempt to get better error
+                    if (obj && obj.message) {
+                        msg = obj.message;
+                    }
+                    else if (contents && contents.length > 0) {
+                        // it may be the case that the exception is in the body message as string
+                        msg = contents;
+                    }
+                    else {
+                        msg = `Failed request: (${statusCode})`;
+                    }
+                    const err = new HttpClientError(msg, statusCode);
+                    err.result = response.result;
+                    reject(err);
+                }
+                else {
+                    resolve(response);
+                }
+            }));
+        });
+    }
+}
+exports.HttpClient = HttpClient;
+const lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => ((c[k.toLowerCase()] = obj[k]), c), {});
+//# sourceMappingURL=index.js.map
+
+/***/ }),
+
+/***/ 3335:
+/***/ ((__unused_webpack_module, exports) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.getProxyUrl = getProxyUrl;
+exports.checkBypass = checkBypass;
+function getProxyUrl(reqUrl) {
+    const usingSsl = reqUrl.protocol === 'https:';
+    if (checkBypass(reqUrl)) {
+        return undefined;
+    }
+    const proxyVar = (() => {
+        if (usingSsl) {
+            return process.env['https_proxy'] || process.env['HTTPS_PROXY'];
+        }
+        else {
+            return process.env['http_proxy'] || process.env['HTTP_PROXY'];
+        }
+    })();
+    if (proxyVar) {
+        try {
+            return new DecodedURL(proxyVar);
+        }
+        catch (_a) {
+            if (!proxyVar.startsWith('http://') && !proxyVar.startsWith('https://'))
+                return new DecodedURL(`http://${proxyVar}`);
+        }
+    }
+    else {
+        return undefined;
+    }
+}
+function checkBypass(reqUrl) {
+    if (!reqUrl.hostname) {
+        return false;
+    }
+    const reqHost = reqUrl.hostname;
+    if (isLoopbackAddress(reqHost)) {
+        return true;
+    }
+    const noProxy = process.env['no_proxy'] || process.env['NO_PROXY'] || '';
+    if (!noProxy) {
+        return false;
+    }
+    // Determine the request port
+    let reqPort;
+    if (reqUrl.port) {
+        reqPort = Number(reqUrl.port);
+    }
+    else if (reqUrl.protocol === 'http:') {
+        reqPort = 80;
+    }
+    else if (reqUrl.protocol === 'https:') {
+        reqPort = 443;
+    }
+    // Format the request hostname and hostname with port
+    const upperReqHosts = [reqUrl.hostname.toUpperCase()];
+    if (typeof reqPort === 'number') {
+        upperReqHosts.push(`${upperReqHosts[0]}:${reqPort}`);
+    }
+    // Compare request host against noproxy
+    for (const upperNoProxyItem of noProxy
+        .split(',')
+        .map(x => x.trim().toUpperCase())
+        .filter(x => x)) {
+        if (upperNoProxyItem === '*' ||
+            upperReqHosts.some(x => x === upperNoProxyItem ||
+                x.endsWith(`.${upperNoProxyItem}`) ||
+                (upperNoProxyItem.startsWith('.') &&
+                    x.endsWith(`${upperNoProxyItem}`)))) {
+            return true;
+        }
+    }
+    return false;
+}
+function isLoopbackAddress(host) {
+    const hostLower = host.toLowerCase();
+    return (hostLower === 'localhost' ||
+        hostLower.startsWith('127.') ||
+        hostLower.startsWith('[::1]') ||
+        hostLower.startsWith('[0:0:0:0:0:0:0:1]'));
+}
+class DecodedURL extends URL {
+    constructor(url, base) {
+        super(url, base);
+        this._decodedUsername = decodeURIComponent(super.username);
+        this._decodedPassword = decodeURIComponent(super.password);
+    }
+    get username() {
+        return this._decodedUsername;
+    }
+    get password() {
+        return this._decodedPassword;
+    }
+}
+//# sourceMappingURL=proxy.js.map
+
+/***/ }),
+
 /***/ 785:
 /***/ ((__unused_webpack_module, exports) => {
 
@@ -6592,7 +7435,7 @@ module.exports = split
 /***/ 770:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-/* unused reexport */ __nccwpck_require__(218);
+module.exports = __nccwpck_require__(218);
 
 
 /***/ }),
@@ -6600,7 +7443,6 @@ module.exports = split
 /***/ 218:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-var __webpack_unused_export__;
 
 
 var net = __nccwpck_require__(9278);
@@ -6612,10 +7454,10 @@ var assert = __nccwpck_require__(2613);
 var util = __nccwpck_require__(9023);
 
 
-__webpack_unused_export__ = httpOverHttp;
-__webpack_unused_export__ = httpsOverHttp;
-__webpack_unused_export__ = httpOverHttps;
-__webpack_unused_export__ = httpsOverHttps;
+exports.httpOverHttp = httpOverHttp;
+exports.httpsOverHttp = httpsOverHttp;
+exports.httpOverHttps = httpOverHttps;
+exports.httpsOverHttps = httpsOverHttps;
 
 
 function httpOverHttp(options) {
@@ -6864,7 +7706,7 @@ if (process.env.NODE_DEBUG && /\btunnel\b/.test(process.env.NODE_DEBUG)) {
 } else {
   debug = function() {};
 }
-__webpack_unused_export__ = debug; // for test
+exports.debug = debug; // for test
 
 
 /***/ }),
@@ -6872,7 +7714,6 @@ __webpack_unused_export__ = debug; // for test
 /***/ 6752:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-var __webpack_unused_export__;
 
 
 const Client = __nccwpck_require__(3701)
@@ -6900,29 +7741,29 @@ const createRedirectInterceptor = __nccwpck_require__(5092)
 
 Object.assign(Dispatcher.prototype, api)
 
-__webpack_unused_export__ = Dispatcher
-__webpack_unused_export__ = Client
-__webpack_unused_export__ = Pool
-__webpack_unused_export__ = BalancedPool
-__webpack_unused_export__ = Agent
-__webpack_unused_export__ = ProxyAgent
-__webpack_unused_export__ = EnvHttpProxyAgent
-__webpack_unused_export__ = RetryAgent
-__webpack_unused_export__ = RetryHandler
+module.exports.Dispatcher = Dispatcher
+module.exports.Client = Client
+module.exports.Pool = Pool
+module.exports.BalancedPool = BalancedPool
+module.exports.Agent = Agent
+module.exports.ProxyAgent = ProxyAgent
+module.exports.EnvHttpProxyAgent = EnvHttpProxyAgent
+module.exports.RetryAgent = RetryAgent
+module.exports.RetryHandler = RetryHandler
 
-__webpack_unused_export__ = DecoratorHandler
-__webpack_unused_export__ = RedirectHandler
-__webpack_unused_export__ = createRedirectInterceptor
-__webpack_unused_export__ = {
+module.exports.DecoratorHandler = DecoratorHandler
+module.exports.RedirectHandler = RedirectHandler
+module.exports.createRedirectInterceptor = createRedirectInterceptor
+module.exports.interceptors = {
   redirect: __nccwpck_require__(1514),
   retry: __nccwpck_require__(2026),
   dump: __nccwpck_require__(8060),
   dns: __nccwpck_require__(379)
 }
 
-__webpack_unused_export__ = buildConnector
-__webpack_unused_export__ = errors
-__webpack_unused_export__ = {
+module.exports.buildConnector = buildConnector
+module.exports.errors = errors
+module.exports.util = {
   parseHeaders: util.parseHeaders,
   headerNameToString: util.headerNameToString
 }
@@ -6976,11 +7817,11 @@ function makeDispatcher (fn) {
   }
 }
 
-__webpack_unused_export__ = setGlobalDispatcher
-__webpack_unused_export__ = getGlobalDispatcher
+module.exports.setGlobalDispatcher = setGlobalDispatcher
+module.exports.getGlobalDispatcher = getGlobalDispatcher
 
 const fetchImpl = (__nccwpck_require__(4398).fetch)
-__webpack_unused_export__ = async function fetch (init, options = undefined) {
+module.exports.fetch = async function fetch (init, options = undefined) {
   try {
     return await fetchImpl(init, options)
   } catch (err) {
@@ -6991,57 +7832,57 @@ __webpack_unused_export__ = async function fetch (init, options = undefined) {
     throw err
   }
 }
-/* unused reexport */ __nccwpck_require__(660).Headers
-/* unused reexport */ __nccwpck_require__(9051).Response
-/* unused reexport */ __nccwpck_require__(9967).Request
-/* unused reexport */ __nccwpck_require__(5910).FormData
-__webpack_unused_export__ = globalThis.File ?? (__nccwpck_require__(4573).File)
-/* unused reexport */ __nccwpck_require__(8355).FileReader
+module.exports.Headers = __nccwpck_require__(660).Headers
+module.exports.Response = __nccwpck_require__(9051).Response
+module.exports.Request = __nccwpck_require__(9967).Request
+module.exports.FormData = __nccwpck_require__(5910).FormData
+module.exports.File = globalThis.File ?? (__nccwpck_require__(4573).File)
+module.exports.FileReader = __nccwpck_require__(8355).FileReader
 
 const { setGlobalOrigin, getGlobalOrigin } = __nccwpck_require__(1059)
 
-__webpack_unused_export__ = setGlobalOrigin
-__webpack_unused_export__ = getGlobalOrigin
+module.exports.setGlobalOrigin = setGlobalOrigin
+module.exports.getGlobalOrigin = getGlobalOrigin
 
 const { CacheStorage } = __nccwpck_require__(3245)
 const { kConstruct } = __nccwpck_require__(109)
 
 // Cache & CacheStorage are tightly coupled with fetch. Even if it may run
 // in an older version of Node, it doesn't have any use without fetch.
-__webpack_unused_export__ = new CacheStorage(kConstruct)
+module.exports.caches = new CacheStorage(kConstruct)
 
 const { deleteCookie, getCookies, getSetCookies, setCookie } = __nccwpck_require__(9061)
 
-__webpack_unused_export__ = deleteCookie
-__webpack_unused_export__ = getCookies
-__webpack_unused_export__ = getSetCookies
-__webpack_unused_export__ = setCookie
+module.exports.deleteCookie = deleteCookie
+module.exports.getCookies = getCookies
+module.exports.getSetCookies = getSetCookies
+module.exports.setCookie = setCookie
 
 const { parseMIMEType, serializeAMimeType } = __nccwpck_require__(1900)
 
-__webpack_unused_export__ = parseMIMEType
-__webpack_unused_export__ = serializeAMimeType
+module.exports.parseMIMEType = parseMIMEType
+module.exports.serializeAMimeType = serializeAMimeType
 
 const { CloseEvent, ErrorEvent, MessageEvent } = __nccwpck_require__(5188)
-/* unused reexport */ __nccwpck_require__(3726).WebSocket
-__webpack_unused_export__ = CloseEvent
-__webpack_unused_export__ = ErrorEvent
-__webpack_unused_export__ = MessageEvent
+module.exports.WebSocket = __nccwpck_require__(3726).WebSocket
+module.exports.CloseEvent = CloseEvent
+module.exports.ErrorEvent = ErrorEvent
+module.exports.MessageEvent = MessageEvent
 
-__webpack_unused_export__ = makeDispatcher(api.request)
-__webpack_unused_export__ = makeDispatcher(api.stream)
-__webpack_unused_export__ = makeDispatcher(api.pipeline)
-__webpack_unused_export__ = makeDispatcher(api.connect)
-__webpack_unused_export__ = makeDispatcher(api.upgrade)
+module.exports.request = makeDispatcher(api.request)
+module.exports.stream = makeDispatcher(api.stream)
+module.exports.pipeline = makeDispatcher(api.pipeline)
+module.exports.connect = makeDispatcher(api.connect)
+module.exports.upgrade = makeDispatcher(api.upgrade)
 
-__webpack_unused_export__ = MockClient
-__webpack_unused_export__ = MockPool
-__webpack_unused_export__ = MockAgent
-__webpack_unused_export__ = mockErrors
+module.exports.MockClient = MockClient
+module.exports.MockPool = MockPool
+module.exports.MockAgent = MockAgent
+module.exports.mockErrors = mockErrors
 
 const { EventSource } = __nccwpck_require__(1238)
 
-__webpack_unused_export__ = EventSource
+module.exports.EventSource = EventSource
 
 
 /***/ }),
@@ -34986,7 +35827,7 @@ function extend(target) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6859);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2771);
 
 // The exit status is set by run() through core.setFailed; nothing may escape unhandled.
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
@@ -34996,7 +35837,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6859:
+/***/ 2771:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -37964,6 +38805,34 @@ var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_namespaceObject);
+;// CONCATENATED MODULE: ./src/errors.ts
+/**
+ * The one error type. Its message is for people (what went wrong, what to do);
+ * its kind is for code, which acts on the kind and never on the message.
+ */
+class RollbackError extends Error {
+    kind;
+    options;
+    constructor(kind, message, options = {}) {
+        super(message, options.cause === undefined ? undefined : { cause: options.cause });
+        this.kind = kind;
+        this.options = options;
+        this.name = 'RollbackError';
+    }
+    /** ECONNREFUSED, ETIMEDOUT, ... when the fault has a system code (retry.ts words the log line with it). */
+    get code() {
+        return this.options.code;
+    }
+    get transient() {
+        return this.options.hint === 'transient';
+    }
+}
+const isRollbackError = (error, kind) => error instanceof RollbackError && (kind === undefined || error.kind === kind);
+const isTransient = (error) => error instanceof RollbackError && error.transient;
+const errorMessage = (error) => (error instanceof Error ? error.message : String(error));
+/** A bad input: names the input and what was expected. */
+const inputError = (message) => new RollbackError('input', message);
+
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 ;// CONCATENATED MODULE: ./src/executors/process.ts
@@ -38072,72 +38941,26 @@ async function runProcessWithDeadline(argv, options) {
 
 
 
-/** The dump could not be made; the message says why and what to do. Nothing was changed. */
-class BackupError extends Error {
-    kind;
-    constructor(message, kind = 'other') {
-        super(message);
-        this.kind = kind;
-        this.name = 'BackupError';
-    }
+
+
+/** The dump could not be made; the message says why and what to do. A connection fault is worth another attempt. */
+function dumpError(message, reason = 'other') {
+    return new RollbackError('dump', message, { code: reason, hint: reason === 'connection' ? 'transient' : undefined });
 }
 const DEBIAN_LIB_DIR = '/usr/lib/postgresql';
-/** libpq's URL query parameters that have an environment variable of their own. */
-const QUERY_TO_ENV = {
-    sslmode: 'PGSSLMODE',
-    sslrootcert: 'PGSSLROOTCERT',
-    sslcert: 'PGSSLCERT',
-    sslkey: 'PGSSLKEY',
-    sslcrl: 'PGSSLCRL',
-    connect_timeout: 'PGCONNECT_TIMEOUT',
-    options: 'PGOPTIONS',
-    target_session_attrs: 'PGTARGETSESSIONATTRS',
-    host: 'PGHOST', // a Unix socket directory: postgres://user@/db?host=/var/run/postgresql
-    port: 'PGPORT',
-    user: 'PGUSER',
-    password: 'PGPASSWORD',
-    dbname: 'PGDATABASE'
-};
 /**
  * The connection as libpq environment variables, so that the password never
  * appears in pg_dump's argv (visible to every user through ps). Without a URL
  * the runner's own PG* variables are used as they are.
  */
-function pgEnvironment(databaseUrl, appName = 'django-migration-rollback backup') {
+function pgEnvironment(database, appName = 'django-migration-rollback backup') {
     const env = childEnvironment();
-    const settings = { PGAPPNAME: appName };
-    if (databaseUrl) {
-        // Inherited PG* variables (PGSERVICE, PGSSLMODE...) must not mix with the URL's connection.
+    // Inherited PG* variables (PGSERVICE, PGSSLMODE...) must not mix with the URL's connection.
+    if (database.url)
         for (const key of Object.keys(env))
             if (key.startsWith('PG'))
                 delete env[key];
-        let url;
-        try {
-            url = new URL(databaseUrl);
-        }
-        catch {
-            throw new BackupError('database-url is not a URL such as postgres://user:password@host:5432/name, so pg_dump cannot be given it');
-        }
-        if (!/^postgres(ql)?:$/.test(url.protocol)) {
-            throw new BackupError(`database-url must start with postgres:// or postgresql://, not ${url.protocol}//`);
-        }
-        const host = url.hostname.replace(/^\[(.*)\]$/, '$1'); // IPv6 literals lose their brackets
-        if (host)
-            settings.PGHOST = decodeURIComponent(host);
-        if (url.port)
-            settings.PGPORT = url.port;
-        if (url.username)
-            settings.PGUSER = decodeURIComponent(url.username);
-        if (url.password)
-            settings.PGPASSWORD = decodeURIComponent(url.password);
-        const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
-        if (database)
-            settings.PGDATABASE = database;
-        for (const [name, value] of url.searchParams) {
-            if (QUERY_TO_ENV[name])
-                settings[QUERY_TO_ENV[name]] = value;
-        }
-    }
+    const settings = { PGAPPNAME: appName, ...database.libpq };
     // A silent firewall would otherwise hold pg_dump for minutes before the rollback starts.
     if (!settings.PGCONNECT_TIMEOUT && !env.PGCONNECT_TIMEOUT)
         settings.PGCONNECT_TIMEOUT = '15';
@@ -38172,22 +38995,14 @@ function compareVersions(a, b) {
  * dump every older server, while /usr/bin/pg_dump's wrapper may choose another.
  * Otherwise the first pg_dump on PATH.
  */
-async function findPgDump(libDir = DEBIAN_LIB_DIR, searchPath = process.env.PATH ?? '') {
+async function findPgDump(libDir = DEBIAN_LIB_DIR) {
     const versions = (await promises_default().readdir(libDir).catch(() => [])).filter(v => /^\d+(\.\d+)?$/.test(v));
     for (const version of versions.sort(compareVersions).reverse()) {
         const candidate = external_node_path_default().join(libDir, version, 'bin', 'pg_dump');
         if (await isExecutable(candidate))
             return candidate;
     }
-    return findOnPath('pg_dump', searchPath);
-}
-async function findOnPath(name, searchPath) {
-    for (const dir of searchPath.split((external_node_path_default()).delimiter).filter(Boolean)) {
-        const candidate = external_node_path_default().join(dir, name);
-        if (await isExecutable(candidate))
-            return candidate;
-    }
-    return undefined;
+    return (await which('pg_dump')) || undefined;
 }
 /** How to get a pg_dump of major version `major` (or newer) onto an Ubuntu/Debian runner. */
 function installHint(major) {
@@ -38224,53 +39039,43 @@ async function explainFailure(stderr, exitCode, pgDump, pgDumpVersion, where, ta
         const server = mismatch?.[1].trim();
         const needed = server ? majorVersion(server) : undefined;
         const have = mismatch?.[2] ?? majorVersion(pgDumpVersion) ?? pgDumpVersion;
-        return new BackupError(`pg_dump ${have} (${pgDump}) is older than the PostgreSQL server${server ? ` (${server})` : ''} at ${where}: ` +
+        return dumpError(`pg_dump ${have} (${pgDump}) is older than the PostgreSQL server${server ? ` (${server})` : ''} at ${where}: ` +
             `the backup needs pg_dump ${needed ?? "of the server's major version"} or newer. ` +
             installHint(needed) +
             `. ${consequence}\npg_dump said:\n${detail}`, 'version-mismatch');
     }
     if (/No space left on device|disk full|could not write to output file|could not write to file/i.test(stderr)) {
-        return new BackupError(`the disk holding ${target} filled up during the dump (${await freeSpace(external_node_path_default().dirname(target))}): ` +
+        return dumpError(`the disk holding ${target} filled up during the dump (${await freeSpace(external_node_path_default().dirname(target))}): ` +
             `choose a backup-path on a larger disk, or free space. ${consequence} The partial file was removed.\n` +
             `pg_dump said:\n${detail}`, 'disk-full');
     }
     const missing = /database "([^"]*)" does not exist/.exec(stderr);
     if (missing) {
-        return new BackupError(`the database "${missing[1]}" does not exist on the PostgreSQL server at ${where}: check the database name in database-url. ` +
+        return dumpError(`the database "${missing[1]}" does not exist on the PostgreSQL server at ${where}: check the database name in database-url. ` +
             `${consequence}\npg_dump said:\n${detail}`, 'no-database');
     }
     if (/password authentication failed|no password supplied|authentication failed|role "[^"]*" does not exist|no pg_hba\.conf entry/i.test(stderr)) {
-        return new BackupError(`pg_dump could not log in to PostgreSQL at ${where}: check the user and password in database-url. ${consequence}\n` +
+        return dumpError(`pg_dump could not log in to PostgreSQL at ${where}: check the user and password in database-url. ${consequence}\n` +
             `pg_dump said:\n${detail}`, 'authentication');
     }
     if (/connection to server|could not connect|could not translate host name|Connection refused|timeout expired|Connection timed out/i.test(stderr)) {
-        return new BackupError(`pg_dump could not connect to PostgreSQL at ${where}: check database-url's host and port, and that this runner ` +
+        return dumpError(`pg_dump could not connect to PostgreSQL at ${where}: check database-url's host and port, and that this runner ` +
             `can reach the database. ${consequence}\n` +
             `pg_dump said:\n${detail}`, 'connection');
     }
     if (/permission denied/i.test(stderr)) {
-        return new BackupError(`pg_dump was refused access to part of the database at ${where}: the user in database-url must be able to read ` +
+        return dumpError(`pg_dump was refused access to part of the database at ${where}: the user in database-url must be able to read ` +
             `every table (the application's owner role usually can). ${consequence}\n` +
             `pg_dump said:\n${detail}`, 'permission');
     }
-    return new BackupError(`pg_dump failed (exit code ${exitCode}) dumping ${where}. ${consequence}\npg_dump said:\n${detail}`);
-}
-function describeWhere(env) {
-    return `${env.PGHOST || 'localhost'}:${env.PGPORT || 5432}/${env.PGDATABASE || env.PGUSER || '(default database)'}`;
+    return dumpError(`pg_dump failed (exit code ${exitCode}) dumping ${where}. ${consequence}\npg_dump said:\n${detail}`);
 }
 /**
  * The default backup-path: under RUNNER_TEMP (emptied after the job, so
  * upload it with actions/upload-artifact), named after the database and the time.
  */
-function defaultBackupPath(databaseUrl, now = new Date(), env = process.env) {
-    let name = env.PGDATABASE || 'database';
-    try {
-        if (databaseUrl)
-            name = decodeURIComponent(new URL(databaseUrl).pathname.replace(/^\//, '')) || name;
-    }
-    catch {
-        // the dump itself will report the bad URL
-    }
+function defaultBackupPath(database, now = new Date(), env = process.env) {
+    const name = database.name || 'database';
     const stamp = now
         .toISOString()
         .replace(/\.\d+Z$/, 'Z')
@@ -38283,28 +39088,28 @@ async function usablePgDump(options, env, purpose) {
     const pgDump = options.pgDump
         ? external_node_path_default().isAbsolute(options.pgDump)
             ? options.pgDump
-            : await findOnPath(options.pgDump, process.env.PATH ?? '')
+            : (await which(options.pgDump)) || undefined
         : await findPgDump(options.libDir ?? DEBIAN_LIB_DIR);
     if (!pgDump || !(await isExecutable(pgDump))) {
-        throw new BackupError(`${purpose} needs pg_dump, and none was found (looked in ${options.libDir ?? DEBIAN_LIB_DIR}/*/bin and PATH). ${installHint()}.`, 'not-installed');
+        throw dumpError(`${purpose} needs pg_dump, and none was found (looked in ${options.libDir ?? DEBIAN_LIB_DIR}/*/bin and PATH). ${installHint()}.`, 'not-installed');
     }
     const versionRun = await runProcess([pgDump, '--version'], { env }).catch((e) => ({ exitCode: -1, stdout: '', stderr: e.message }));
     if (versionRun.exitCode !== 0) {
-        throw new BackupError(`${pgDump} --version failed (exit code ${versionRun.exitCode}): ${lastLines(versionRun.stderr || versionRun.stdout)}. ${installHint()}.`, 'not-installed');
+        throw dumpError(`${pgDump} --version failed (exit code ${versionRun.exitCode}): ${lastLines(versionRun.stderr || versionRun.stdout)}. ${installHint()}.`, 'not-installed');
     }
     const versionLine = versionRun.stdout.trim().split('\n')[0];
     const version = /\(PostgreSQL\)\s+(\S+)/.exec(versionLine)?.[1] ?? versionLine;
     return { path: pgDump, version, label: `${pgDump} (PostgreSQL) ${version}` };
 }
-async function backupDatabase(databaseUrl, target, options = {}) {
+async function backupDatabase(database, target, options = {}) {
     const started = Date.now();
-    const env = pgEnvironment(databaseUrl);
-    const where = describeWhere(env);
+    const env = pgEnvironment(database);
+    const where = database.where;
     const file = external_node_path_default().resolve(target);
     const { path: pgDump, version: pgDumpVersion, label: pgDumpLabel } = await usablePgDump(options, env, 'backup: true');
     const dir = external_node_path_default().dirname(file);
     await promises_default().mkdir(dir, { recursive: true, mode: 0o700 }).catch((e) => {
-        throw new BackupError(`cannot create the backup directory ${dir}: ${e.message}`);
+        throw dumpError(`cannot create the backup directory ${dir}: ${e.message}`);
     });
     const partial = external_node_path_default().join(dir, `.${external_node_path_default().basename(file)}.partial-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`);
     // Created 0600 before pg_dump opens it: pg_dump truncates it and keeps the mode, so the data is never world-readable.
@@ -38323,13 +39128,13 @@ async function backupDatabase(databaseUrl, target, options = {}) {
     }
     catch (error) {
         await promises_default().rm(partial, { force: true });
-        if (error instanceof BackupError)
+        if (isRollbackError(error))
             throw error;
         const e = error;
         if (e.code === 'ENOSPC') {
-            throw new BackupError(`the disk holding ${file} is full (${await freeSpace(dir)}): choose a backup-path on a larger disk. Nothing was changed.`, 'disk-full');
+            throw dumpError(`the disk holding ${file} is full (${await freeSpace(dir)}): choose a backup-path on a larger disk. Nothing was changed.`, 'disk-full');
         }
-        throw new BackupError(`backup to ${file} failed: ${e.message ?? String(error)}. Nothing was changed.`);
+        throw dumpError(`backup to ${file} failed: ${e.message ?? String(error)}. Nothing was changed.`);
     }
     const { size } = await promises_default().stat(file);
     return { path: file, bytes: size, seconds: (Date.now() - started) / 1000, pgDump: pgDumpLabel };
@@ -38368,35 +39173,110 @@ function recentBatches(batches, before = 3, maxAfter = 20) {
     return batches.slice(start, start + before + maxAfter);
 }
 
-;// CONCATENATED MODULE: ./src/executors/executor.ts
-/** A transport failure the user must fix (host, credentials, container), as opposed to a failing command. */
-class ExecutorError extends Error {
-    transient;
-    code;
-    /**
-     * `transient`: a fault of the connection that another attempt in a few seconds may not hit (refused,
-     * timed out, temporary DNS failure); only connection establishment is retried on it. `code` words the
-     * retry log line (ECONNREFUSED, ETIMEDOUT, EAI_AGAIN, as retry.ts describes them).
-     */
-    constructor(message, transient = false, code) {
-        super(message);
-        this.transient = transient;
-        this.code = code;
-        this.name = 'ExecutorError';
+;// CONCATENATED MODULE: ./src/database.ts
+
+const EXPECTED = 'expected postgres://user:password@host:5432/name';
+/** libpq's names for the query parameters a URL may carry. */
+const QUERY_TO_LIBPQ = {
+    host: 'PGHOST',
+    port: 'PGPORT',
+    user: 'PGUSER',
+    password: 'PGPASSWORD',
+    dbname: 'PGDATABASE',
+    sslmode: 'PGSSLMODE',
+    sslrootcert: 'PGSSLROOTCERT',
+    sslcert: 'PGSSLCERT',
+    sslkey: 'PGSSLKEY',
+    sslcrl: 'PGSSLCRL',
+    connect_timeout: 'PGCONNECT_TIMEOUT',
+    application_name: 'PGAPPNAME',
+    options: 'PGOPTIONS',
+    target_session_attrs: 'PGTARGETSESSIONATTRS'
+};
+/** database-url, checked: a postgres:// URL with a host. */
+function parseDatabaseUrl(value) {
+    let url;
+    try {
+        url = new URL(value);
+    }
+    catch {
+        throw inputError(`database-url is not a URL: ${EXPECTED}`);
+    }
+    if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+        throw inputError(`database-url has scheme ${JSON.stringify(url.protocol)}: ${EXPECTED}`);
+    }
+    const libpq = {};
+    const host = decodeURIComponent(url.hostname.replace(/^\[(.*)\]$/, '$1')); // IPv6 literals lose their brackets
+    if (host)
+        libpq.PGHOST = host;
+    if (url.port)
+        libpq.PGPORT = url.port;
+    if (url.username)
+        libpq.PGUSER = decodeURIComponent(url.username);
+    if (url.password)
+        libpq.PGPASSWORD = decodeURIComponent(url.password);
+    const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
+    if (name)
+        libpq.PGDATABASE = name;
+    for (const [key, v] of url.searchParams)
+        if (QUERY_TO_LIBPQ[key])
+            libpq[QUERY_TO_LIBPQ[key]] = v;
+    if (!libpq.PGHOST)
+        throw inputError(`database-url has no host: ${EXPECTED}`);
+    return { url: value, where: whereOf(libpq), name: libpq.PGDATABASE, libpq };
+}
+/** No database-url: node-postgres and pg_dump read the runner's PG* variables themselves. */
+function databaseFromEnvironment(env = process.env) {
+    const libpq = {};
+    for (const key of ['PGHOST', 'PGPORT', 'PGDATABASE', 'PGUSER'])
+        if (env[key])
+            libpq[key] = env[key];
+    return { where: `${whereOf(libpq)} (PG* variables)`, name: env.PGDATABASE || undefined, libpq: {} };
+}
+function whereOf(libpq) {
+    return `${libpq.PGHOST || 'localhost'}:${libpq.PGPORT || 5432}/${libpq.PGDATABASE || libpq.PGUSER || '(default database)'}`;
+}
+/** "PostgreSQL at host:port/name", for logs and retry lines. */
+const describePostgres = (database) => `PostgreSQL at ${database.where}`;
+/** A connection or read failure in words that say what to check; also used for the lock's connection. */
+function databaseError(error, database) {
+    const where = database.where;
+    const e = error;
+    const reason = e.message ?? String(error);
+    const fail = (message) => new RollbackError('database', message, { cause: error });
+    switch (e.code) {
+        case 'ECONNREFUSED':
+            return fail(`could not connect to PostgreSQL at ${where}: connection refused. Check database-url's host and port, ` +
+                'and that this runner can reach the database (a private database needs a self-hosted runner or a tunnel)');
+        case 'ENOTFOUND':
+        case 'EAI_AGAIN':
+            return fail(`could not connect to PostgreSQL at ${where}: the host name does not resolve. Check database-url's host`);
+        case 'ETIMEDOUT':
+            return fail(`could not connect to PostgreSQL at ${where}: timed out. Check the host, port and firewall`);
+        case '28P01':
+        case '28000':
+            return fail(`PostgreSQL at ${where} rejected the credentials: check the user and password in database-url (${reason})`);
+        case '3D000':
+            return fail(`PostgreSQL at ${where}: ${reason}. Check the database name in database-url`);
+        case '42P01':
+            return fail(`there is no django_migrations table in ${where}: is database-url the application's database ` +
+                '(the one its Django settings use)?');
+        default:
+            if (/timeout/i.test(reason))
+                return fail(`could not connect to PostgreSQL at ${where}: ${reason}. Check the host, port and firewall`);
+            return fail(`reading django_migrations from ${where} failed: ${reason}`);
     }
 }
-const isTransientExecutorError = (error) => error instanceof ExecutorError && error.transient;
+
+;// CONCATENATED MODULE: ./src/executors/executor.ts
+
+/** A transport failure the user must fix (host, credentials, container), as opposed to a failing command. */
+const executorError = (message, options = {}) => new RollbackError('executor', message, options);
 
 ;// CONCATENATED MODULE: ./src/cutoff.ts
-/** A value a person typed that cannot be used; the message names the input and the expected form. */
-class InputError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'InputError';
-    }
-}
+
 const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
-const EXPECTED = 'expected ISO 8601 such as 2024-10-24T08:23:45Z, 2024-10-24 08:23:45.123456+02:00 or 2024-10-24 (no offset means UTC)';
+const cutoff_EXPECTED = 'expected ISO 8601 such as 2024-10-24T08:23:45Z, 2024-10-24 08:23:45.123456+02:00 or 2024-10-24 (no offset means UTC)';
 const pad = (value, width) => String(value).padStart(width, '0');
 /**
  * Parses `target-datetime` into a UTC string with microseconds. Done with
@@ -38407,7 +39287,7 @@ const pad = (value, width) => String(value).padStart(width, '0');
 function parseCutoff(raw, inputName = 'target-datetime') {
     const text = raw.trim();
     const match = ISO_8601.exec(text);
-    const bad = (why) => new InputError(`${inputName} ${JSON.stringify(raw)} ${why}: ${EXPECTED}`);
+    const bad = (why) => inputError(`${inputName} ${JSON.stringify(raw)} ${why}: ${cutoff_EXPECTED}`);
     if (!match)
         throw bad('is not an ISO 8601 datetime');
     const [, y, mo, d, h = '00', mi = '00', s = '00', fraction = '', offset] = match;
@@ -38480,26 +39360,121 @@ function quoteArgv(argv) {
     return argv.map(quoteArg).join(' ');
 }
 
-;// CONCATENATED MODULE: ./src/django/rollback-script.ts
-// Generated by scripts/embed-python.mjs from rollback.py; edit that file, then run npm run build.
-const ROLLBACK_PY = "\"\"\"Exact rollback of Django migrations, run inside the application's container.\n\nThe action sends this file and a JSON request on stdin to a short bootstrap,\n`manage.py shell -v 0 -c BOOTSTRAP` (src/django/commands.ts), which exec()s it\nwith stdin replaced by the request; `manage.py shell -v 0 -c \"<this file>\"` with\nthe request alone on stdin works the same. The last stdout line is always\n`ROLLBACK-REPORT <json>`. Works with Django 3.2 to 5.2 and Python 3.8+. Only\nstdlib and Django imports: the file is shipped as text.\n\nAll or nothing: every run of consecutive atomic migrations is one database\ntransaction (Django's per-migration atomic blocks become savepoints inside it,\nand the django_migrations deletes are inside it too), so a reverse that fails\non data leaves history, schema and data exactly as they were. A migration with\n`atomic = False` cannot run in a transaction and runs alone between them.\n\nexec() runs this text with one globals dict, so top-level functions see each\nother; names start with an underscore to stay out of the shell's namespace.\n\"\"\"\n\n# Tables with more rows than this (by the planner's estimate) get estimated\n# loss figures and uncounted hazards, so a dry run stays fast on big tables.\n_EXACT_COUNT_LIMIT = 200000\n# A count that takes longer than this is abandoned (the figure is then estimated or unknown).\n_COUNT_TIMEOUT = \"2s\"\n# Python source shown for a RunPython reverse, at most this many lines.\n_PYTHON_LINES = 30\n\n\nclass _TrialDone(Exception):\n    \"\"\"Raised inside the trial's transaction once its migrations went through, to roll them back.\"\"\"\n\n\nclass _Run(object):\n    \"\"\"The report being built, and what is in progress when something fails.\"\"\"\n\n    def __init__(self):\n        self.report = {\n            \"version\": 1,\n            \"django\": None,\n            \"orphans\": [],\n            \"bookkeeping\": [],\n            \"rowsOnly\": [],\n            \"plan\": [],\n            \"problems\": [],\n            \"blocked\": False,\n            \"commands\": [],\n            \"perApp\": [],\n            \"commandsExtra\": [],\n            \"commandsMissing\": [],\n            \"hasFlagsmithCommand\": False,\n            \"segments\": [],\n            \"hazards\": [],\n            \"losses\": {\"tables\": [], \"columns\": []},\n            \"noopReverse\": [],\n            \"executed\": [],\n            \"rolledBack\": [],\n            \"timings\": {},\n            \"trial\": None,\n            \"stoppedBefore\": None,\n            \"rowsDeleted\": [],\n            \"error\": None,\n        }\n        self.line_open = False\n        self.current = None\n        self.started = None\n        # Unapplied inside the open transaction: really unapplied only once it commits.\n        self.pending = []\n        self.in_transaction = False\n        self.blockers = None\n\n    @staticmethod\n    def label(key):\n        return \"%s.%s\" % (key[0], key[1])\n\n    def problem(self, kind, migration, message, blocking, command=None):\n        self.report[\"problems\"].append({\n            \"kind\": kind,\n            \"migration\": migration,\n            \"message\": message,\n            \"blocking\": bool(blocking),\n            \"command\": command,\n        })\n        if blocking:\n            self.report[\"blocked\"] = True\n\n\ndef _rollback_main():\n    import json\n    import sys\n\n    run = _Run()\n    try:\n        _run(run)\n    except Exception as exc:  # report every failure, never a bare traceback\n        run.report[\"error\"] = _describe_failure(run, exc)\n    if run.line_open:\n        # A progress line (\"  Unapplying x...\") may be open: the report starts on its own line.\n        sys.stdout.write(\"\\n\")\n    sys.stdout.write(\"ROLLBACK-REPORT \" + json.dumps(run.report, sort_keys=True, default=str) + \"\\n\")\n    sys.stdout.flush()\n    if run.report[\"error\"]:\n        # SystemExit goes through Django's shell and sets the process status.\n        sys.exit(1)\n\n\ndef _describe_failure(run, exc):\n    \"\"\"The exception as facts: message, SQLSTATE, the migration, operation and SQL statement it stopped in.\"\"\"\n    import traceback\n\n    cause = exc.__cause__ or exc.__context__\n    sqlstate = getattr(cause, \"pgcode\", None) or getattr(cause, \"sqlstate\", None)\n    operation, statement = None, None\n    tb = exc.__traceback__\n    while tb is not None:\n        frame = tb.tb_frame\n        local = frame.f_locals\n        # Migration.unapply's loop variable names the operation being undone (Django 3.2 to 5.2).\n        if frame.f_code.co_name == \"unapply\" and \"operation\" in local and hasattr(local[\"operation\"], \"describe\"):\n            operation = local[\"operation\"].describe()\n        if frame.f_code.co_filename.endswith((\"backends/utils.py\", \"backends\\\\utils.py\")) and \"sql\" in local:\n            statement = str(local[\"sql\"])[:2000]\n        tb = tb.tb_next\n    message = str(exc).strip()\n    return {\n        \"message\": \"%s: %s\" % (type(exc).__name__, message),\n        \"exception\": type(exc).__name__,\n        \"pgMessage\": message.split(\"\\n\")[0] if sqlstate else None,\n        \"pgDetail\": \"\\n\".join(message.split(\"\\n\")[1:]).strip() or None if sqlstate else None,\n        \"sqlstate\": sqlstate,\n        \"migration\": run.current or run.report[\"stoppedBefore\"],\n        \"operation\": operation,\n        \"statement\": statement,\n        \"blockers\": run.blockers or [],\n        \"traceback\": traceback.format_exc(),\n    }\n\n\ndef _run(run):\n    import json\n    import sys\n\n    import django\n    from django.core.management import get_commands\n    from django.db import connections\n    from django.db.migrations.executor import MigrationExecutor\n    from django.db.migrations.recorder import MigrationRecorder\n\n    report = run.report\n    report[\"django\"] = django.get_version()\n    request = json.loads(sys.stdin.read())\n    if request.get(\"version\") != 1:\n        raise ValueError(\"unsupported request version %r\" % (request.get(\"version\"),))\n    connection = connections[request.get(\"database\") or \"default\"]\n    report[\"hasFlagsmithCommand\"] = \"rollbackmigrationsappliedafter\" in get_commands()\n    _set_lock_timeout(connection, request.get(\"lockTimeout\") or 0)\n\n    with _HistoryReadOnce():\n        executor = MigrationExecutor(connection, _progress_callback(run, connection))\n        _check_conflicts(run, executor.loader)\n        # In order, once each (a set beside the list: S can be large).\n        s_keys, seen = [], set()\n        for row in request.get(\"after\") or []:\n            key = (row[\"app\"], row[\"name\"])\n            if key not in seen:\n                seen.add(key)\n                s_keys.append(key)\n        recorded = set(MigrationRecorder(connection).applied_migrations())\n        exact, replaced_by = _classify_rows(run, executor.loader, s_keys, recorded)\n        graph = executor.loader.graph\n        plan_nodes = _plan_nodes(run, graph, exact, replaced_by)\n        full_plan = executor.migration_plan(graph.leaf_nodes(), clean_start=True)\n        # Reverse of the order Django would apply everything on an empty database.\n        plan = _defer_non_atomic([m for m, _ in reversed(full_plan) if (m.app_label, m.name) in plan_nodes], graph)\n\n        noop = _apply_noop_reverse(run, plan, request.get(\"noopReverse\") or [], executor.loader, recorded)\n        _check_plan(run, plan, graph, plan_nodes, set(executor.loader.applied_migrations),\n                    bool(request.get(\"allowIrreversible\")), noop)\n        report[\"segments\"] = [\n            {\"atomic\": atomic, \"migrations\": [run.label((m.app_label, m.name)) for m in migrations]}\n            for atomic, migrations in _segments(plan, connection)\n        ]\n        if request.get(\"analyse\", True):\n            _analyse(run, executor, connection, plan, full_plan)\n        _evaluate_commands(run, executor.loader, connection, request, exact, recorded)\n\n    trial = bool(request.get(\"trial\"))\n    if report[\"blocked\"] or not (request.get(\"execute\") or trial):\n        return\n    runnable = _until_irreversible(run, plan)\n    watch = _BlockerWatch(connection, request.get(\"lockTimeout\") or 0)\n    watch.start()\n    try:\n        _execute(run, executor, connection, runnable, trial)\n    finally:\n        run.blockers = watch.stop()\n    if report[\"stoppedBefore\"] and not trial:\n        raise _StoppedBeforeIrreversible(\n            \"stopped before %s, which is irreversible (allow-irreversible: true ran the migrations before it \"\n            \"and committed them). Name it in noop-reverse to skip its irreversible operations, or restore from a backup\"\n            % report[\"stoppedBefore\"])\n\n\nclass _HistoryReadOnce(object):\n    \"\"\"While planning, every MigrationRecorder.applied_migrations() (the loader's, each checked command's\n    fresh executor's, ours) returns a copy of one read: a full read of django_migrations costs about 0.35 s\n    per 100,000 rows, and planning made one per app. Put back before anything is unapplied, so the run\n    reads the table as it is then.\"\"\"\n\n    def __enter__(self):\n        from django.db.migrations.recorder import MigrationRecorder\n\n        self.original = original = MigrationRecorder.applied_migrations\n        cache = {}\n\n        def applied_migrations(recorder):\n            alias = recorder.connection.alias\n            if alias not in cache:\n                cache[alias] = original(recorder)\n            return dict(cache[alias])  # the loader edits its dict (squash replacements)\n\n        MigrationRecorder.applied_migrations = applied_migrations\n        return self\n\n    def __exit__(self, *exc):\n        from django.db.migrations.recorder import MigrationRecorder\n\n        MigrationRecorder.applied_migrations = self.original\n        return False\n\n\nclass _StoppedBeforeIrreversible(Exception):\n    \"\"\"allow-irreversible ran the plan up to an irreversible migration and stopped there.\"\"\"\n\n\ndef _set_lock_timeout(connection, seconds):\n    \"\"\"lock_timeout for this session: never queue behind the live application's transactions for long.\"\"\"\n    with connection.cursor() as cursor:\n        cursor.execute(\"SELECT set_config('lock_timeout', %s, false)\", [\"%dms\" % int(float(seconds) * 1000)])\n\n\ndef _progress_callback(run, connection):\n    \"\"\"migrate's progress lines, timings, and which unapplied migrations are committed.\"\"\"\n    import time\n\n    import django\n    from django.db.migrations.recorder import MigrationRecorder\n\n    def progress(action, migration=None, fake=False):\n        import sys\n\n        if action == \"unapply_start\":\n            run.current = run.label((migration.app_label, migration.name))\n            sys.stdout.write(\"  Unapplying %s...\" % (migration,))\n            sys.stdout.flush()\n            run.line_open = True\n            run.started = time.monotonic()\n        elif action == \"unapply_success\":\n            name = run.label((migration.app_label, migration.name))\n            if migration.replaces and django.VERSION < (4, 0):\n                # Django before 4.0 deletes only the replaced names' rows; 4.0+ deletes the squash's own too.\n                MigrationRecorder(connection).record_unapplied(migration.app_label, migration.name)\n            if run.in_transaction:\n                # What a commit between migrations would do: check the deferred constraints now, so a\n                # later ALTER TABLE in the same transaction does not meet \"pending trigger events\".\n                with connection.cursor() as cursor:\n                    cursor.execute(\"SET CONSTRAINTS ALL IMMEDIATE\")\n                    cursor.execute(\"SET CONSTRAINTS ALL DEFERRED\")\n                run.pending.append(name)\n            else:\n                run.report[\"executed\"].append(name)\n            run.report[\"timings\"][name] = round(time.monotonic() - run.started, 4)\n            sys.stdout.write(\" OK\\n\")\n            sys.stdout.flush()\n            run.line_open = False\n            run.current = None\n\n    return progress\n\n\ndef _check_conflicts(run, loader):\n    conflicts = loader.detect_conflicts()\n    if conflicts:\n        names = \"; \".join(\"%s in %s\" % (\", \".join(sorted(v)), k) for k, v in sorted(conflicts.items()))\n        run.problem(\"conflict\", None,\n                    \"Conflicting migrations detected; multiple leaf nodes in the migration graph: (%s). \"\n                    \"Django's migrate refuses to run; fix the code (makemigrations --merge) before rolling back.\"\n                    % names, True)\n\n\ndef _classify_rows(run, loader, s_keys, recorded):\n    \"\"\"Splits S into what Django unapplies, orphans (no file) and squash rows (see the squash notes in docs).\"\"\"\n    report, label = run.report, run.label\n    s_set = set(s_keys)\n    before = recorded - s_set\n    orphans = sorted(k for k in s_set if k not in loader.disk_migrations)\n    excluded = set(orphans)\n    split = set()        # squashes whose replaced migrations straddle the cutoff\n    replaced_by = {}     # replaced key -> squash key\n    for q_key, q in loader.replacements.items():\n        replaced = set(q.replaces)\n        for r in replaced:\n            replaced_by[r] = q_key\n        r_in = replaced & s_set\n        r_before = replaced & before\n        if r_in and r_before:\n            split.add(q_key)\n            if q_key in s_set:\n                report[\"rowsOnly\"].append(label(q_key))\n                excluded.add(q_key)\n            elif q_key in before:\n                run.problem(\"squash\", label(q_key),\n                            \"The squash row %s predates the cutoff but some migrations it replaces are after it; \"\n                            \"after the rollback its row is stale (Django ignores it while a replaced migration is \"\n                            \"unapplied).\" % label(q_key), False)\n        elif q_key in s_set and not r_in and r_before == replaced:\n            report[\"bookkeeping\"].append(label(q_key))\n            excluded.add(q_key)\n        elif q_key in s_set and r_in != replaced:\n            # Some migrations it replaces are not applied (typically: an earlier\n            # run was interrupted after unapplying them). Django already treats\n            # the squash as unapplied; only its stale row is left to delete.\n            report[\"rowsOnly\"].append(label(q_key))\n            excluded.add(q_key)\n        elif q_key in before and r_in == replaced:\n            run.problem(\"squash\", label(q_key),\n                        \"The squash row %s predates the cutoff but every migration it replaces is after it. \"\n                        \"Check django_migrations by hand.\" % label(q_key), True)\n    report[\"orphans\"] = [label(k) for k in orphans]\n    report[\"bookkeeping\"].sort()\n    report[\"rowsOnly\"].sort()\n    if split:\n        _rebuild_without_split_squashes(loader, split)\n    return [k for k in s_keys if k not in excluded], replaced_by\n\n\ndef _rebuild_without_split_squashes(loader, split):\n    \"\"\"Like Django's migration_plan for a replaced target: a split squash is dropped and its children are\n    remapped onto the replaced migrations (what Django does for a partially applied squash); every other\n    squash is handled exactly as Django would.\"\"\"\n    loader.replace_migrations = False\n    loader.build_graph()\n    graph = loader.graph\n    for q_key, q in loader.replacements.items():\n        statuses = [r in loader.applied_migrations for r in q.replaces]\n        if q_key not in split and (all(statuses) or not any(statuses)):\n            if all(statuses):\n                loader.applied_migrations[q_key] = q\n            graph.remove_replaced_nodes(q_key, q.replaces)\n        else:\n            loader.applied_migrations.pop(q_key, None)\n            graph.remove_replacement_node(q_key, q.replaces)\n    graph.validate_consistency()\n\n\ndef _plan_nodes(run, graph, exact, replaced_by):\n    \"\"\"The rows mapped onto graph nodes: a fully applied squash stands for the migrations it replaces.\"\"\"\n    nodes = set()\n    for key in exact:\n        if key in graph.nodes:\n            nodes.add(key)\n        elif key in replaced_by and replaced_by[key] in graph.nodes:\n            nodes.add(replaced_by[key])\n        else:\n            run.problem(\"unknown\", run.label(key),\n                        \"%s is in django_migrations and on disk but not in the migration graph; cannot plan it.\"\n                        % run.label(key), True)\n    return nodes\n\n\ndef _defer_non_atomic(plan, graph):\n    \"\"\"The same plan with each atomic = False migration as late as its dependants allow, so the first\n    all-or-nothing segment is as large as it can be. Unchanged when every migration is atomic.\"\"\"\n    if all(m.atomic for m in plan):\n        return plan\n    keys = [(m.app_label, m.name) for m in plan]\n    in_plan = set(keys)\n    # A migration is unapplied only after every planned migration that depends on it.\n    waits_for = dict((k, set(graph.backwards_plan(k)) & in_plan - {k}) for k in keys)\n    done, ordered = set(), []\n    remaining = list(plan)\n    while remaining:\n        ready = [m for m in remaining if waits_for[(m.app_label, m.name)] <= done]\n        chosen = next((m for m in ready if m.atomic), ready[0])\n        ordered.append(chosen)\n        done.add((chosen.app_label, chosen.name))\n        remaining.remove(chosen)\n    return ordered\n\n\ndef _irreversible_operations(operation):\n    \"\"\"The operations that cannot run backwards, looking inside SeparateDatabaseAndState, whose own\n    `reversible` says True even when a database operation in it has no reverse.\"\"\"\n    inner = getattr(operation, \"database_operations\", None)\n    if inner is not None:\n        found = []\n        for nested in inner:\n            found.extend(_irreversible_operations(nested))\n        return found\n    return [] if getattr(operation, \"reversible\", True) else [operation]\n\n\ndef _describe_operations(migration, skipped):\n    from django.core.management.commands.migrate import Command as MigrateCommand\n\n    ops = []\n    for operation in migration.operations:\n        text, _ = MigrateCommand.describe_operation(operation, True)\n        op = {\"description\": text, \"irreversible\": bool(_irreversible_operations(operation))}\n        if id(operation) in skipped:\n            op[\"skipped\"] = True\n        ops.append(op)\n    return ops\n\n\ndef _apply_noop_reverse(run, plan, names, loader, recorded):\n    \"\"\"noop-reverse: the named migrations' irreversible RunPython/RunSQL become no-ops when unapplied.\n    Returns the ids of the top-level operations changed, for the report.\"\"\"\n    from django.db.migrations.operations.special import RunPython, RunSQL\n\n    by_label = dict((run.label((m.app_label, m.name)), m) for m in plan)\n    skipped = set()\n    for name in names:\n        migration = by_label.get(name)\n        key = tuple(name.split(\".\", 1))\n        if migration is None and key in loader.disk_migrations and key not in recorded:\n            # Unapplied already, typically by an earlier run with the same inputs that stopped later on.\n            run.problem(\"noop-reverse\", name,\n                        \"noop-reverse names %s, which is not applied (any more): nothing to skip.\" % name, False)\n            continue\n        if migration is None:\n            why = \"which this rollback does not unapply\" if key in recorded else \"which the code does not have\"\n            run.problem(\"noop-reverse\", name,\n                        \"noop-reverse names %s, %s: remove it from noop-reverse (the plan is in the summary).\"\n                        % (name, why), True)\n            continue\n        entry = {\"migration\": name, \"operations\": []}\n        for operation in migration.operations:\n            for target in _irreversible_operations(operation):\n                if isinstance(target, RunPython):\n                    target.reverse_code = RunPython.noop\n                elif isinstance(target, RunSQL):\n                    target.reverse_sql = RunSQL.noop\n                else:\n                    run.problem(\"noop-reverse\", name,\n                                \"%s: %s is irreversible and is not RunPython or RunSQL, so noop-reverse cannot \"\n                                \"skip it.\" % (name, target.describe()), True)\n                    continue\n                skipped.add(id(operation))\n                entry[\"operations\"].append(target.describe())\n        if not entry[\"operations\"]:\n            run.problem(\"noop-reverse\", name,\n                        \"noop-reverse names %s, which has no irreversible operation: nothing is skipped.\" % name,\n                        False)\n        run.report[\"noopReverse\"].append(entry)\n    return skipped\n\n\ndef _check_plan(run, plan, graph, plan_nodes, applied_nodes, allow_irreversible, skipped):\n    label = run.label\n    for migration in plan:\n        key = (migration.app_label, migration.name)\n        ops = _describe_operations(migration, skipped)\n        run.report[\"plan\"].append({\"migration\": label(key), \"operations\": ops, \"atomic\": bool(migration.atomic)})\n        if any(op[\"irreversible\"] for op in ops):\n            run.problem(\"irreversible\", label(key),\n                        \"%s has an irreversible operation (%s).\"\n                        % (label(key), \"; \".join(op[\"description\"] for op in ops if op[\"irreversible\"])),\n                        not allow_irreversible)\n        if key not in applied_nodes:\n            run.problem(\"unknown\", label(key),\n                        \"%s is recorded after the cutoff but Django does not consider it applied.\" % label(key), True)\n        for child in graph.backwards_plan(key):\n            if child != key and child not in plan_nodes and child in applied_nodes:\n                run.problem(\"outside\", label(child),\n                            \"%s (applied before the cutoff) depends on %s, which the rollback would unapply: \"\n                            \"the history would be inconsistent. Choose an earlier cutoff.\" % (label(child), label(key)),\n                            True)\n\n\ndef _segments(plan, connection):\n    \"\"\"Consecutive atomic migrations share one transaction; a non-atomic one runs alone.\"\"\"\n    segments = []\n    transactional = connection.features.can_rollback_ddl\n    for migration in plan:\n        atomic = bool(migration.atomic and transactional)\n        if atomic and segments and segments[-1][0]:\n            segments[-1][1].append(migration)\n        else:\n            segments.append((atomic, [migration]))\n    return segments\n\n\ndef _until_irreversible(run, plan):\n    \"\"\"The plan up to the first migration that still has an irreversible operation (allow-irreversible).\"\"\"\n    for index, migration in enumerate(plan):\n        if _irreversible_operations_of(migration):\n            run.report[\"stoppedBefore\"] = run.label((migration.app_label, migration.name))\n            return plan[:index]\n    return plan\n\n\ndef _irreversible_operations_of(migration):\n    found = []\n    for operation in migration.operations:\n        found.extend(_irreversible_operations(operation))\n    return found\n\n\nclass _BlockerWatch(object):\n    \"\"\"Notes which sessions block the rollback's connection while it waits for a lock, so a lock\n    timeout can name them (by then the wait is over and pg_blocking_pids says nothing).\"\"\"\n\n    _SQL = (\n        \"SELECT a.pid, a.application_name, a.usename, a.state, \"\n        \"to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\\\"T\\\"HH24:MI:SS\\\"Z\\\"'), \"\n        \"to_char(a.state_change AT TIME ZONE 'UTC', 'YYYY-MM-DD\\\"T\\\"HH24:MI:SS\\\"Z\\\"'), \"\n        \"left(a.query, 300) FROM pg_stat_activity a WHERE a.pid = ANY(pg_blocking_pids(%s)) ORDER BY a.pid\"\n    )\n\n    def __init__(self, connection, lock_timeout):\n        import threading\n\n        self.alias = connection.alias\n        self.interval = min(0.25, float(lock_timeout) / 4) if lock_timeout else None\n        self.stopping = threading.Event()\n        self.found = []\n        self.thread = None\n        self.pid = None\n        if self.interval and connection.vendor == \"postgresql\":\n            with connection.cursor() as cursor:\n                cursor.execute(\"SELECT pg_backend_pid()\")\n                self.pid = cursor.fetchone()[0]\n\n    def start(self):\n        import threading\n\n        if self.pid is None:\n            return\n        self.thread = threading.Thread(target=self._watch, name=\"rollback-lock-watch\")\n        self.thread.daemon = True\n        self.thread.start()\n\n    def _watch(self):\n        from django.db import connections\n\n        connection = connections[self.alias]  # this thread's own connection\n        try:\n            while not self.stopping.wait(self.interval):\n                with connection.cursor() as cursor:\n                    cursor.execute(self._SQL, [self.pid])\n                    rows = cursor.fetchall()\n                if rows:\n                    self.found = [\n                        {\"pid\": r[0], \"applicationName\": r[1], \"user\": r[2], \"state\": r[3],\n                         \"transactionSince\": r[4], \"stateSince\": r[5], \"query\": r[6]}\n                        for r in rows\n                    ]\n        except Exception:  # the watch only adds detail to a report; it must never fail the run\n            pass\n        finally:\n            connection.close()\n\n    def stop(self):\n        self.stopping.set()\n        if self.thread is not None:\n            self.thread.join(5)\n        return self.found\n\n\ndef _execute(run, executor, connection, plan, trial):\n    \"\"\"Unapplies the plan segment by segment (see the module docstring); a trial stops after the first\n    segment's transaction and rolls it back.\"\"\"\n    import sys\n\n    from django.db import transaction\n    from django.core.management.sql import emit_pre_migrate_signal\n\n    report = run.report\n    segments = _segments(plan, connection)\n    if trial:\n        untried = [run.label((m.app_label, m.name)) for _, ms in segments[1:] for m in ms]\n        report[\"trial\"] = {\"tried\": [], \"untried\": untried, \"notAtomic\": None}\n        if segments and not segments[0][0]:\n            report[\"trial\"][\"notAtomic\"] = run.label((segments[0][1][0].app_label, segments[0][1][0].name))\n            report[\"trial\"][\"untried\"] = [run.label((m.app_label, m.name)) for _, ms in segments for m in ms]\n            return\n        if len(segments) > 1:\n            report[\"trial\"][\"notAtomic\"] = run.label((segments[1][1][0].app_label, segments[1][1][0].name))\n        segments = segments[:1]\n    # As the migrate command does: pre_migrate, migrate with the plan, post_migrate.\n    backwards_plan = [(migration, True) for migration in plan]\n    pre_state = executor._create_project_state(with_applied_migrations=True)\n    emit_pre_migrate_signal(0, False, connection.alias, stdout=sys.stdout, apps=pre_state.apps, plan=backwards_plan)\n    stale_rows = list(report[\"rowsOnly\"])\n    if stale_rows and (not segments or not segments[0][0]):\n        # Nothing atomic to share a transaction with: the stale rows go in one of their own.\n        with transaction.atomic(using=connection.alias):\n            _delete_stale_rows(run, connection, stale_rows)\n        report[\"rowsDeleted\"] = stale_rows\n        stale_rows = []\n    post_state = None\n    for index, (atomic, migrations) in enumerate(segments):\n        segment_plan = [(m, True) for m in migrations]\n        if not atomic:\n            post_state = executor.migrate([], plan=segment_plan)\n        else:\n            try:\n                with transaction.atomic(using=connection.alias):\n                    run.in_transaction = True\n                    if index == 0 and stale_rows:\n                        _delete_stale_rows(run, connection, stale_rows)\n                    post_state = executor.migrate([], plan=segment_plan)\n                    if trial:\n                        raise _TrialDone()\n            except _TrialDone:\n                report[\"trial\"][\"tried\"] = list(run.pending)\n                run.pending = []\n                return\n            except BaseException:\n                report[\"rolledBack\"] = list(run.pending)\n                run.pending = []\n                raise\n            finally:\n                run.in_transaction = False\n            report[\"executed\"].extend(run.pending)\n            run.pending = []\n            if index == 0 and stale_rows:\n                report[\"rowsDeleted\"] = stale_rows\n        # The next segment plans from the history as it is now.\n        for migration in migrations:\n            executor.loader.applied_migrations.pop((migration.app_label, migration.name), None)\n    if post_state is not None:\n        _emit_post_migrate(connection, post_state, backwards_plan)\n\n\ndef _delete_stale_rows(run, connection, rows):\n    \"\"\"Stale squash rows: Django decides a squash's state from the rows of what it replaces, so deleting\n    them changes nothing Django sees, and a failed later segment leaves none behind for the next run.\"\"\"\n    from django.db.migrations.recorder import MigrationRecorder\n\n    recorder = MigrationRecorder(connection)\n    for row in rows:\n        app_label, name = row.split(\".\", 1)\n        recorder.record_unapplied(app_label, name)\n\n\ndef _emit_post_migrate(connection, post_state, backwards_plan):\n    import sys\n\n    from django.apps import apps as global_apps\n    from django.core.management.sql import emit_post_migrate_signal\n    from django.db.migrations.state import ModelState\n\n    post_state.clear_delayed_apps_cache()\n    post_apps = post_state.apps\n    with post_apps.bulk_update():\n        model_keys = []\n        for model_state in post_apps.real_models:\n            model_key = model_state.app_label, model_state.name_lower\n            model_keys.append(model_key)\n            post_apps.unregister_model(*model_key)\n    post_apps.render_multiple([ModelState.from_model(global_apps.get_model(*m)) for m in model_keys])\n    emit_post_migrate_signal(0, False, connection.alias, stdout=sys.stdout, apps=post_apps, plan=backwards_plan)\n\n\ndef _states_before(executor, plan, full_plan):\n    \"\"\"The project state just before each planned migration, computed as Django's\n    MigrationExecutor._migrate_all_backwards does.\"\"\"\n    to_do = set(plan)\n    states = {}\n    state = executor._create_project_state()\n    applied = set(\n        executor.loader.graph.nodes[key] for key in executor.loader.applied_migrations\n        if key in executor.loader.graph.nodes\n    )\n    for migration, _ in full_plan:\n        if not to_do:\n            break\n        if migration in to_do:\n            if \"apps\" not in state.__dict__:\n                state.apps  # render once; later states are cloned from it\n            states[migration] = state\n            state = migration.mutate_state(state, preserve=True)\n            to_do.remove(migration)\n        elif migration in applied:\n            migration.mutate_state(state, preserve=False)\n    return states\n\n\ndef _analyse(run, executor, connection, plan, full_plan):\n    \"\"\"Before anything runs: the SQL of each reverse (as sqlmigrate --backwards prints it), the reverse\n    steps that can fail on data, and what the plan drops, with row counts.\"\"\"\n    from django.db import transaction\n\n    states = _states_before(executor, plan, full_plan)\n    entries = dict((e[\"migration\"], e) for e in run.report[\"plan\"])\n    drops = []\n    # Collecting runs each operation's database_backwards against a collecting schema editor; a custom\n    # operation may still touch the database directly, so all of it happens in a transaction rolled back.\n    with transaction.atomic(using=connection.alias):\n        for migration in plan:\n            name = run.label((migration.app_label, migration.name))\n            try:\n                with transaction.atomic(using=connection.alias):\n                    sql, hazards = _collect_migration(connection, migration, states[migration])\n            except Exception as exc:\n                sql, hazards = [\"-- the SQL could not be rendered: %s: %s\" % (type(exc).__name__, exc)], []\n            entries[name][\"sql\"] = sql\n            for hazard in hazards:\n                hazard[\"migration\"] = name\n                run.report[\"hazards\"].append(hazard)\n            drops.extend(_drops_in(name, sql))\n        transaction.set_rollback(True, using=connection.alias)\n    for hazard in run.report[\"hazards\"]:\n        hazard[\"rows\"], hazard[\"counted\"] = _count_hazard(connection, hazard)\n    run.report[\"losses\"] = _count_losses(connection, drops)\n\n\ndef _collect_migration(connection, migration, state):\n    \"\"\"Mirrors Migration.unapply with a collecting schema editor: SQL per operation, and the hazards.\"\"\"\n    steps = []\n    new_state = state\n    for operation in migration.operations:\n        new_state = new_state.clone()\n        old_state = new_state.clone()\n        operation.state_forwards(migration.app_label, new_state)\n        steps.insert(0, (operation, old_state, new_state))\n    hazards = []\n    with connection.schema_editor(collect_sql=True, atomic=False) as editor:\n        for operation, to_state, from_state in steps:\n            hazards.extend(_hazards_of(connection, editor, migration.app_label, operation, from_state, to_state))\n            editor.collected_sql.append(\"-- %s\" % operation.describe())\n            if _irreversible_operations(operation):\n                editor.collected_sql.append(\"-- IRREVERSIBLE: no reverse operation\")\n                continue\n            python = _python_code(operation)\n            if python is not None:\n                editor.collected_sql.extend(python)\n                continue\n            before = len(editor.collected_sql)\n            with _as_if_outside_transaction(connection, operation):\n                operation.database_backwards(migration.app_label, editor, from_state, to_state)\n            if len(editor.collected_sql) == before:\n                editor.collected_sql.append(\"-- (no SQL)\")\n    return list(editor.collected_sql), hazards\n\n\ndef _python_code(operation):\n    \"\"\"Comment lines showing a RunPython reverse (anywhere inside the operation), or None when it has none.\"\"\"\n    import inspect\n\n    from django.db.migrations.operations.special import RunPython\n\n    inner = getattr(operation, \"database_operations\", None)\n    targets = list(inner) if inner is not None else [operation]\n    code = [op.reverse_code for op in targets if isinstance(op, RunPython)]\n    if not code:\n        return None\n    lines = []\n    for function in code:\n        if function is RunPython.noop or getattr(function, \"__name__\", \"\") == \"noop\":\n            lines.append(\"-- Python: RunPython.noop (does nothing)\")\n            continue\n        lines.append(\"-- Python (no SQL): %s.%s\" % (function.__module__, getattr(function, \"__qualname__\", function)))\n        try:\n            source = inspect.getsource(function).rstrip(\"\\n\").split(\"\\n\")\n        except (OSError, TypeError):\n            source = [\"(source not available)\"]\n        if len(source) > _PYTHON_LINES:\n            source = source[:_PYTHON_LINES] + [\"... %d more lines\" % (len(source) - _PYTHON_LINES)]\n        lines.extend(\"--   \" + line for line in source)\n    return lines\n\n\nclass _as_if_outside_transaction(object):\n    \"\"\"AddIndexConcurrently and its kind refuse to run inside a transaction, even to collect SQL, which\n    is all that happens here (sqlmigrate collects theirs outside one).\"\"\"\n\n    def __init__(self, connection, operation):\n        self.connection = connection\n        self.active = hasattr(operation, \"_ensure_not_in_transaction\")\n        self.saved = None\n\n    def __enter__(self):\n        if self.active:\n            self.saved = self.connection.in_atomic_block\n            self.connection.in_atomic_block = False\n\n    def __exit__(self, *exc):\n        if self.active:\n            self.connection.in_atomic_block = self.saved\n        return False\n\n\ndef _hazards_of(connection, editor, app_label, operation, from_state, to_state):\n    \"\"\"Reverse steps that fail on data written since: NOT NULL or unique put back, a column shrunk,\n    a NOT NULL column re-added without a default.\"\"\"\n    from django.db.migrations import operations as ops\n\n    found = []\n    if isinstance(operation, (ops.AlterField, ops.RemoveField, ops.AlterUniqueTogether)):\n        model = to_state.apps.get_model(app_label, operation.name if isinstance(\n            operation, ops.AlterUniqueTogether) else operation.model_name)\n        if not operation.allow_migrate_model(connection.alias, model):\n            return found\n        table = model._meta.db_table\n\n        def hazard(kind, columns, detail, **extra):\n            item = {\"kind\": kind, \"table\": table, \"columns\": columns, \"operation\": operation.describe(),\n                    \"detail\": detail}\n            item.update(extra)\n            found.append(item)\n\n        if isinstance(operation, ops.AlterField):\n            restored = model._meta.get_field(operation.name)\n            current = from_state.apps.get_model(app_label, operation.model_name)._meta.get_field(operation.name)\n            if restored.column is None:\n                return found\n            if current.null and not restored.null:\n                hazard(\"not-null\", [restored.column], \"NOT NULL is put back on %s.%s\" % (table, restored.column))\n            old_length = getattr(restored, \"max_length\", None)\n            new_length = getattr(current, \"max_length\", None)\n            if old_length and new_length and old_length < new_length:\n                hazard(\"max-length\", [restored.column],\n                       \"%s.%s shrinks from %d to %d characters\" % (table, restored.column, new_length, old_length),\n                       maxLength=old_length)\n            if restored.unique and not current.unique and not restored.primary_key:\n                hazard(\"unique\", [restored.column], \"UNIQUE is put back on %s.%s\" % (table, restored.column))\n        elif isinstance(operation, ops.RemoveField):\n            field = model._meta.get_field(operation.name)\n            if field.column and not field.many_to_many and not field.null and editor._effective_default(field) is None:\n                hazard(\"not-null-no-default\", [field.column],\n                       \"%s.%s comes back as NOT NULL without a default\" % (table, field.column))\n        else:\n            now = from_state.apps.get_model(app_label, operation.name)._meta.unique_together\n            for fields in set(tuple(f) for f in model._meta.unique_together) - set(tuple(f) for f in now):\n                columns = [model._meta.get_field(f).column for f in fields]\n                hazard(\"unique\", columns, \"UNIQUE (%s) is put back on %s\" % (\", \".join(columns), table))\n    return found\n\n\ndef _drops_in(migration, sql):\n    \"\"\"The tables and columns a reverse drops, read from its SQL (Django's schema editor writes them so).\"\"\"\n    import re\n\n    drops = []\n    for statement in sql:\n        if statement.startswith(\"--\"):\n            continue\n        table = re.match(r'\\s*DROP TABLE (?:IF EXISTS )?\"?([^\"\\s;]+)\"?', statement, re.I)\n        if table:\n            drops.append({\"migration\": migration, \"table\": table.group(1), \"column\": None})\n            continue\n        column = re.match(r'\\s*ALTER TABLE \"?([^\"\\s]+)\"? DROP COLUMN (?:IF EXISTS )?\"?([^\"\\s;]+)\"?', statement, re.I)\n        if column:\n            drops.append({\"migration\": migration, \"table\": column.group(1), \"column\": column.group(2)})\n    return drops\n\n\ndef _query(connection, sql, params=()):\n    \"\"\"One read under a statement timeout, in its own transaction; None when it failed or took too long.\"\"\"\n    from django.db import transaction\n\n    try:\n        with transaction.atomic(using=connection.alias):\n            with connection.cursor() as cursor:\n                cursor.execute(\"SELECT set_config('statement_timeout', %s, true)\", [_COUNT_TIMEOUT])\n                cursor.execute(sql, list(params))\n                return cursor.fetchall()\n    except Exception:\n        return None\n\n\ndef _table_estimate(connection, table):\n    \"\"\"(exists, estimated rows or None when never analysed).\"\"\"\n    rows = _query(connection, \"SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)\",\n                  [connection.ops.quote_name(table)])\n    if not rows:\n        return False, None\n    estimate = rows[0][0]\n    return True, (int(estimate) if estimate is not None and estimate >= 0 else None)\n\n\ndef _count_hazard(connection, hazard):\n    \"\"\"Rows that make the reverse fail, counted now; (None, False) when the table is too big or the count failed.\"\"\"\n    exists, estimate = _table_estimate(connection, hazard[\"table\"])\n    if not exists or (estimate is not None and estimate > _EXACT_COUNT_LIMIT):\n        return None, False\n    q = connection.ops.quote_name\n    table = q(hazard[\"table\"])\n    cols = [q(c) for c in hazard[\"columns\"]]\n    kind = hazard[\"kind\"]\n    if kind == \"not-null\":\n        sql, params = \"SELECT count(*) FROM %s WHERE %s IS NULL\" % (table, cols[0]), []\n    elif kind == \"max-length\":\n        sql, params = \"SELECT count(*) FROM %s WHERE char_length(%s) > %%s\" % (table, cols[0]), [hazard[\"maxLength\"]]\n    elif kind == \"unique\":\n        sql = (\"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM %s WHERE %s GROUP BY %s \"\n               \"HAVING count(*) > 1) AS d\" % (table, \" AND \".join(\"%s IS NOT NULL\" % c for c in cols), \", \".join(cols)))\n        params = []\n    else:\n        sql, params = \"SELECT count(*) FROM %s\" % table, []\n    rows = _query(connection, sql, params)\n    return (int(rows[0][0]), True) if rows else (None, False)\n\n\ndef _count_losses(connection, drops):\n    \"\"\"Rows of each dropped table and non-null values of each dropped column: exact, or the planner's\n    estimate for big tables. A table or column the rollback itself creates first holds nothing now.\"\"\"\n    q = connection.ops.quote_name\n    tables, columns = [], []\n    by_table = {}\n    for drop in drops:\n        by_table.setdefault(drop[\"table\"], []).append(drop)\n    for table, items in by_table.items():\n        exists, estimate = _table_estimate(connection, table)\n        if not exists:\n            continue\n        present = _query(connection, \"SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) \"\n                         \"AND attnum > 0 AND NOT attisdropped\", [q(table)]) or []\n        present = set(r[0] for r in present)\n        wanted = [d[\"column\"] for d in items if d[\"column\"] and d[\"column\"] in present]\n        counts = None\n        if estimate is None or estimate <= _EXACT_COUNT_LIMIT:\n            counts = _query(connection, \"SELECT count(*)%s FROM %s\" % (\n                \"\".join(\", count(%s)\" % q(c) for c in wanted), q(table)))\n        if counts:\n            values, exact = dict(zip(wanted, counts[0][1:])), True\n            total = int(counts[0][0])\n        else:\n            stats = _query(connection, \"SELECT attname, null_frac FROM pg_stats WHERE schemaname = current_schema() \"\n                           \"AND tablename = %s\", [table]) or []\n            null_frac = dict((r[0], r[1]) for r in stats)\n            total = estimate\n            values = dict((c, int(round(estimate * (1 - null_frac[c]))) if estimate is not None and c in null_frac\n                           else None) for c in wanted)\n            exact = False\n        for drop in items:\n            if drop[\"column\"] is None:\n                tables.append({\"migration\": drop[\"migration\"], \"table\": table, \"rows\": total, \"exact\": exact})\n            elif drop[\"column\"] in present:\n                columns.append({\"migration\": drop[\"migration\"], \"table\": table, \"column\": drop[\"column\"],\n                                \"values\": values.get(drop[\"column\"]), \"exact\": exact})\n    return {\"tables\": tables, \"columns\": columns}\n\n\ndef _evaluate_commands(run, loader, connection, request, exact, recorded):\n    \"\"\"Per-app targets for the documented style, and every `migrate APP TARGET` command checked against\n    the exact plan. Each app's target is its newest row before the cutoff that is a real step: a squash\n    row is bookkeeping Django writes at the end of a migrate run, after the migrations that follow the\n    squash, so as a target it would unapply those long-applied migrations; a name with no file cannot be\n    a target at all.\"\"\"\n    from django.db.migrations.executor import MigrationExecutor\n\n    report, label = run.report, run.label\n    exact_apps = set(k[0] for k in exact)\n    for entry in request.get(\"perApp\") or []:\n        app_label = entry[\"app\"]\n        if app_label not in exact_apps:\n            continue  # only orphans or bookkeeping rows: nothing to run\n        target, fallback = None, None\n        for name in entry.get(\"before\") or []:\n            key = (app_label, name)\n            if key not in loader.disk_migrations:\n                continue\n            if key in loader.replacements:\n                fallback = fallback or name\n                continue\n            target = name\n            break\n        report[\"perApp\"].append({\"app\": app_label, \"target\": target or fallback or \"zero\"})\n\n    def rows_of(key, migration):\n        rows = {key}\n        if getattr(migration, \"replaces\", None):\n            rows |= set(migration.replaces)\n        return rows & recorded\n\n    commands = list(request.get(\"commands\") or []) + report[\"perApp\"]\n    exact_rows = set(exact)\n    cmd_rows = set()\n    executor = None\n    for command in commands:\n        # A fresh executor, as the migrate command has; one serves the next command too unless planning a\n        # replaced target made Django rebuild its graph without replacements (building one costs ~35 ms).\n        if executor is None or not executor.loader.replace_migrations:\n            executor = MigrationExecutor(connection)\n        cmd_rows |= _evaluate_command(run, executor, command, rows_of)\n    rows_only = set(tuple(r.split(\".\", 1)) for r in report[\"rowsOnly\"])\n    report[\"commandsExtra\"] = sorted(label(k) for k in cmd_rows - exact_rows - rows_only)\n    report[\"commandsMissing\"] = sorted(label(k) for k in exact_rows - cmd_rows) if commands else []\n\n\ndef _evaluate_command(run, executor, command, rows_of):\n    \"\"\"`migrate APP TARGET` as the migrate command would plan it.\"\"\"\n    from django.apps import apps as global_apps\n    from django.db.migrations.exceptions import AmbiguityError\n\n    label = run.label\n    app_label, target = command[\"app\"], command[\"target\"]\n    text = \"migrate %s %s\" % (app_label, target)\n    entry = {\"app\": app_label, \"target\": target, \"resolved\": None, \"error\": None, \"plan\": [], \"irreversible\": []}\n    run.report[\"commands\"].append(entry)\n\n    def fail(kind, message, migration=None):\n        entry[\"error\"] = \"%s: %s\" % (kind, message)\n        run.problem(kind, migration, \"`%s`: %s\" % (text, message), False, command=text)\n        return set()\n\n    loader = executor.loader\n    try:\n        global_apps.get_app_config(app_label)\n    except LookupError:\n        return fail(\"unknown-app\", \"No installed app with label '%s'.\" % app_label)\n    if app_label not in loader.migrated_apps:\n        return fail(\"unknown-app\", \"App '%s' does not have migrations.\" % app_label)\n    if target == \"zero\":\n        entry[\"resolved\"] = \"zero\"\n        key = (app_label, None)\n    else:\n        try:\n            migration = loader.get_migration_by_prefix(app_label, target)\n        except AmbiguityError:\n            names = sorted(n for a, n in loader.disk_migrations if a == app_label and n.startswith(target))\n            return fail(\"ambiguous\",\n                        \"More than one migration matches '%s' in app '%s' (%s); Django matches by prefix with no \"\n                        \"exact-match precedence, so this target cannot be used. Use the exact strategy.\"\n                        % (target, app_label, \", \".join(names)))\n        except KeyError:\n            return fail(\"not-found\", \"Cannot find a migration matching '%s' from app '%s'.\" % (target, app_label))\n        entry[\"resolved\"] = migration.name\n        key = (app_label, migration.name)\n        # Same substitution as the migrate command for a partially applied squash.\n        if key not in loader.graph.nodes and key in loader.replacements:\n            key = loader.replacements[key].replaces[-1]\n    try:\n        planned = executor.migration_plan([key])\n    except Exception as exc:\n        # Django before 4.0 cannot plan a replaced migration as target while its\n        # squash is applied (KeyError in migration_plan): that is what migrate does too.\n        replaced = any(key in q.replaces for q in loader.replacements.values())\n        return fail(\"squash\" if replaced else \"unknown\",\n                    \"Django cannot plan this target (%s: %s)%s.\" % (\n                        type(exc).__name__, exc,\n                        \"; it is replaced by a squashed migration\" if replaced else \"\"))\n    rows = set()\n    for migration, backwards in planned:\n        m_key = (migration.app_label, migration.name)\n        entry[\"plan\"].append({\"migration\": label(m_key), \"backwards\": bool(backwards)})\n        if backwards:\n            rows |= rows_of(m_key, migration)\n            if _irreversible_operations_of(migration):\n                entry[\"irreversible\"].append(label(m_key))\n        else:\n            run.problem(\"forward\", label(m_key),\n                        \"`%s` would apply %s (migrate forwards) instead of rolling back.\" % (text, label(m_key)),\n                        False, command=text)\n    return rows\n\n\n_rollback_main()\n";
+// EXTERNAL MODULE: external "node:url"
+var external_node_url_ = __nccwpck_require__(3136);
+;// CONCATENATED MODULE: ./src/django/scripts.ts
+/**
+ * The text of the Python shipped with the action, which is sent to the
+ * application's `manage.py shell` on stdin: src/django/history.py and
+ * self_stop.py as they are, and the modules of src/django/rollback/ assembled
+ * into one text behind their loader (rollback/_loader.py).
+ */
+
+
+
+// `npm run build` copies src/django/*.py and src/django/rollback/*.py beside dist/index.js, so from the bundle as from
+// src/ they sit next to this code (ncc would emit a literal new URL('./x.py', import.meta.url) under content-hash names
+// that pile up in dist/).
+const here = external_node_path_default().dirname((0,external_node_url_.fileURLToPath)(import.meta.url));
+const texts = new Map();
+/** The rollback modules' folder, their loader in it, and the prefix that keeps their names apart from a project's. */
+const ROLLBACK_DIR = 'rollback';
+const ROLLBACK_LOADER = '_loader.py';
+const ROLLBACK_MODULE_PREFIX = '_dmr_rollback_';
+function shipped(name) {
+    let text = texts.get(name);
+    if (text === undefined) {
+        try {
+            text = external_node_fs_default().readFileSync(external_node_path_default().join(here, name), 'utf8');
+        }
+        catch (error) {
+            throw new Error(`cannot read ${name} beside ${(0,external_node_url_.fileURLToPath)(import.meta.url)}: the build must copy src/django/ there`, {
+                cause: error
+            });
+        }
+        texts.set(name, text);
+    }
+    return text;
+}
+/** The modules in `dir` (every .py file but the loader's `_` ones), sorted. */
+function shippedModules(dir) {
+    let names;
+    try {
+        names = external_node_fs_default().readdirSync(external_node_path_default().join(here, dir));
+    }
+    catch (error) {
+        throw new Error(`cannot list ${dir}/ beside ${(0,external_node_url_.fileURLToPath)(import.meta.url)}: the build must copy src/django/ there`, {
+            cause: error
+        });
+    }
+    return names.filter(name => name.endsWith('.py') && !name.startsWith('_')).sort();
+}
+/**
+ * `text` as a Python str literal in printable ASCII: the same in any stdin encoding. JSON's escapes mean
+ * the same in Python; characters beyond the BMP become \U escapes, as Python does not join \ud83d\ude00.
+ */
+function pythonString(text) {
+    return JSON.stringify(text).replace(/[^\x20-\x7e]/gu, c => {
+        const code = c.codePointAt(0) ?? 0;
+        return code > 0xffff ? `\\U${code.toString(16).padStart(8, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+    });
+}
+let rollbackText;
+/**
+ * The rollback script as sent: rollback/_loader.py with its `_DMR_MODULES = ...` line replaced by every module of
+ * rollback/ as {"_dmr_rollback_plan": ("rollback/plan.py", source), ...}; exec()d, it runs main.main().
+ */
+function rollbackScript() {
+    if (rollbackText === undefined) {
+        const entries = shippedModules(ROLLBACK_DIR).map(file => {
+            const name = pythonString(ROLLBACK_MODULE_PREFIX + file.slice(0, -'.py'.length));
+            const shippedName = `${ROLLBACK_DIR}/${file}`;
+            return `    ${name}: (${pythonString(shippedName)}, ${pythonString(shipped(shippedName))}),\n`;
+        });
+        rollbackText = scripts_assign(shipped(`${ROLLBACK_DIR}/${ROLLBACK_LOADER}`), `src/django/${ROLLBACK_DIR}/${ROLLBACK_LOADER}`, '_DMR_MODULES', `{\n${entries.join('')}}`);
+    }
+    return rollbackText;
+}
+const historyScript = () => shipped('history.py');
+/** A JSON literal of `text` in printable ASCII: the same in any stdin encoding, and a valid Python string literal too. */
+function asciiJson(text) {
+    return JSON.stringify(text).replace(/[^\x20-\x7e]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+/** `source` (the text of `file`) with its one line `NAME = ...` replaced by `NAME = value`. */
+function scripts_assign(source, file, name, value) {
+    const line = new RegExp(`^${name} = .*$`, 'gm');
+    const found = source.match(line)?.length ?? 0;
+    if (found !== 1)
+        throw new Error(`${file} must assign ${name} on exactly one line (found ${found})`);
+    return source.replace(line, () => `${name} = ${value}`);
+}
+/**
+ * The Python run before the rollback script when command-timeout is set (src/django/self_stop.py): after `seconds`
+ * from the process start it raises CommandTimeout(message) in the script, again every second until the
+ * report line is written.
+ */
+function selfStopPrelude(seconds, message) {
+    if (!Number.isFinite(seconds) || seconds <= 0)
+        throw new RangeError(`selfStopPrelude: seconds must be > 0, not ${seconds}`);
+    // String(number) of a finite number is a Python number literal; the message goes through json.loads, which,
+    // unlike a Python literal, also joins \ud83d\ude00 into one character.
+    const file = 'src/django/self_stop.py';
+    const limited = scripts_assign(shipped('self_stop.py'), file, '_CT_LIMIT', String(seconds));
+    return scripts_assign(limited, file, '_CT_MESSAGE', `_ct_json.loads(${JSON.stringify(asciiJson(message))})`);
+}
 
 ;// CONCATENATED MODULE: ./src/django/commands.ts
 
 
 
+
 const REPORT_PREFIX = 'ROLLBACK-REPORT ';
 const VENDOR_COMMAND = 'rollbackmigrationsappliedafter';
-/** rollback.py's output could not be read: the target is not a Django app we can talk to. */
-class ScriptOutputError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'ScriptOutputError';
-    }
-}
+/** The rollback script's output could not be read: the target is not a Django app we can talk to. */
+const scriptOutputError = (message) => new RollbackError('script-output', message);
 const REQUEST_SEPARATOR = '\n#ROLLBACK-REQUEST\n';
 /**
- * A short bootstrap that reads rollback.py and the request from stdin. The
+ * A short bootstrap that reads the rollback script and the request from stdin. The
  * script itself stays off the command line: kubectl exec sends argv in the
  * request URL, which proxies in front of an API server may cap at 8 KiB.
  */
@@ -38510,7 +39485,7 @@ function scriptArgv(manageCommand) {
 }
 /** What the bootstrap reads on stdin: the script, then the request. */
 function scriptInput(request) {
-    return `${ROLLBACK_PY}${REQUEST_SEPARATOR}${JSON.stringify(request)}`;
+    return `${rollbackScript()}${REQUEST_SEPARATOR}${JSON.stringify(request)}`;
 }
 function migrateArgv(manageCommand, app, target) {
     return [...manageCommand, 'migrate', app, target];
@@ -38530,17 +39505,17 @@ function parseReport(stdout, stderr, exitCode) {
         .find(l => l.startsWith(REPORT_PREFIX));
     if (!line) {
         const output = `${stderr}\n${stdout}`.trim().split('\n').slice(-15).join('\n');
-        throw new ScriptOutputError(`manage.py shell exited with ${exitCode} without a rollback report. Check manage-command (it must run the ` +
+        throw scriptOutputError(`manage.py shell exited with ${exitCode} without a rollback report. Check manage-command (it must run the ` +
             `application's manage.py) and that the container runs the current release. Last output:\n${output}`);
     }
     try {
         return JSON.parse(line.slice(REPORT_PREFIX.length));
     }
     catch (error) {
-        throw new ScriptOutputError(`the rollback report is not valid JSON: ${error.message}`);
+        throw scriptOutputError(`the rollback report is not valid JSON: ${error.message}`);
     }
 }
-// ---- database-alias (issue 5, item 6) ----
+// ---- database-alias ----
 const DEFAULT_DATABASE = 'default';
 /**
  * Why strategy flagsmith cannot roll back another database: the vendor command
@@ -38592,16 +39567,15 @@ function describeLimit(seconds) {
     return seconds < 60 ? `${text} (${Number(seconds.toFixed(1))} s)` : text;
 }
 /** The command ran into command-timeout and was stopped. */
-class CommandTimeoutError extends ExecutorError {
+class CommandTimeoutError extends RollbackError {
     command;
     seconds;
     detail;
     constructor(command, seconds, detail) {
-        super(`${command} was stopped after ${describeLimit(seconds)} (command-timeout): ${detail}`);
+        super('command-timeout', `${command} was stopped after ${describeLimit(seconds)} (command-timeout): ${detail}`);
         this.command = command;
         this.seconds = seconds;
         this.detail = detail;
-        this.name = 'CommandTimeoutError';
     }
 }
 /** The words put in front of argv in the target. Whole seconds: BusyBox may not take fractions. */
@@ -38634,7 +39608,7 @@ function targetDetail(where, inTarget, clientKilled) {
     }
     return `only the client on the runner could be stopped: ${where} has no \`timeout\` command (coreutils or BusyBox), so the process may still be running there. Check (e.g. ps) that no manage.py process is left before running again`;
 }
-/** A command line for messages: our scripts' bootstrap (rollback.py, history.py on stdin) shortened. */
+/** A command line for messages: our scripts' bootstrap (the scripts of src/django/ on stdin) shortened. */
 function commandForMessage(argv) {
     if (argv[argv.length - 1] !== BOOTSTRAP)
         return displayCommand(argv);
@@ -38692,7 +39666,7 @@ class DockerExecutor {
     checked(result) {
         const daemon = /Error response from daemon: (.*(No such container|is not running|is paused).*)/.exec(result.stderr);
         if (result.exitCode !== 0 && daemon) {
-            throw new ExecutorError(`docker exec into ${this.container} failed: ${daemon[1]}. Set container to the name or ID of the running ` +
+            throw executorError(`docker exec into ${this.container} failed: ${daemon[1]}. Set container to the name or ID of the running ` +
                 'application container of the current release (docker ps shows it)');
         }
         return result;
@@ -38952,26 +39926,13 @@ async function withRetries(what, fn, opts = {}) {
         }
     }
 }
-/** "PostgreSQL at host:port" for logs, never with the user or password. */
-function describePostgres(databaseUrl) {
-    if (!databaseUrl) {
-        return `PostgreSQL at ${process.env.PGHOST || 'localhost'}:${process.env.PGPORT || 5432} (PG* variables)`;
-    }
-    try {
-        const url = new URL(databaseUrl);
-        const host = url.hostname || url.searchParams.get('host') || 'localhost';
-        return `PostgreSQL at ${decodeURIComponent(host)}:${url.port || url.searchParams.get('port') || 5432}`;
-    }
-    catch {
-        return 'PostgreSQL at database-url';
-    }
-}
 /**
  * A connected pg.Client, retrying transient connection faults. A pg.Client
  * cannot connect twice, so each attempt builds a new one.
  */
-async function connectPostgres(config, opts = {}) {
-    return withRetries(describePostgres(config.connectionString), async () => {
+/** `what` names the server in the retry log lines, e.g. describePostgres(database). */
+async function connectPostgres(config, what, opts = {}) {
+    return withRetries(what, async () => {
         const client = new esm.Client(config);
         try {
             await client.connect();
@@ -38984,27 +39945,7 @@ async function connectPostgres(config, opts = {}) {
     }, opts);
 }
 
-;// CONCATENATED MODULE: ./src/executors/kubectl.ts
-
-
-
-
-
-const KINDS = {
-    deployment: 'deployment',
-    deployments: 'deployment',
-    deploy: 'deployment',
-    'deployment.apps': 'deployment',
-    statefulset: 'statefulset',
-    statefulsets: 'statefulset',
-    sts: 'statefulset',
-    'statefulset.apps': 'statefulset',
-    pod: 'pod',
-    pods: 'pod',
-    po: 'pod'
-};
-const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+;// CONCATENATED MODULE: ./src/executors/kubectl-faults.ts
 /** What the action needs from RBAC, for messages. */
 function rbacNeeds(kind) {
     const base = '"get" on pods and "create" on pods/exec';
@@ -39012,6 +39953,81 @@ function rbacNeeds(kind) {
         return base;
     return `${base}, plus "get" on ${kind}s (API group apps) and "list" on pods to resolve ${kind}/NAME to a pod`;
 }
+function firstLines(text, count = 4) {
+    return text
+        .split(/\r?\n/)
+        .map(l => l.trim())
+        .filter(Boolean)
+        .slice(0, count)
+        .join('\n');
+}
+/**
+ * A fault of the way to the API server that may pass (refused, timed out, the server starting or
+ * overloaded): worth another attempt while resolving the pod. Never Forbidden or Unauthorized.
+ */
+function transientKubeFault(stderr) {
+    if (/\(Forbidden\)|forbidden:|Unauthorized|You must be logged in/i.test(stderr))
+        return undefined;
+    if (/connection refused/i.test(stderr))
+        return 'ECONNREFUSED';
+    if (/i\/o timeout|TLS handshake timeout|Client\.Timeout exceeded|context deadline exceeded/i.test(stderr))
+        return 'ETIMEDOUT';
+    if (/the server is currently unable to handle the request|ServiceUnavailable/i.test(stderr))
+        return 'EUNAVAILABLE';
+    return undefined;
+}
+/** The message, with its fix, for a kubectl failure that is not the command's own; undefined when not recognised. */
+function explain(stderr, ctx) {
+    const says = firstLines(stderr);
+    const forbidden = /cannot (\w+) resource "([^"]+)" in API group "([^"]*)"/.exec(stderr);
+    if (forbidden || /\(Forbidden\)|forbidden:/i.test(stderr)) {
+        const missing = forbidden ? `"${forbidden[1]}" on ${forbidden[2]}${forbidden[3] ? ` (API group ${forbidden[3]})` : ''}` : 'a permission';
+        return (`Kubernetes RBAC refused: the credentials lack ${missing} in namespace ${ctx.namespace} (${says}). ` +
+            `The Role bound to the action's user or service account needs ${rbacNeeds(ctx.kind)}.`);
+    }
+    if (/Unauthorized|You must be logged in/i.test(stderr)) {
+        return `The Kubernetes API server rejected the credentials (401 Unauthorized): the token in the kubeconfig is wrong or expired. Refresh the kubeconfig input or the cloud login step before this action. (${says})`;
+    }
+    if (/context "[^"]*" does not exist/i.test(stderr)) {
+        return `kubectl-context names a context the kubeconfig does not have: ${says}. Use one of \`kubectl config get-contexts -o name\`.`;
+    }
+    if (/connection to the server .* was refused|Unable to connect to the server|no such host|i\/o timeout|dial tcp/i.test(stderr)) {
+        return `The Kubernetes API server cannot be reached from the runner: ${says}. Check the server address in the kubeconfig and that the runner's network may reach it (private clusters need a self-hosted runner or an authorised network).`;
+    }
+    if (/x509|certificate/i.test(stderr)) {
+        return `The Kubernetes API server's TLS certificate is not trusted by the kubeconfig: ${says}. Use the kubeconfig your cluster provider gives (with certificate-authority-data).`;
+    }
+    if (/namespaces? "[^"]*" not found/i.test(stderr)) {
+        return `Namespace ${ctx.namespace} does not exist: ${says}. Check kubectl-namespace.`;
+    }
+    const notFound = /\(NotFound\): (\S+) "([^"]+)" not found/.exec(stderr);
+    if (notFound) {
+        if (ctx.during === 'exec' && /^pods?$/.test(notFound[1])) {
+            return (`Pod ${ctx.pod}, chosen for this run, no longer exists (${says}): a rollout, restart or eviction replaced it during the run. ` +
+                'Commands already run in it are not undone; look at the migration state in the summary and run the action again.');
+        }
+        return `${ctx.resource} was not found in namespace ${ctx.namespace} (${says}). Check kubectl-resource and kubectl-namespace (\`kubectl get ${ctx.kind}s -n ${ctx.namespace}\` lists them).`;
+    }
+    if (/container .* is not valid for pod|container not found|unable to upgrade connection: container/i.test(stderr)) {
+        return `Container ${ctx.container ?? ''} is not in pod ${ctx.pod ?? ''}: ${says}. Set kubectl-container (or container) to the application's container.`;
+    }
+    if (/is not running|cannot exec into a container in a completed pod|current phase is/i.test(stderr)) {
+        return `Pod ${ctx.pod ?? ''} is not running: ${says}. Run the action while the current release's pods are up.`;
+    }
+    if (/^error: |Error from server|unable to upgrade connection/im.test(stderr)) {
+        return `kubectl failed: ${says}`;
+    }
+    return undefined;
+}
+
+;// CONCATENATED MODULE: ./src/executors/kubectl.ts
+
+
+
+
+
+
+
 /** A LabelSelector object as the string form `kubectl get -l` takes. */
 function selectorString(selector) {
     const terms = [];
@@ -39082,7 +40098,7 @@ class KubectlExecutor {
     }
     async exec(argv, options = {}) {
         if (this.closed)
-            throw new ExecutorError('the kubectl executor is closed');
+            throw executorError('the kubectl executor is closed');
         if (argv.length === 0)
             throw new Error('exec needs a command');
         // Killing kubectl exec leaves the process in the container running: runUnderLimit puts `timeout` there.
@@ -39097,7 +40113,7 @@ class KubectlExecutor {
             const { exitCode, stderr } = result;
             if (((exitCode === 126 || exitCode === 127) && /executable file not found|not found|no such file|permission denied/i.test(stderr)) ||
                 (exitCode === 2 && /can't open file .*manage\.py.*No such file or directory/i.test(stderr))) {
-                throw new ExecutorError(`manage.py could not be started in pod ${this.pod}, container ${this.container}: ${firstLines(stderr)}. ` +
+                throw executorError(`manage.py could not be started in pod ${this.pod}, container ${this.container}: ${firstLines(stderr)}. ` +
                     `Set manage-command to how manage.py is run in that container (now "${this.manageCommand.join(' ')}", run in the image's working directory; e.g. "python /app/manage.py"), ` +
                     'and check kubectl-container: a sidecar (e.g. a database proxy) has no manage.py.');
             }
@@ -39114,7 +40130,7 @@ class KubectlExecutor {
             during: 'exec'
         });
         if (failure)
-            throw new ExecutorError(this.secrets.redact(failure));
+            throw executorError(this.secrets.redact(failure));
         return raw;
     }
     async close() {
@@ -39123,14 +40139,6 @@ class KubectlExecutor {
         this.closed = true;
         await this.secrets.close();
     }
-}
-function firstLines(text, count = 4) {
-    return text
-        .split(/\r?\n/)
-        .map(l => l.trim())
-        .filter(Boolean)
-        .slice(0, count)
-        .join('\n');
 }
 async function kubectl(secrets, env, args, input, onStdoutLine, deadline) {
     let result;
@@ -39142,88 +40150,19 @@ async function kubectl(secrets, env, args, input, onStdoutLine, deadline) {
     catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         if (/Unable to locate executable file|ENOENT|not found/i.test(message)) {
-            throw new ExecutorError('kubectl is not installed on the runner (not found on PATH). GitHub-hosted Ubuntu runners have it; elsewhere add a step such as azure/setup-kubectl before this action.');
+            throw executorError('kubectl is not installed on the runner (not found on PATH). GitHub-hosted Ubuntu runners have it; elsewhere add a step such as azure/setup-kubectl before this action.');
         }
-        throw new ExecutorError(`Could not run kubectl: ${secrets.redact(message)}`);
+        throw executorError(`Could not run kubectl: ${secrets.redact(message)}`);
     }
     return { ...result, stdout: secrets.redact(result.stdout), stderr: secrets.redact(result.stderr) };
 }
-/**
- * A fault of the way to the API server that may pass (refused, timed out, the server starting or
- * overloaded): worth another attempt while resolving the pod. Never Forbidden or Unauthorized.
- */
-function transientKubeFault(stderr) {
-    if (/\(Forbidden\)|forbidden:|Unauthorized|You must be logged in/i.test(stderr))
-        return undefined;
-    if (/connection refused/i.test(stderr))
-        return 'ECONNREFUSED';
-    if (/i\/o timeout|TLS handshake timeout|Client\.Timeout exceeded|context deadline exceeded/i.test(stderr))
-        return 'ETIMEDOUT';
-    if (/the server is currently unable to handle the request|ServiceUnavailable/i.test(stderr))
-        return 'EUNAVAILABLE';
-    return undefined;
-}
-/** The message, with its fix, for a kubectl failure that is not the command's own; undefined when not recognised. */
-function explain(stderr, ctx) {
-    const says = firstLines(stderr);
-    const forbidden = /cannot (\w+) resource "([^"]+)" in API group "([^"]*)"/.exec(stderr);
-    if (forbidden || /\(Forbidden\)|forbidden:/i.test(stderr)) {
-        const missing = forbidden ? `"${forbidden[1]}" on ${forbidden[2]}${forbidden[3] ? ` (API group ${forbidden[3]})` : ''}` : 'a permission';
-        return (`Kubernetes RBAC refused: the credentials lack ${missing} in namespace ${ctx.namespace} (${says}). ` +
-            `The Role bound to the action's user or service account needs ${rbacNeeds(ctx.kind)}.`);
-    }
-    if (/Unauthorized|You must be logged in/i.test(stderr)) {
-        return `The Kubernetes API server rejected the credentials (401 Unauthorized): the token in the kubeconfig is wrong or expired. Refresh the kubeconfig input or the cloud login step before this action. (${says})`;
-    }
-    if (/context "[^"]*" does not exist/i.test(stderr)) {
-        return `kubectl-context names a context the kubeconfig does not have: ${says}. Use one of \`kubectl config get-contexts -o name\`.`;
-    }
-    if (/connection to the server .* was refused|Unable to connect to the server|no such host|i\/o timeout|dial tcp/i.test(stderr)) {
-        return `The Kubernetes API server cannot be reached from the runner: ${says}. Check the server address in the kubeconfig and that the runner's network may reach it (private clusters need a self-hosted runner or an authorised network).`;
-    }
-    if (/x509|certificate/i.test(stderr)) {
-        return `The Kubernetes API server's TLS certificate is not trusted by the kubeconfig: ${says}. Use the kubeconfig your cluster provider gives (with certificate-authority-data).`;
-    }
-    if (/namespaces? "[^"]*" not found/i.test(stderr)) {
-        return `Namespace ${ctx.namespace} does not exist: ${says}. Check kubectl-namespace.`;
-    }
-    const notFound = /\(NotFound\): (\S+) "([^"]+)" not found/.exec(stderr);
-    if (notFound) {
-        if (ctx.during === 'exec' && /^pods?$/.test(notFound[1])) {
-            return (`Pod ${ctx.pod}, chosen for this run, no longer exists (${says}): a rollout, restart or eviction replaced it during the run. ` +
-                'Commands already run in it are not undone; look at the migration state in the summary and run the action again.');
-        }
-        return `${ctx.resource} was not found in namespace ${ctx.namespace} (${says}). Check kubectl-resource and kubectl-namespace (\`kubectl get ${ctx.kind}s -n ${ctx.namespace}\` lists them).`;
-    }
-    if (/container .* is not valid for pod|container not found|unable to upgrade connection: container/i.test(stderr)) {
-        return `Container ${ctx.container ?? ''} is not in pod ${ctx.pod ?? ''}: ${says}. Set kubectl-container (or container) to the application's container.`;
-    }
-    if (/is not running|cannot exec into a container in a completed pod|current phase is/i.test(stderr)) {
-        return `Pod ${ctx.pod ?? ''} is not running: ${says}. Run the action while the current release's pods are up.`;
-    }
-    if (/^error: |Error from server|unable to upgrade connection/im.test(stderr)) {
-        return `kubectl failed: ${says}`;
-    }
-    return undefined;
-}
 async function createKubectlExecutor(config, manageCommand = ['python', 'manage.py'], options = {}) {
-    const match = /^([A-Za-z.]+)\/(.+)$/.exec(config.resource?.trim() ?? '');
-    const kind = match ? KINDS[match[1].toLowerCase()] : undefined;
-    if (!match || !kind || !NAME.test(match[2])) {
-        throw new ExecutorError(`kubectl-resource must be deployment/NAME, statefulset/NAME or pod/NAME, got ${JSON.stringify(config.resource ?? '')}.`);
-    }
-    const name = match[2];
+    const { kind, name } = config.resource;
     const resource = `${kind}/${name}`;
-    if (config.namespace !== undefined && config.namespace !== '' && !LABEL.test(config.namespace)) {
-        throw new ExecutorError(`kubectl-namespace must be a namespace name (lowercase letters, digits and "-"), got ${JSON.stringify(config.namespace)}.`);
-    }
-    if (config.container !== undefined && config.container !== '' && !LABEL.test(config.container)) {
-        throw new ExecutorError(`kubectl-container must be a container name (lowercase letters, digits and "-"), got ${JSON.stringify(config.container)}.`);
-    }
     const secrets = SecretDir.create();
     try {
         const env = { KUBECACHEDIR: secrets.file('cache') };
-        if (config.kubeconfig && config.kubeconfig.trim() !== '') {
+        if (config.kubeconfig) {
             env.KUBECONFIG = secrets.write('kubeconfig', `${config.kubeconfig.replace(/\r\n?/g, '\n').trim()}\n`, {
                 mask: kubeconfigSecrets(config.kubeconfig)
             });
@@ -39240,27 +40179,27 @@ async function createKubectlExecutor(config, manageCommand = ['python', 'manage.
             const result = await kubectl(secrets, env, ['get', ...args, ...flags, '-o', 'json']);
             if (result.exitCode !== 0) {
                 const fault = transientKubeFault(result.stderr);
-                throw new ExecutorError(secrets.redact(explain(result.stderr, ctx) ?? `kubectl get ${args.join(' ')} failed: ${firstLines(result.stderr)}`), fault !== undefined, fault);
+                throw executorError(secrets.redact(explain(result.stderr, ctx) ?? `kubectl get ${args.join(' ')} failed: ${firstLines(result.stderr)}`), { hint: fault !== undefined ? 'transient' : undefined, code: fault });
             }
             return JSON.parse(result.stdout);
-        }, { ...options.retry, isTransient: isTransientExecutorError });
+        }, { ...options.retry, isTransient: isTransient });
         let pod;
         if (kind === 'pod') {
             pod = await getJson(['pod', name]);
             if (!isRunning(pod)) {
-                throw new ExecutorError(`No running pod: ${describePod(pod)} is not running. Give a running pod, or deployment/NAME to pick a running pod of the current release.`);
+                throw executorError(`No running pod: ${describePod(pod)} is not running. Give a running pod, or deployment/NAME to pick a running pod of the current release.`);
             }
         }
         else {
             const workload = await getJson([`${kind}.apps`, name]);
             const selector = selectorString(workload.spec?.selector ?? {});
             if (!selector)
-                throw new ExecutorError(`${resource} has no pod selector; give pod/NAME instead.`);
+                throw executorError(`${resource} has no pod selector; give pod/NAME instead.`);
             const list = await getJson(['pods', '-l', selector]);
             const candidates = list.items.filter(isRunning);
             if (candidates.length === 0) {
                 const seen = list.items.length === 0 ? 'it selects no pods (scaled to 0?)' : `its pods are ${list.items.map(describePod).join(', ')}`;
-                throw new ExecutorError(`No running pod for ${resource}: ${seen}. The rollback runs in a running pod of the current release; scale it up or wait for the rollout.`);
+                throw executorError(`No running pod for ${resource}: ${seen}. The rollback runs in a running pod of the current release; scale it up or wait for the rollout.`);
             }
             // Ready first, then the newest (a rollout in progress: the newest pods run the current code), then by name.
             candidates.sort((a, b) => Number(isReady(b)) - Number(isReady(a)) ||
@@ -39272,12 +40211,12 @@ async function createKubectlExecutor(config, manageCommand = ['python', 'manage.
         const names = pod.spec.containers.map(c => c.name);
         const container = config.container || pod.metadata.annotations?.['kubectl.kubernetes.io/default-container'] || names[0];
         if (!names.includes(container)) {
-            throw new ExecutorError(`Container ${container} not found in pod ${podName}; its containers are: ${names.join(', ')}. Set kubectl-container (or container) to the application's container.`);
+            throw executorError(`Container ${container} not found in pod ${podName}; its containers are: ${names.join(', ')}. Set kubectl-container (or container) to the application's container.`);
         }
         const state = pod.status?.containerStatuses?.find(s => s.name === container)?.state;
         if (state && !state.running) {
             const [what, detail] = Object.entries(state)[0] ?? ['unknown', {}];
-            throw new ExecutorError(`Container ${container} in pod ${podName} is not running (${what}${detail?.reason ? `: ${detail.reason}` : ''}).`);
+            throw executorError(`Container ${container} in pod ${podName} is not running (${what}${detail?.reason ? `: ${detail.reason}` : ''}).`);
         }
         const namespace = config.namespace || pod.metadata.namespace || 'default';
         // Commands go to the pod's own namespace even when it came from the kubeconfig's default.
@@ -39319,6 +40258,94 @@ class LocalExecutor {
     async close() { }
 }
 
+;// CONCATENATED MODULE: ./src/executors/ssh-faults.ts
+
+function ssh_faults_firstLines(text, count = 6) {
+    return text
+        .split(/\r?\n/)
+        .map(line => line.trim())
+        .filter(line => line !== '')
+        .slice(0, count)
+        .join('\n');
+}
+/** The failure a result stands for, or undefined when it is the command's own exit status. */
+function sshFault(result, ctx) {
+    const { exitCode, stderr } = result;
+    if (exitCode === 0)
+        return undefined;
+    const { host, port, user } = ctx;
+    const hostPort = `${host} port ${port}`;
+    const sshSays = ssh_faults_firstLines(stderr);
+    if (exitCode === 255) {
+        // Transient (retried while connecting): refused, timed out, no route, a temporary DNS failure.
+        if (/Could not resolve hostname|Name or service not known|Temporary failure in name resolution|nodename nor servname/i.test(stderr)) {
+            const temporary = /Temporary failure in name resolution|try again/i.test(stderr);
+            return executorError(`SSH: the host name ${host} does not resolve (${sshSays}). Check ssh-host; a host on a private network needs a runner that can reach it (self-hosted runner, VPN or bastion).`, { hint: temporary ? 'transient' : undefined, code: temporary ? 'EAI_AGAIN' : undefined });
+        }
+        if (/Connection timed out|Operation timed out|No route to host|Network is unreachable|Host is unreachable/i.test(stderr)) {
+            const timedOut = /timed out/i.test(stderr);
+            return executorError(`SSH: ${hostPort} is unreachable from the runner (${sshSays}). Check ssh-host and ssh-port, and that a firewall or security group lets the runner's address in; a host on a private network needs a self-hosted runner, a VPN or a bastion.`, {
+                hint: /Connection timed out|Operation timed out|No route to host/i.test(stderr) ? 'transient' : undefined,
+                code: timedOut ? 'ETIMEDOUT' : undefined
+            });
+        }
+        if (/Connection refused/i.test(stderr)) {
+            return executorError(`SSH: ${hostPort} refused the connection: nothing listens on that port (${sshSays}). Check ssh-port and that sshd runs on the host.`, { hint: 'transient', code: 'ECONNREFUSED' });
+        }
+        if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed|host key .* differs/i.test(stderr)) {
+            const fingerprint = /SHA256:[A-Za-z0-9+/=]+/.exec(stderr)?.[0];
+            return executorError(`SSH: the host key of ${hostPort} does NOT match ssh-known-hosts${fingerprint ? ` (the host sent ${fingerprint})` : ''}. ` +
+                'This can mean that someone is intercepting the connection (a man-in-the-middle attack); it can also mean the host was reinstalled or its key rotated. ' +
+                'Nothing was sent to the host. Do not turn host key checking off: find out why the key changed, then refresh ssh-known-hosts from a trusted source, e.g. ' +
+                `\`ssh-keyscan -p ${port} ${host}\` run on a machine you trust over a network you trust, or /etc/ssh/ssh_host_*_key.pub read on the host's console, ` +
+                'and compare the fingerprint (ssh-keygen -lf) with the one your provider shows.');
+        }
+        if (/No \S+ host key is known for|Host key verification failed/i.test(stderr)) {
+            const portHint = port === 22 ? `${host} KEYTYPE KEY` : `[${host}]:${port} KEYTYPE KEY (brackets and port, as the port is not 22)`;
+            return executorError(`SSH: ssh-known-hosts has no key for ${hostPort}, so the host cannot be verified (${sshSays}). ` +
+                `Add the host's key line, written ${portHint}, e.g. the output of \`ssh-keyscan -p ${port} ${host}\` run on a machine you trust; check its fingerprint (ssh-keygen -lf) against the host's own key.`);
+        }
+        if (/passphrase/i.test(stderr)) {
+            return executorError('SSH: ssh-private-key is protected by a passphrase, which the action cannot type: use a dedicated deploy key without a passphrase, kept in a secret.');
+        }
+        if (/Load key .*(invalid format|error in libcrypto)|invalid format/i.test(stderr)) {
+            return executorError('SSH: ssh-private-key is not a valid private key: give the whole key file (-----BEGIN ... PRIVATE KEY----- to the END line) from a secret, not the public key or a fingerprint.');
+        }
+        if (/Permission denied \((publickey|.*publickey.*)\)|Permission denied/i.test(stderr)) {
+            return executorError(`SSH: ${user}@${host} rejected the key in ssh-private-key (${sshSays}). Add the key's public half to ~${user}/.ssh/authorized_keys on the host (ssh-keygen -y -f KEYFILE prints it), and check ssh-user.`);
+        }
+        if (/^(ssh: |kex_exchange_identification|Connection (closed|reset)|banner exchange|Bad |ssh_exchange_identification|mux_client|ControlSocket|Control socket)/im.test(stderr)) {
+            return executorError(`SSH: the connection to ${hostPort} as ${user} failed: ${sshSays}`);
+        }
+    }
+    const prefix = ctx.remotePrefix;
+    const daemon = /Error response from daemon: (No such container: .*|[Cc]ontainer .* is not running.*|.*is paused.*|.*is restarting.*)/.exec(stderr);
+    if (daemon) {
+        return executorError(`The container is not available on ${host}: docker says "${daemon[0].trim()}". ` +
+            `Check the container input (or ssh-remote-prefix, now "${prefix.join(' ')}"): \`docker ps\` on the host lists the running containers. ` +
+            'The rollback must run in a running container of the current release.');
+    }
+    if (/service "[^"]*" is not running|no such service: /i.test(stderr)) {
+        return executorError(`The compose service is not available on ${host}: ${sshSays}. Check ssh-remote-prefix (now "${prefix.join(' ')}").`);
+    }
+    if (/permission denied while trying to connect to the Docker daemon|Got permission denied .*docker\.sock/i.test(stderr)) {
+        return executorError(`${user} may not use docker on ${host}: ${sshSays}. Add ${user} to the docker group on the host, or set ssh-remote-prefix to run docker with sudo (e.g. "sudo -n docker exec -i NAME") with a sudoers rule for that command.`);
+    }
+    const manage = ctx.manageCommand.join(' ');
+    if (((exitCode === 126 || exitCode === 127) &&
+        /not found|No such file|executable file not found|Permission denied|cannot execute/i.test(stderr)) ||
+        (exitCode === 2 && /can't open file .*manage\.py.*No such file or directory/i.test(stderr))) {
+        const first = prefix[0];
+        if (first && new RegExp(`(^|[\\s:])${first.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: (command )?not found`).test(stderr)) {
+            return executorError(`"${first}" (the start of ssh-remote-prefix) is not found on ${host}: ${sshSays}. Install it there or fix ssh-remote-prefix.`);
+        }
+        return executorError(`manage.py could not be started through ${ctx.where}: ${sshSays}. ` +
+            `Set manage-command to how manage.py is run there (now "${manage}"; it runs in the container's working directory, e.g. "python /app/manage.py" or "/venv/bin/python manage.py"), ` +
+            `and ssh-remote-prefix to what runs in front of it on the host (now "${prefix.join(' ')}"${prefix.length === 0 ? ': empty runs it on the host itself' : ''}).`);
+    }
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/executors/ssh.ts
 /**
  * Runs commands on a host over SSH with the OpenSSH client, usually in a
@@ -39343,43 +40370,11 @@ class LocalExecutor {
 
 
 
+
+
 /** Seconds an idle master connection stays up between two commands (a new one opens if it expired). */
 const CONTROL_PERSIST_SECONDS = 120;
 const DEFAULT_CONNECT_TIMEOUT_SECONDS = 20;
-function ssh_firstLines(text, count = 6) {
-    return text
-        .split(/\r?\n/)
-        .map(line => line.trim())
-        .filter(line => line !== '')
-        .slice(0, count)
-        .join('\n');
-}
-function validate(config) {
-    const host = config.host?.trim() ?? '';
-    if (!host)
-        throw new ExecutorError('ssh-host is empty: give the host name or IP address of the machine that runs the application.');
-    if (host.startsWith('-') || /[\s@]/.test(host)) {
-        throw new ExecutorError(`ssh-host ${JSON.stringify(host)} is not a host name or IP address (no spaces, no user@, no leading "-").`);
-    }
-    if (!config.user || config.user.startsWith('-') || /[\s@]/.test(config.user)) {
-        throw new ExecutorError('ssh-user must be a user name on the host (no spaces, no "@", no leading "-").');
-    }
-    if (!Number.isInteger(config.port) || config.port < 1 || config.port > 65535) {
-        throw new ExecutorError(`ssh-port must be a TCP port number (1-65535), got ${String(config.port)}.`);
-    }
-    if (!config.privateKey || config.privateKey.trim() === '') {
-        throw new ExecutorError('ssh-private-key is empty: give the private key (the whole file, BEGIN and END lines included) from a secret.');
-    }
-    if (config.strictHostKeyChecking && (!config.knownHosts || config.knownHosts.trim() === '')) {
-        throw new ExecutorError('ssh-known-hosts is empty: give the known_hosts line(s) of the host, e.g. the output of ' +
-            `\`ssh-keyscan${config.port === 22 ? '' : ` -p ${config.port}`} ${host}\` run on a machine you trust, ` +
-            `and check its fingerprint (ssh-keygen -lf) against the host's own key.`);
-    }
-}
-/** Turns a value from a secret input back into a key file OpenSSH accepts: LF line ends, the final newline restored. */
-function normalizePrivateKey(key) {
-    return `${key.replace(/\r\n?/g, '\n').trim()}\n`;
-}
 class SshExecutor {
     config;
     secrets;
@@ -39398,7 +40393,7 @@ class SshExecutor {
         this.secrets = secrets;
         this.manageCommand = manageCommand;
         this.options = options;
-        const keyFile = secrets.write('id_key', normalizePrivateKey(config.privateKey));
+        const keyFile = secrets.write('id_key', config.privateKey);
         const knownHostsFile = secrets.write('known_hosts', config.knownHosts ? `${config.knownHosts.replace(/\r\n?/g, '\n').trim()}\n` : '', {
             mask: 'none'
         });
@@ -39458,7 +40453,7 @@ class SshExecutor {
     }
     async exec(argv, options = {}) {
         if (this.closed)
-            throw new ExecutorError('the SSH executor is closed');
+            throw executorError('the SSH executor is closed');
         if (argv.length === 0)
             throw new Error('exec needs a command');
         await this.connect();
@@ -39477,8 +40472,8 @@ class SshExecutor {
             if (result.exitCode === 0)
                 return;
             this.check(result);
-            throw new ExecutorError(`SSH: the connection to ${this.config.host} port ${this.config.port} as ${this.config.user} failed: ${ssh_firstLines(result.stderr)}`);
-        }, { ...this.options.retry, isTransient: isTransientExecutorError });
+            throw executorError(`SSH: the connection to ${this.config.host} port ${this.config.port} as ${this.config.user} failed: ${ssh_faults_firstLines(result.stderr)}`);
+        }, { ...this.options.retry, isTransient: isTransient });
         return this.connected;
     }
     async run(remote, options) {
@@ -39491,7 +40486,7 @@ class SshExecutor {
                 : await runProcess(argv, { input: options.input ?? '', onStdoutLine: options.onStdoutLine });
         }
         catch (error) {
-            throw new ExecutorError(`Could not run the OpenSSH client (ssh): ${this.secrets.redact(error instanceof Error ? error.message : String(error))}. ` +
+            throw executorError(`Could not run the OpenSSH client (ssh): ${this.secrets.redact(error instanceof Error ? error.message : String(error))}. ` +
                 'Install it on the runner (apt-get install -y openssh-client); GitHub-hosted runners have it.');
         }
         return { ...result, stdout: this.secrets.redact(result.stdout), stderr: this.secrets.redact(result.stderr) };
@@ -39501,78 +40496,11 @@ class SshExecutor {
         this.check(plain);
         return plain;
     }
-    /** Throws an ExecutorError with the fix when the result is a transport or setup failure rather than the command's own. */
+    /** Throws an executor error with the fix when the result is a transport or setup failure rather than the command's own. */
     check(result) {
-        const { exitCode, stderr } = result;
-        if (exitCode === 0)
-            return;
-        const { host, port, user } = this.config;
-        const hostPort = `${host} port ${port}`;
-        const sshSays = ssh_firstLines(stderr);
-        if (exitCode === 255) {
-            // Transient (retried while connecting): refused, timed out, no route, a temporary DNS failure.
-            if (/Could not resolve hostname|Name or service not known|Temporary failure in name resolution|nodename nor servname/i.test(stderr)) {
-                const temporary = /Temporary failure in name resolution|try again/i.test(stderr);
-                throw new ExecutorError(`SSH: the host name ${host} does not resolve (${sshSays}). Check ssh-host; a host on a private network needs a runner that can reach it (self-hosted runner, VPN or bastion).`, temporary, temporary ? 'EAI_AGAIN' : undefined);
-            }
-            if (/Connection timed out|Operation timed out|No route to host|Network is unreachable|Host is unreachable/i.test(stderr)) {
-                const timedOut = /timed out/i.test(stderr);
-                throw new ExecutorError(`SSH: ${hostPort} is unreachable from the runner (${sshSays}). Check ssh-host and ssh-port, and that a firewall or security group lets the runner's address in; a host on a private network needs a self-hosted runner, a VPN or a bastion.`, /Connection timed out|Operation timed out|No route to host/i.test(stderr), timedOut ? 'ETIMEDOUT' : undefined);
-            }
-            if (/Connection refused/i.test(stderr)) {
-                throw new ExecutorError(`SSH: ${hostPort} refused the connection: nothing listens on that port (${sshSays}). Check ssh-port and that sshd runs on the host.`, true, 'ECONNREFUSED');
-            }
-            if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed|host key .* differs/i.test(stderr)) {
-                const fingerprint = /SHA256:[A-Za-z0-9+/=]+/.exec(stderr)?.[0];
-                throw new ExecutorError(`SSH: the host key of ${hostPort} does NOT match ssh-known-hosts${fingerprint ? ` (the host sent ${fingerprint})` : ''}. ` +
-                    'This can mean that someone is intercepting the connection (a man-in-the-middle attack); it can also mean the host was reinstalled or its key rotated. ' +
-                    'Nothing was sent to the host. Do not turn host key checking off: find out why the key changed, then refresh ssh-known-hosts from a trusted source, e.g. ' +
-                    `\`ssh-keyscan -p ${port} ${host}\` run on a machine you trust over a network you trust, or /etc/ssh/ssh_host_*_key.pub read on the host's console, ` +
-                    'and compare the fingerprint (ssh-keygen -lf) with the one your provider shows.');
-            }
-            if (/No \S+ host key is known for|Host key verification failed/i.test(stderr)) {
-                const portHint = port === 22 ? `${host} KEYTYPE KEY` : `[${host}]:${port} KEYTYPE KEY (brackets and port, as the port is not 22)`;
-                throw new ExecutorError(`SSH: ssh-known-hosts has no key for ${hostPort}, so the host cannot be verified (${sshSays}). ` +
-                    `Add the host's key line, written ${portHint}, e.g. the output of \`ssh-keyscan -p ${port} ${host}\` run on a machine you trust; check its fingerprint (ssh-keygen -lf) against the host's own key.`);
-            }
-            if (/passphrase/i.test(stderr)) {
-                throw new ExecutorError('SSH: ssh-private-key is protected by a passphrase, which the action cannot type: use a dedicated deploy key without a passphrase, kept in a secret.');
-            }
-            if (/Load key .*(invalid format|error in libcrypto)|invalid format/i.test(stderr)) {
-                throw new ExecutorError('SSH: ssh-private-key is not a valid private key: give the whole key file (-----BEGIN ... PRIVATE KEY----- to the END line) from a secret, not the public key or a fingerprint.');
-            }
-            if (/Permission denied \((publickey|.*publickey.*)\)|Permission denied/i.test(stderr)) {
-                throw new ExecutorError(`SSH: ${user}@${host} rejected the key in ssh-private-key (${sshSays}). Add the key's public half to ~${user}/.ssh/authorized_keys on the host (ssh-keygen -y -f KEYFILE prints it), and check ssh-user.`);
-            }
-            if (/^(ssh: |kex_exchange_identification|Connection (closed|reset)|banner exchange|Bad |ssh_exchange_identification|mux_client|ControlSocket|Control socket)/im.test(stderr)) {
-                throw new ExecutorError(`SSH: the connection to ${hostPort} as ${user} failed: ${sshSays}`);
-            }
-        }
-        const prefix = this.config.remotePrefix;
-        const daemon = /Error response from daemon: (No such container: .*|[Cc]ontainer .* is not running.*|.*is paused.*|.*is restarting.*)/.exec(stderr);
-        if (daemon) {
-            throw new ExecutorError(`The container is not available on ${host}: docker says "${daemon[0].trim()}". ` +
-                `Check the container input (or ssh-remote-prefix, now "${prefix.join(' ')}"): \`docker ps\` on the host lists the running containers. ` +
-                'The rollback must run in a running container of the current release.');
-        }
-        if (/service "[^"]*" is not running|no such service: /i.test(stderr)) {
-            throw new ExecutorError(`The compose service is not available on ${host}: ${sshSays}. Check ssh-remote-prefix (now "${prefix.join(' ')}").`);
-        }
-        if (/permission denied while trying to connect to the Docker daemon|Got permission denied .*docker\.sock/i.test(stderr)) {
-            throw new ExecutorError(`${user} may not use docker on ${host}: ${sshSays}. Add ${user} to the docker group on the host, or set ssh-remote-prefix to run docker with sudo (e.g. "sudo -n docker exec -i NAME") with a sudoers rule for that command.`);
-        }
-        const manage = this.manageCommand.join(' ');
-        if (((exitCode === 126 || exitCode === 127) &&
-            /not found|No such file|executable file not found|Permission denied|cannot execute/i.test(stderr)) ||
-            (exitCode === 2 && /can't open file .*manage\.py.*No such file or directory/i.test(stderr))) {
-            const first = prefix[0];
-            if (first && new RegExp(`(^|[\\s:])${first.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: (command )?not found`).test(stderr)) {
-                throw new ExecutorError(`"${first}" (the start of ssh-remote-prefix) is not found on ${host}: ${sshSays}. Install it there or fix ssh-remote-prefix.`);
-            }
-            throw new ExecutorError(`manage.py could not be started through ${this.where}: ${sshSays}. ` +
-                `Set manage-command to how manage.py is run there (now "${manage}"; it runs in the container's working directory, e.g. "python /app/manage.py" or "/venv/bin/python manage.py"), ` +
-                `and ssh-remote-prefix to what runs in front of it on the host (now "${prefix.join(' ')}"${prefix.length === 0 ? ': empty runs it on the host itself' : ''}).`);
-        }
+        const fault = sshFault(result, { ...this.config, manageCommand: this.manageCommand, where: this.where });
+        if (fault)
+            throw fault;
     }
     async close() {
         if (this.closed)
@@ -39600,7 +40528,6 @@ function baseForControlSocket() {
  * when manage.py cannot be started.
  */
 async function createSshExecutor(config, manageCommand, options = {}) {
-    validate(config);
     const secrets = SecretDir.create({ base: baseForControlSocket() });
     try {
         if (!config.strictHostKeyChecking) {
@@ -39627,21 +40554,18 @@ async function createSshExecutor(config, manageCommand, options = {}) {
 /** Every command of the executor gets config.commandTimeoutSeconds (command-timeout) unless it asks otherwise. */
 async function createExecutor(config, options = {}) {
     const opts = { ...options, commandTimeoutSeconds: config.commandTimeoutSeconds };
-    switch (config.executor) {
+    const executor = config.executor;
+    switch (executor.kind) {
         case 'local':
             return new LocalExecutor(opts.commandTimeoutSeconds);
         case 'docker':
-            return new DockerExecutor(config.container, opts.commandTimeoutSeconds);
+            return new DockerExecutor(executor.container, opts.commandTimeoutSeconds);
         case 'ssh':
-            return createSshExecutor(config.ssh, config.manageCommand, opts);
+            return createSshExecutor(executor, config.manageCommand, opts);
         case 'kubectl':
-            return createKubectlExecutor(config.kubectl, config.manageCommand, opts);
+            return createKubectlExecutor(executor, config.manageCommand, opts);
     }
 }
-
-;// CONCATENATED MODULE: ./src/django/history-script.ts
-// Generated by scripts/embed-python.mjs from history.py; edit that file, then run npm run build.
-const HISTORY_PY = "\"\"\"Reads django_migrations through the application's own Django connection.\n\nFor `history-source: container`: the runner needs no database credentials or\nnetwork path, the container already has both. Sent exactly like rollback.py:\nthe bootstrap `manage.py shell -v 0 -c BOOTSTRAP` (src/django/commands.ts) reads\nthis file, `\\\\n#ROLLBACK-REQUEST\\\\n` and the JSON request\n`{\"version\": 1, \"database\": \"default\", \"cutoff\": \"2024-10-24T08:23:45.000000Z\" or null, \"queries\": {...}}`\nfrom stdin; `manage.py shell -v 0 -c \"<this file>\"` with the request alone on\nstdin works the same.\n\nThe queries are SQL, not the ORM, and come in the request (`queries`, from\nsrc/history-query.ts, the same ones src/history.ts runs over a direct\nconnection): PostgreSQL formats every timestamp as UTC text with microseconds\nand compares each row with the cutoff itself, so both sources give the same\nrows, text and verdicts. With a cutoff they read only what the rollback needs\nand sum up the other rows before it (`before`: count and digest). The last stdout line is always\n`ROLLBACK-HISTORY <json>`: {\"version\", \"database\", \"django\", \"rows\": [{\"id\",\n\"app\", \"name\", \"applied\", \"afterCutoff\"}], \"before\": {\"count\", \"digest\"} or\nabsent, \"now\", \"error\"}. Works with Django\n3.2+ and Python 3.8+; only stdlib and Django imports.\n\"\"\"\n\n\ndef _history_main():\n    import json\n    import sys\n    import traceback\n\n    report = {\"version\": 1, \"database\": None, \"django\": None, \"rows\": [], \"now\": None, \"error\": None}\n    try:\n        _history_read(report)\n    except Exception as exc:  # report every failure, never a bare traceback\n        report[\"rows\"] = []\n        report[\"error\"] = {\n            \"kind\": getattr(exc, \"history_kind\", \"django\"),\n            \"message\": str(exc) if getattr(exc, \"history_kind\", None) else \"%s: %s\" % (type(exc).__name__, exc),\n            \"traceback\": traceback.format_exc(),\n        }\n    sys.stdout.write(\"\\nROLLBACK-HISTORY \" + json.dumps(report, sort_keys=True) + \"\\n\")\n    sys.stdout.flush()\n    if report[\"error\"]:\n        # SystemExit goes through Django's shell and sets the process status.\n        sys.exit(1)\n\n\nclass _HistoryProblem(Exception):\n    \"\"\"A failure whose message already tells a person what to check.\"\"\"\n\n    def __init__(self, kind, message):\n        Exception.__init__(self, message)\n        self.history_kind = kind\n\n\ndef _history_read(report):\n    import json\n    import sys\n\n    import django\n    from django.conf import settings\n    from django.db import connections\n\n    report[\"django\"] = django.get_version()\n    request = json.loads(sys.stdin.read() or \"{}\")\n    if request.get(\"version\") != 1:\n        raise _HistoryProblem(\"request\", \"unsupported request version %r\" % (request.get(\"version\"),))\n    alias = request.get(\"database\") or \"default\"\n    cutoff = request.get(\"cutoff\")\n    report[\"database\"] = alias\n\n    if alias not in settings.DATABASES:\n        raise _HistoryProblem(\n            \"alias\",\n            \"there is no database alias %r in the application's Django settings (DATABASES has: %s). \"\n            \"Check database-alias.\" % (alias, \", \".join(sorted(settings.DATABASES))))\n    connection = connections[alias]\n    name = connection.settings_dict.get(\"NAME\") or \"?\"\n    host = connection.settings_dict.get(\"HOST\") or \"localhost\"\n    where = \"database alias %r (%s on %s)\" % (alias, name, host)\n    if connection.vendor != \"postgresql\":\n        raise _HistoryProblem(\n            \"vendor\", \"%s uses %s, not PostgreSQL: this action only supports PostgreSQL.\" % (where, connection.vendor))\n\n    with connection.cursor() as cursor:\n        if \"django_migrations\" not in connection.introspection.table_names(cursor):\n            raise _HistoryProblem(\n                \"no-table\",\n                \"there is no django_migrations table in %s: is this the application's database (the one its \"\n                \"Django settings use for migrations)? Check manage-command, the container and database-alias.\" % where)\n        utc_text = \"'YYYY-MM-DD\\\"T\\\"HH24:MI:SS.US\\\"Z\\\"'\"\n        cursor.execute(\"SET TIME ZONE 'UTC'\")\n        cursor.execute(\"SELECT to_char(now() AT TIME ZONE 'UTC', %s)\" % utc_text)\n        report[\"now\"] = cursor.fetchone()[0]\n        queries = request.get(\"queries\") or {}\n        rows = queries.get(\"rows\") or {\n            \"sql\": \"SELECT id, app, name, to_char(applied AT TIME ZONE 'UTC', \" + utc_text + \"), \"\n                   \"applied >= %s::timestamptz FROM django_migrations ORDER BY applied, id\",\n            \"params\": [cutoff],\n        }\n        cursor.execute(rows[\"sql\"], _params(rows[\"params\"]))\n        report[\"rows\"] = [\n            {\"id\": int(row[0]), \"app\": row[1], \"name\": row[2], \"applied\": row[3], \"afterCutoff\": row[4]}\n            for row in cursor.fetchall()\n        ]\n        before = queries.get(\"before\")\n        if before:\n            cursor.execute(before[\"sql\"], _params(before[\"params\"]))\n            count, digest = cursor.fetchone()\n            report[\"before\"] = {\"count\": int(count), \"digest\": digest}\n\n\ndef _params(params):\n    \"\"\"The runner sends named parameters as [ {name: value} ] and positional ones as a list.\"\"\"\n    return params[0] if len(params) == 1 and isinstance(params[0], dict) else params\n\n\n_history_main()\n";
 
 ;// CONCATENATED MODULE: ./src/history-query.ts
 /**
@@ -39715,78 +40639,35 @@ function historyQueries(cutoff, style) {
 ;// CONCATENATED MODULE: ./src/history.ts
 
 
+
+
 /** PostgreSQL's verdict on each row must agree with the text comparison the planner makes. */
 function crossCheck(rows, cutoff) {
     if (!cutoff)
         return;
     for (const row of rows) {
         if (row.afterCutoff !== row.applied >= cutoff.utc) {
-            throw new HistoryError(`internal check failed: PostgreSQL and the planner disagree on whether row ${row.id} ` +
+            throw historyError(`internal check failed: PostgreSQL and the planner disagree on whether row ${row.id} ` +
                 `(${row.app}.${row.name}, applied ${row.applied}) is after the cutoff ${cutoff.utc}`);
         }
     }
 }
-/** The database could not be read; the message says what to check. */
-class HistoryError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'HistoryError';
-    }
-}
-function describeTarget(databaseUrl) {
-    if (!databaseUrl)
-        return `the database given by the PG* environment variables (${process.env.PGHOST ?? 'localhost'})`;
-    try {
-        const url = new URL(databaseUrl);
-        return `${url.hostname}:${url.port || 5432}${url.pathname}`;
-    }
-    catch {
-        return 'database-url';
-    }
-}
-/** A database error in words that say what to check; also used for the lock's connection. */
-function explainDatabaseError(error, databaseUrl) {
-    const where = describeTarget(databaseUrl);
-    const e = error;
-    const reason = e.message ?? String(error);
-    switch (e.code) {
-        case 'ECONNREFUSED':
-            return new HistoryError(`could not connect to PostgreSQL at ${where}: connection refused. Check database-url's host and port, ` +
-                'and that this runner can reach the database (a private database needs a self-hosted runner or a tunnel)');
-        case 'ENOTFOUND':
-        case 'EAI_AGAIN':
-            return new HistoryError(`could not connect to PostgreSQL at ${where}: the host name does not resolve. Check database-url's host`);
-        case 'ETIMEDOUT':
-            return new HistoryError(`could not connect to PostgreSQL at ${where}: timed out. Check the host, port and firewall`);
-        case '28P01':
-        case '28000':
-            return new HistoryError(`PostgreSQL at ${where} rejected the credentials: check the user and password in database-url (${reason})`);
-        case '3D000':
-            return new HistoryError(`PostgreSQL at ${where}: ${reason}. Check the database name in database-url`);
-        case '42P01':
-            return new HistoryError(`there is no django_migrations table in ${where}: is database-url the application's database ` +
-                '(the one its Django settings use)?');
-        default:
-            if (/timeout/i.test(reason)) {
-                return new HistoryError(`could not connect to PostgreSQL at ${where}: ${reason}. Check the host, port and firewall`);
-            }
-            return new HistoryError(`reading django_migrations from ${where} failed: ${reason}`);
-    }
-}
+/** The history could not be read or cannot be trusted; the message says what to check. */
+const historyError = (message) => new RollbackError('database', message);
 /**
  * Reads the migration history: with a cutoff, what the plan, the verification and the summary need
  * (history-query.ts), otherwise every row. The session time zone is UTC and timestamps come back as text,
  * so the microseconds PostgreSQL keeps are never rounded by a JavaScript Date.
  */
-async function readHistory(databaseUrl, cutoff) {
+async function readHistory(database, cutoff) {
     let client;
     try {
         // Refused connections and timeouts are retried with backoff (a database restarting); credentials are not.
         client = await connectPostgres({
-            connectionString: databaseUrl,
+            connectionString: database.url,
             connectionTimeoutMillis: 15000,
             application_name: 'django-migration-rollback'
-        });
+        }, describePostgres(database));
         await client.query(`SET TIME ZONE 'UTC'`);
         const clock = await client.query(CLOCK_SQL);
         const queries = historyQueries(cutoff?.utc ?? null, 'pg');
@@ -39801,7 +40682,7 @@ async function readHistory(databaseUrl, cutoff) {
         return history;
     }
     catch (error) {
-        throw error instanceof HistoryError ? error : explainDatabaseError(error, databaseUrl);
+        throw isRollbackError(error) ? error : databaseError(error, database);
     }
     finally {
         await client?.end().catch(() => undefined);
@@ -39815,12 +40696,12 @@ async function readHistory(databaseUrl, cutoff) {
 
 const HISTORY_PREFIX = 'ROLLBACK-HISTORY ';
 const history_container_REQUEST_SEPARATOR = '\n#ROLLBACK-REQUEST\n';
-/** The same bootstrap as rollback.py: the script and the request travel on stdin, never on the command line. */
+/** The same bootstrap as the rollback script: the script and the request travel on stdin, never on the command line. */
 function historyArgv(manageCommand) {
     return [...manageCommand, 'shell', '-v', '0', '-c', BOOTSTRAP];
 }
 function historyInput(request) {
-    return `${HISTORY_PY}${history_container_REQUEST_SEPARATOR}${JSON.stringify(request)}`;
+    return `${historyScript()}${history_container_REQUEST_SEPARATOR}${JSON.stringify(request)}`;
 }
 function tail(stdout, stderr) {
     return `${stderr}\n${stdout}`.trim().split('\n').slice(-15).join('\n');
@@ -39831,20 +40712,20 @@ function parseHistoryReport(stdout, stderr, exitCode) {
         .reverse()
         .find(l => l.startsWith(HISTORY_PREFIX));
     if (!line) {
-        throw new HistoryError(`manage.py shell exited with ${exitCode} without a history report. Check manage-command (it must run the ` +
+        throw historyError(`manage.py shell exited with ${exitCode} without a history report. Check manage-command (it must run the ` +
             `application's manage.py) and that the container runs the application. Last output:\n${tail(stdout, stderr)}`);
     }
     try {
         return JSON.parse(line.slice(HISTORY_PREFIX.length));
     }
     catch (error) {
-        throw new HistoryError(`the history report is not valid JSON: ${error.message}`);
+        throw historyError(`the history report is not valid JSON: ${error.message}`);
     }
 }
 /**
  * Reads the whole migration history of database alias `database` in one Django
- * process in the target. Transport failures (ExecutorError) pass through as
- * they are; everything Django or the script reports becomes a HistoryError.
+ * process in the target. Transport failures (RollbackError kind executor) pass through as
+ * they are; everything Django or the script reports becomes a history error (kind database).
  */
 async function readHistoryInContainer(executor, manageCommand, database, cutoff) {
     const request = {
@@ -39856,16 +40737,203 @@ async function readHistoryInContainer(executor, manageCommand, database, cutoff)
     const result = await executor.exec(historyArgv(manageCommand), { input: historyInput(request) });
     const report = parseHistoryReport(result.stdout, result.stderr, result.exitCode);
     if (report.error) {
-        throw new HistoryError(`reading django_migrations through Django (database alias '${database}') in ${executor.where} failed: ` + report.error.message);
+        throw historyError(`reading django_migrations through Django (database alias '${database}') in ${executor.where} failed: ` + report.error.message);
     }
     if (report.version !== 1 || !Array.isArray(report.rows) || typeof report.now !== 'string') {
-        throw new HistoryError(`the history report from ${executor.where} is incomplete: ${JSON.stringify(report).slice(0, 300)}`);
+        throw historyError(`the history report from ${executor.where} is incomplete: ${JSON.stringify(report).slice(0, 300)}`);
     }
     const rows = report.rows.map(({ id, app, name, applied }) => ({ id: Number(id), app, name, applied }));
     crossCheck(report.rows, cutoff);
     if (cutoff && !report.before)
-        throw new HistoryError(`the history report from ${executor.where} has no summary of the rows before the cutoff`);
+        throw historyError(`the history report from ${executor.where} has no summary of the rows before the cutoff`);
     return { rows, now: report.now, ...(report.before ? { before: report.before } : {}) };
+}
+
+;// CONCATENATED MODULE: ./src/inputs/read.ts
+/** Reading one input as the runner passes it, and the checks every input reader shares. */
+
+
+
+const fromActionInputs = name => getInput(name);
+function oneOf(name, value, allowed) {
+    if (allowed.includes(value))
+        return value;
+    throw inputError(`${name} ${JSON.stringify(value)} is not valid: expected one of ${allowed.join(', ')}`);
+}
+function booleanInput(read, name, fallback) {
+    const value = read(name);
+    if (value === '')
+        return fallback;
+    if (/^(true|True|TRUE)$/.test(value))
+        return true;
+    if (/^(false|False|FALSE)$/.test(value))
+        return false;
+    throw inputError(`${name} ${JSON.stringify(value)} is not valid: expected true or false`);
+}
+function required(read, name, why) {
+    const value = read(name);
+    if (value === '')
+        throw inputError(`${name} is empty: ${why}`);
+    return value;
+}
+/** A path input, relative to the workspace as every path in a workflow is. */
+const workspacePath = (given) => external_node_path_default().resolve(process.env.GITHUB_WORKSPACE ?? process.cwd(), given);
+/** True when the runner's PG* variables name a database (then database-url may be empty). */
+const pgVariablesSet = (names = /^PG(HOST|DATABASE|SERVICE)$/) => Object.keys(process.env).some(key => names.test(key));
+/**
+ * Splits a command such as `python "/srv/my app/manage.py"` into argv words,
+ * with shell-style quotes. The words are run without a shell, so shell operators
+ * would be passed on literally: refuse them rather than surprise.
+ */
+function splitWords(name, value) {
+    const words = [];
+    let word = '';
+    let inWord = false;
+    let quote = null;
+    for (let i = 0; i < value.length; i++) {
+        const c = value[i];
+        if (quote) {
+            if (c === quote)
+                quote = null;
+            else if (c === '\\' && quote === '"' && i + 1 < value.length && '"\\$`'.includes(value[i + 1]))
+                word += value[++i];
+            else
+                word += c;
+        }
+        else if (c === '"' || c === "'") {
+            quote = c;
+            inWord = true;
+        }
+        else if (c === '\\' && i + 1 < value.length) {
+            word += value[++i];
+            inWord = true;
+        }
+        else if (/\s/.test(c)) {
+            if (inWord)
+                words.push(word);
+            word = '';
+            inWord = false;
+        }
+        else if (';|&<>`$()'.includes(c) || (c === '#' && !inWord)) {
+            throw inputError(`${name} ${JSON.stringify(value)} contains ${JSON.stringify(c)}: it is split into words and run without a shell, ` +
+                `so shell syntax is not supported; quote the character if it is part of a word, or give the full path to manage.py`);
+        }
+        else {
+            word += c;
+            inWord = true;
+        }
+    }
+    if (quote)
+        throw inputError(`${name} ${JSON.stringify(value)} has an unclosed ${quote} quote`);
+    if (inWord)
+        words.push(word);
+    return words;
+}
+
+;// CONCATENATED MODULE: ./src/inputs/executor.ts
+
+
+const EXECUTORS = ['local', 'docker', 'ssh', 'kubectl'];
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+const CONTAINER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+/** The resource types kubectl accepts for the workloads this action can exec into, by every name kubectl knows them. */
+const KUBECTL_KINDS = {
+    deployment: 'deployment',
+    deployments: 'deployment',
+    deploy: 'deployment',
+    'deployment.apps': 'deployment',
+    statefulset: 'statefulset',
+    statefulsets: 'statefulset',
+    sts: 'statefulset',
+    'statefulset.apps': 'statefulset',
+    pod: 'pod',
+    pods: 'pod',
+    po: 'pod'
+};
+function readSsh(read, container) {
+    const host = required(read, 'ssh-host', 'executor ssh needs the host that runs the application containers');
+    if (/[\s@]/.test(host) || host.startsWith('-')) {
+        throw inputError(`ssh-host ${JSON.stringify(host)} is not valid: expected a host name or IP address, without user@`);
+    }
+    const portText = read('ssh-port') || '22';
+    const port = Number(portText);
+    if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
+        throw inputError(`ssh-port ${JSON.stringify(portText)} is not valid: expected a port number from 1 to 65535`);
+    }
+    const user = required(read, 'ssh-user', 'executor ssh needs the remote user (one allowed to run docker)');
+    if (!/^[A-Za-z0-9._][A-Za-z0-9._-]*$/.test(user)) {
+        throw inputError(`ssh-user ${JSON.stringify(user)} is not valid: expected a user name such as deploy`);
+    }
+    const privateKey = read('ssh-private-key');
+    if (privateKey.trim() === '') {
+        throw inputError('ssh-private-key is empty: pass the deploy key from a secret, e.g. ssh-private-key: ${{ secrets.DEPLOY_SSH_KEY }} ' +
+            '(an empty value usually means the secret is not available to this workflow or environment)');
+    }
+    if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(privateKey)) {
+        throw inputError('ssh-private-key is not a private key: expected the text of an OpenSSH or PEM private key file');
+    }
+    const strictHostKeyChecking = booleanInput(read, 'ssh-strict-host-key-checking', true);
+    const knownHosts = read('ssh-known-hosts');
+    if (knownHosts.trim() === '' && strictHostKeyChecking) {
+        throw inputError("ssh-known-hosts is empty: add the host's public key line, e.g. from ssh-keyscan run on a trusted machine " +
+            `(ssh-keyscan${port === 22 ? '' : ` -p ${port}`} ${host}), stored as a secret or variable, and check its fingerprint ` +
+            "(ssh-keygen -lf) against the host's own key");
+    }
+    const prefixInput = read('ssh-remote-prefix');
+    const remotePrefix = prefixInput !== '' ? splitWords('ssh-remote-prefix', prefixInput) : container ? ['docker', 'exec', '-i', container] : [];
+    return {
+        kind: 'ssh',
+        host,
+        port,
+        user,
+        // OpenSSH wants LF line ends and the final newline, which secrets often lose.
+        privateKey: `${privateKey.replace(/\r\n?/g, '\n').trim()}\n`,
+        knownHosts,
+        strictHostKeyChecking,
+        remotePrefix
+    };
+}
+function readKubectl(read, container) {
+    const given = required(read, 'kubectl-resource', 'executor kubectl needs the workload to exec into, e.g. deployment/flagsmith-api or pod/NAME');
+    const match = /^([A-Za-z.]+)\/(.+)$/.exec(given.trim());
+    const kind = match ? KUBECTL_KINDS[match[1].toLowerCase()] : undefined;
+    if (!match || !kind || !DNS_SUBDOMAIN.test(match[2])) {
+        throw inputError(`kubectl-resource ${JSON.stringify(given)} is not valid: expected deployment/NAME, statefulset/NAME or pod/NAME`);
+    }
+    const namespace = read('kubectl-namespace') || undefined;
+    if (namespace && !DNS_LABEL.test(namespace)) {
+        throw inputError(`kubectl-namespace ${JSON.stringify(namespace)} is not valid: expected a namespace name`);
+    }
+    const kubectlContainer = read('kubectl-container') || container;
+    if (kubectlContainer && !DNS_LABEL.test(kubectlContainer)) {
+        throw inputError(`kubectl-container ${JSON.stringify(kubectlContainer)} is not valid: expected a container name`);
+    }
+    const context = read('kubectl-context') || undefined;
+    if (context && (/\s/.test(context) || context.startsWith('-'))) {
+        throw inputError(`kubectl-context ${JSON.stringify(context)} is not valid: expected a context name from the kubeconfig`);
+    }
+    const kubeconfig = read('kubeconfig').trim() || undefined;
+    return { kind: 'kubectl', resource: { kind, name: match[2] }, namespace, container: kubectlContainer, context, kubeconfig };
+}
+function readExecutor(read) {
+    const kind = oneOf('executor', required(read, 'executor', `expected one of ${EXECUTORS.join(', ')}`), EXECUTORS);
+    const container = read('container') || undefined;
+    if (container && !CONTAINER_NAME.test(container)) {
+        throw inputError(`container ${JSON.stringify(container)} is not valid: expected a container name such as flagsmith-api`);
+    }
+    switch (kind) {
+        case 'local':
+            return { kind };
+        case 'docker':
+            if (!container)
+                throw inputError('container is empty: executor docker needs the name or ID of the running application container');
+            return { kind, container };
+        case 'ssh':
+            return readSsh(read, container);
+        case 'kubectl':
+            return readKubectl(read, container);
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/schema-compare.ts
@@ -39956,7 +41024,7 @@ function tableParts(body) {
         parts.push(current.trim());
     return parts;
 }
-const schema_compare_NAME = String.raw `((?:"[^"]+"|[\w$]+)(?:\.(?:"[^"]+"|[\w$]+))?)`;
+const NAME = String.raw `((?:"[^"]+"|[\w$]+)(?:\.(?:"[^"]+"|[\w$]+))?)`;
 /** The objects of a dump, by identity; a table also gives one object per column and per inline constraint. */
 function parseSchema(dump) {
     const objects = new Map();
@@ -39970,7 +41038,7 @@ function parseSchema(dump) {
             continue;
         const s = normalise(raw);
         let m;
-        if ((m = new RegExp(String.raw `^CREATE (?:UNLOGGED )?TABLE ${schema_compare_NAME} \((.*)\)(.*)$`, 'is').exec(s))) {
+        if ((m = new RegExp(String.raw `^CREATE (?:UNLOGGED )?TABLE ${NAME} \((.*)\)(.*)$`, 'is').exec(s))) {
             const [, name, body, rest] = m;
             const table = bare(name);
             add(`table ${name}`, table, `CREATE TABLE ${name}${rest ? ` ${rest.trim()}` : ''}`);
@@ -39982,22 +41050,22 @@ function parseSchema(dump) {
                     add(`column ${name}.${part.split(' ')[0]}`, table, part);
             }
         }
-        else if ((m = new RegExp(String.raw `^ALTER TABLE (?:ONLY )?${schema_compare_NAME} ADD CONSTRAINT (\S+) (.*)$`, 'is').exec(s))) {
+        else if ((m = new RegExp(String.raw `^ALTER TABLE (?:ONLY )?${NAME} ADD CONSTRAINT (\S+) (.*)$`, 'is').exec(s))) {
             add(`constraint ${m[1]}.${m[2]}`, bare(m[1]), m[3]);
         }
-        else if ((m = new RegExp(String.raw `^ALTER TABLE (?:ONLY )?${schema_compare_NAME} ALTER COLUMN (\S+) (.*)$`, 'is').exec(s))) {
+        else if ((m = new RegExp(String.raw `^ALTER TABLE (?:ONLY )?${NAME} ALTER COLUMN (\S+) (.*)$`, 'is').exec(s))) {
             add(`column ${m[1]}.${m[2]} (altered)`, bare(m[1]), m[3]);
         }
-        else if ((m = new RegExp(String.raw `^CREATE (?:UNIQUE )?INDEX (\S+) ON (?:ONLY )?${schema_compare_NAME} (.*)$`, 'is').exec(s))) {
+        else if ((m = new RegExp(String.raw `^CREATE (?:UNIQUE )?INDEX (\S+) ON (?:ONLY )?${NAME} (.*)$`, 'is').exec(s))) {
             add(`index ${m[1]}`, bare(m[2]), s);
         }
-        else if ((m = new RegExp(String.raw `^CREATE SEQUENCE ${schema_compare_NAME}(.*)$`, 'is').exec(s))) {
+        else if ((m = new RegExp(String.raw `^CREATE SEQUENCE ${NAME}(.*)$`, 'is').exec(s))) {
             add(`sequence ${m[1]}`, null, s);
         }
-        else if ((m = new RegExp(String.raw `^ALTER SEQUENCE ${schema_compare_NAME} OWNED BY ${schema_compare_NAME}\.(\S+)$`, 'is').exec(s))) {
+        else if ((m = new RegExp(String.raw `^ALTER SEQUENCE ${NAME} OWNED BY ${NAME}\.(\S+)$`, 'is').exec(s))) {
             add(`sequence ${m[1]} (owned by)`, bare(m[2]), s);
         }
-        else if ((m = new RegExp(String.raw `^CREATE (?:OR REPLACE )?(VIEW|MATERIALIZED VIEW|FUNCTION|TRIGGER|TYPE|DOMAIN|EXTENSION|SCHEMA) (?:IF NOT EXISTS )?${schema_compare_NAME}`, 'is').exec(s))) {
+        else if ((m = new RegExp(String.raw `^CREATE (?:OR REPLACE )?(VIEW|MATERIALIZED VIEW|FUNCTION|TRIGGER|TYPE|DOMAIN|EXTENSION|SCHEMA) (?:IF NOT EXISTS )?${NAME}`, 'is').exec(s))) {
             const on = /\sON (?:ONLY )?((?:"[^"]+"|[\w$]+)(?:\.(?:"[^"]+"|[\w$]+))?)/i.exec(s);
             add(`${m[1].toLowerCase()} ${m[2]}`, m[1].toUpperCase() === 'TRIGGER' && on ? bare(on[1]) : null, s);
         }
@@ -40066,243 +41134,289 @@ function differenceText(differences) {
         .join('\n');
 }
 
-;// CONCATENATED MODULE: ./src/inputs.ts
-
-
-
-
-
-
-
-
-const fromActionInputs = name => getInput(name);
-const DEFAULT_LOCK_TIMEOUT_SECONDS = 10;
-const EXECUTORS = ['local', 'docker', 'ssh', 'kubectl'];
-const STRATEGIES = ['exact', 'per-app', 'flagsmith'];
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-const CONTAINER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-function oneOf(name, value, allowed) {
-    if (allowed.includes(value))
-        return value;
-    throw new InputError(`${name} ${JSON.stringify(value)} is not valid: expected one of ${allowed.join(', ')}`);
+;// CONCATENATED MODULE: ./src/summary/html.ts
+/** Markdown and HTML pieces every summary section uses; text from the database or a remote is always escaped. */
+/** HTML-escapes, and entity-encodes the characters Markdown would act on around inline HTML (not `_`: names are full of it, and GFM ignores it inside words). */
+function escapeHtml(text) {
+    return text.replace(/[&<>"'|`*[\]\\]/g, c => `&#${c.charCodeAt(0)};`);
 }
-function booleanInput(read, name, fallback) {
-    const value = read(name);
-    if (value === '')
-        return fallback;
-    if (/^(true|True|TRUE)$/.test(value))
-        return true;
-    if (/^(false|False|FALSE)$/.test(value))
-        return false;
-    throw new InputError(`${name} ${JSON.stringify(value)} is not valid: expected true or false`);
+const code = (text) => `<code>${escapeHtml(text)}</code>`;
+// A blank line would end the HTML block and let Markdown loose on the rest of the text.
+const pre = (lines) => `<pre>${escapeHtml(lines.join('\n').replace(/\n\s*\n/g, '\n'))}</pre>`;
+const shortTime = (utc) => utc.replace('T', ' ').replace(/(\.\d+)?Z$/, '');
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+/** Lists longer than this are folded into <details>. */
+const COLLAPSE_AFTER = 10;
+/** A two-column table of facts: the header cells are trusted text, the values already escaped. */
+function factTable(rows) {
+    return `<table>${rows.map(([k, v]) => `<tr><th align="left">${k}</th><td>${v}</td></tr>`).join('')}</table>`;
+}
+
+;// CONCATENATED MODULE: ./src/strategies/exact.ts
+/**
+ * exact (the default): the rollback script unapplies exactly S, in Django's own
+ * backwards order, in one transaction per run of atomic migrations. The
+ * per-app commands are evaluated too, only to show them as the by-hand
+ * equivalent when they would do exactly the same.
+ */
+
+
+function isEquivalent(report) {
+    return (report.commandsExtra.length === 0 &&
+        report.commandsMissing.length === 0 &&
+        report.commands.every(c => !c.error && c.plan.every(step => step.backwards)));
+}
+function byHand(run) {
+    const report = run.report;
+    if (isEquivalent(report) && report.perApp.length > 0) {
+        const lines = report.perApp.length;
+        const commands = pre(report.perApp.map(c => displayCommand(withDatabase(migrateArgv(run.manageCommand, c.app, c.target), run.databaseAlias))));
+        return lines > COLLAPSE_AFTER
+            ? `<details><summary>The same rollback by hand: ${lines} <code>migrate APP TARGET</code> commands (checked: they unapply exactly the same migrations)</summary>\n\n${commands}\n\n</details>`
+            : `The same rollback by hand, as \`migrate APP TARGET\` commands (checked: they unapply exactly the same migrations):\n\n${commands}`;
+    }
+    if (report.plan.length === 0)
+        return '';
+    const why = [
+        ...report.commandsExtra.map(m => `would also unapply ${m}, applied before the cutoff`),
+        ...report.commandsMissing.map(m => `would leave ${m} applied`),
+        ...report.commands.filter(c => c.error).map(c => `migrate ${c.app} ${c.target}: ${c.error}`)
+    ];
+    return ('No set of `migrate APP TARGET` commands does this rollback exactly (a branch point, a squash or an ' +
+        'ambiguous name: see docs/design.md). The per-app commands ' +
+        (why.length ? `${escapeHtml(why.join('; '))}.` : 'differ.'));
+}
+function ran(run) {
+    const parts = [];
+    if (run.commands.length > 0) {
+        parts.push(`### ${run.wouldRun ? 'Would run' : 'Ran'}\n\nOne Django process in the target: ${code(`${run.manageCommand.join(' ')} shell`)} with the rollback script ` +
+            `and the plan on its standard input (${plural(run.report.plan.length, 'migration')}).\n\n` +
+            `<details><summary>The exact command line</summary>\n\n${pre(run.commands)}\n\n</details>`);
+    }
+    const hand = byHand(run);
+    if (hand)
+        parts.push(hand);
+    return parts.join('\n\n');
+}
+/** Which parts of the plan are all-or-nothing, said before anything runs. */
+function transaction(report) {
+    const segments = report.segments ?? [];
+    if (segments.length <= 1) {
+        const atomic = segments[0]?.atomic ?? true;
+        return atomic
+            ? `**All or nothing:** the ${plural(report.plan.length, 'migration')} run in one transaction; if any step fails, nothing is changed.`
+            : `**Not all-or-nothing:** ${code(segments[0].migrations[0])} has \`atomic = False\` and runs outside a transaction.`;
+    }
+    const lines = segments.map((s, i) => {
+        const names = s.migrations.length > 6
+            ? `${s.migrations.slice(0, 6).map(code).join(', ')} and ${s.migrations.length - 6} more`
+            : s.migrations.map(code).join(', ');
+        return s.atomic
+            ? `${i + 1}. all-or-nothing, one transaction: ${names}`
+            : `${i + 1}. ⚠️ \`atomic = False\`, runs alone outside a transaction: ${names}`;
+    });
+    return (`**In ${segments.length} parts:** migrations with \`atomic = False\` cannot run in a transaction. Each part commits ` +
+        'before the next starts, so a failure in a later part leaves the earlier ones done (the summary then says exactly ' +
+        'what was reached, and the same inputs finish the job).\n\n' +
+        lines.join('\n'));
+}
+const exact = {
+    name: 'exact',
+    runsInScript: true,
+    inputProblem: () => null,
+    evaluate: (plan) => ({ commands: [], perApp: plan.apps.map(({ app, before }) => ({ app, before })) }),
+    refusals: () => [],
+    commands: () => [],
+    summary: run => ({ ran: ran(run), transaction: run.report.plan.length > 0 ? transaction(run.report) : '' })
+};
+
+;// CONCATENATED MODULE: ./src/plan.ts
+
+
+/** App labels and migration names cross process and shell boundaries; anything else stops the run. */
+const SAFE_NAME = /^[A-Za-z0-9_]+$/;
+/** Enough to step past squash bookkeeping rows and deleted files when Django picks a per-app target. */
+const MAX_BEFORE = ROWS_PER_APP;
+const key = (row) => `${row.app}.${row.name}`;
+const newestFirst = (a, b) => a.applied === b.applied ? b.id - a.id : a.applied < b.applied ? 1 : -1;
+function checkNames(rows) {
+    for (const row of rows) {
+        if (!SAFE_NAME.test(row.app) || !SAFE_NAME.test(row.name)) {
+            throw new RollbackError('unsafe-row', `django_migrations row id ${row.id} has app ${JSON.stringify(row.app)} and name ${JSON.stringify(row.name)}: ` +
+                'app labels and migration names must match ^[A-Za-z0-9_]+$. Nothing was changed. ' +
+                'A row like this was not written by Django; inspect it and remove it by hand before rolling back');
+        }
+    }
+}
+function withApps(cutoff, selection, after, before) {
+    const apps = [];
+    for (const row of after) {
+        const existing = apps.find(a => a.app === row.app);
+        if (existing) {
+            existing.count++;
+            continue;
+        }
+        const appBefore = before
+            .filter(r => r.app === row.app)
+            .slice(0, MAX_BEFORE)
+            .map(r => r.name);
+        apps.push({ app: row.app, from: row.name, to: appBefore[0] ?? 'zero', count: 1, before: appBefore });
+    }
+    return { cutoff, selection, after, before, apps };
+}
+function planRollback(rows, cutoff, serverNow) {
+    checkNames(rows);
+    // Strings of one fixed UTC format with microseconds compare exactly as the instants do.
+    if (cutoff.utc > serverNow) {
+        throw new RollbackError('future-cutoff', `target-datetime ${cutoff.input} (${cutoff.utc}) is in the future: the database clock says ${serverNow}. ` +
+            'Nothing can have been applied after it, so this is almost certainly the wrong date or time zone' +
+            (cutoff.assumedUtc ? ' (it had no offset, so it was read as UTC)' : ''));
+    }
+    const sorted = [...rows].sort(newestFirst);
+    return withApps(cutoff, 'cutoff', sorted.filter(row => row.applied >= cutoff.utc), sorted.filter(row => row.applied < cutoff.utc));
 }
 /**
- * Splits a command such as `python "/srv/my app/manage.py"` into argv words,
- * with shell-style quotes. The words are run without a shell, so shell operators
- * would be passed on literally: refuse them rather than surprise.
+ * A plan whose S was chosen from a release's source (target-source). Its
+ * cutoff is the earliest applied time in S, for the summary and the outputs;
+ * with S empty it is the database clock.
  */
-function splitWords(name, value) {
-    const words = [];
-    let word = '';
-    let inWord = false;
-    let quote = null;
-    for (let i = 0; i < value.length; i++) {
-        const c = value[i];
-        if (quote) {
-            if (c === quote)
-                quote = null;
-            else if (c === '\\' && quote === '"' && i + 1 < value.length && '"\\$`'.includes(value[i + 1]))
-                word += value[++i];
-            else
-                word += c;
-        }
-        else if (c === '"' || c === "'") {
-            quote = c;
-            inWord = true;
-        }
-        else if (c === '\\' && i + 1 < value.length) {
-            word += value[++i];
-            inWord = true;
-        }
-        else if (/\s/.test(c)) {
-            if (inWord)
-                words.push(word);
-            word = '';
-            inWord = false;
-        }
-        else if (';|&<>`$()'.includes(c) || (c === '#' && !inWord)) {
-            throw new InputError(`${name} ${JSON.stringify(value)} contains ${JSON.stringify(c)}: it is split into words and run without a shell, ` +
-                `so shell syntax is not supported; quote the character if it is part of a word, or give the full path to manage.py`);
-        }
-        else {
-            word += c;
-            inWord = true;
-        }
-    }
-    if (quote)
-        throw new InputError(`${name} ${JSON.stringify(value)} has an unclosed ${quote} quote`);
-    if (inWord)
-        words.push(word);
-    return words;
+function planFromSelection(rows, selection, description, serverNow) {
+    checkNames(rows);
+    const cutoff = { input: description, utc: selection.cutoffUtc ?? serverNow, assumedUtc: false };
+    return withApps(cutoff, 'source', [...selection.after].sort(newestFirst), [...selection.before].sort(newestFirst));
 }
-function required(read, name, why) {
-    const value = read(name);
-    if (value === '')
-        throw new InputError(`${name} is empty: ${why}`);
-    return value;
+
+;// CONCATENATED MODULE: ./src/strategies/migrate-commands.ts
+
+/** The commands' problems: any of them stops these strategies, since they would not do exactly the plan. */
+function commandRefusals(label, report) {
+    const reasons = [];
+    // Problems with one command (ambiguous, not found, forwards) do not stop the exact plan, but they stop these.
+    for (const p of report.problems)
+        if (p.command && !p.blocking)
+            reasons.push(`${p.command}: ${p.message}`);
+    if (report.commandsExtra.length > 0) {
+        reasons.push(`${label} would also unapply ${report.commandsExtra.join(', ')}, applied before the cutoff: data of the ` +
+            'release you are going back to would be lost. Use strategy: exact, which unapplies exactly what came after the cutoff');
+    }
+    if (report.commandsMissing.length > 0) {
+        reasons.push(`${label} would leave ${report.commandsMissing.join(', ')} applied. Use strategy: exact, which unapplies ` +
+            'exactly what came after the cutoff');
+    }
+    return reasons;
 }
-function maskSecret(value) {
-    core_setSecret(value);
-    // The runner masks a multi-line secret line by line only if each line is registered.
-    const lines = value.split(/\r?\n/).map(line => line.trim());
-    if (lines.length > 1)
-        for (const line of lines)
-            if (line.length > 3)
-                core_setSecret(line);
-}
-function readDatabaseUrl(read, historySource) {
-    const value = read('database-url');
-    if (value === '' && historySource === 'container')
-        return undefined;
-    if (value === '') {
-        if (!Object.keys(process.env).some(key => /^PG(HOST|DATABASE|USER|PORT|PASSWORD|SERVICE)$/.test(key))) {
-            throw new InputError('database-url is empty and no PG* environment variables are set: pass the application database as ' +
-                'postgres://user:password@host:5432/name (from a secret), or set PGHOST, PGDATABASE, PGUSER, PGPASSWORD');
-        }
-        return undefined;
-    }
-    maskSecret(value);
-    let url;
-    try {
-        url = new URL(value);
-    }
-    catch {
-        throw new InputError('database-url is not a URL: expected postgres://user:password@host:5432/name');
-    }
-    if (url.password)
-        maskSecret(decodeURIComponent(url.password));
-    if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-        throw new InputError(`database-url has scheme ${JSON.stringify(url.protocol)}: expected postgres://user:password@host:5432/name`);
-    }
-    if (!url.hostname && !url.searchParams.get('host')) {
-        throw new InputError('database-url has no host: expected postgres://user:password@host:5432/name');
-    }
-    return value;
-}
-function readSsh(read, container) {
-    const host = required(read, 'ssh-host', 'executor ssh needs the host that runs the application containers');
-    if (/[\s@]/.test(host) || host.startsWith('-')) {
-        throw new InputError(`ssh-host ${JSON.stringify(host)} is not valid: expected a host name or IP address, without user@`);
-    }
-    const portText = read('ssh-port') || '22';
-    const port = Number(portText);
-    if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
-        throw new InputError(`ssh-port ${JSON.stringify(portText)} is not valid: expected a port number from 1 to 65535`);
-    }
-    const user = required(read, 'ssh-user', 'executor ssh needs the remote user (one allowed to run docker)');
-    if (!/^[A-Za-z0-9._][A-Za-z0-9._-]*$/.test(user)) {
-        throw new InputError(`ssh-user ${JSON.stringify(user)} is not valid: expected a user name such as deploy`);
-    }
-    const privateKey = read('ssh-private-key');
-    if (privateKey === '') {
-        throw new InputError('ssh-private-key is empty: pass the deploy key from a secret, e.g. ssh-private-key: ${{ secrets.DEPLOY_SSH_KEY }} ' +
-            '(an empty value usually means the secret is not available to this workflow or environment)');
-    }
-    maskSecret(privateKey);
-    if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(privateKey)) {
-        throw new InputError('ssh-private-key is not a private key: expected the text of an OpenSSH or PEM private key file');
-    }
-    const strictHostKeyChecking = booleanInput(read, 'ssh-strict-host-key-checking', true);
-    const knownHosts = read('ssh-known-hosts');
-    if (knownHosts === '' && strictHostKeyChecking) {
-        throw new InputError("ssh-known-hosts is empty: add the host's public key line, e.g. from ssh-keyscan run on a trusted machine " +
-            '(ssh-keyscan -p PORT HOST), stored as a secret or variable');
-    }
-    const prefixInput = read('ssh-remote-prefix');
-    const remotePrefix = prefixInput !== '' ? splitWords('ssh-remote-prefix', prefixInput) : container ? ['docker', 'exec', '-i', container] : [];
+function migrateCommandsSummary(name, run) {
     return {
-        host,
-        port,
-        user,
-        privateKey: privateKey.endsWith('\n') ? privateKey : `${privateKey}\n`,
-        knownHosts,
-        strictHostKeyChecking,
-        remotePrefix
+        ran: run.commands.length > 0 ? `### ${run.wouldRun ? 'Would run' : 'Ran'}\n\n${pre(run.commands)}` : '',
+        transaction: `**Not all-or-nothing:** strategy ${name} runs plain \`migrate\` commands, which commit each migration ` +
+            'as they go; a failure part-way leaves a half-done rollback. strategy: exact runs the plan in one transaction.'
     };
 }
-function readKubectl(read, container) {
-    const resource = required(read, 'kubectl-resource', 'executor kubectl needs the workload to exec into, e.g. deployment/flagsmith-api or pod/NAME');
-    const match = /^(deployment|deploy|statefulset|sts|pod|po)\/(.+)$/.exec(resource);
-    if (!match || !DNS_SUBDOMAIN.test(match[2])) {
-        throw new InputError(`kubectl-resource ${JSON.stringify(resource)} is not valid: expected deployment/NAME, statefulset/NAME or pod/NAME`);
+
+;// CONCATENATED MODULE: ./src/strategies/flagsmith.ts
+
+
+
+/** Per app, in order of the app's earliest row in S, "number of that row minus one" as a prefix, or `zero`. */
+function vendorCommands(plan) {
+    const earliestFirst = [...plan.after].reverse();
+    const steps = [];
+    for (const row of earliestFirst) {
+        if (steps.some(s => s.app === row.app))
+            continue;
+        const prefix = row.name.split('_', 1)[0];
+        if (!/^\d+$/.test(prefix)) {
+            steps.push({
+                app: row.app,
+                target: '',
+                error: `${key(row)} does not start with a number, so "number minus one" has no answer (the vendor command stops with a ValueError)`
+            });
+            continue;
+        }
+        const number = Number(prefix);
+        steps.push({ app: row.app, target: number > 1 ? String(number - 1).padStart(4, '0') : 'zero' });
     }
-    const namespace = read('kubectl-namespace') || undefined;
-    if (namespace && !DNS_LABEL.test(namespace)) {
-        throw new InputError(`kubectl-namespace ${JSON.stringify(namespace)} is not valid: expected a namespace name`);
-    }
-    const kubectlContainer = read('kubectl-container') || container;
-    if (kubectlContainer && !DNS_LABEL.test(kubectlContainer)) {
-        throw new InputError(`kubectl-container ${JSON.stringify(kubectlContainer)} is not valid: expected a container name`);
-    }
-    const context = read('kubectl-context') || undefined;
-    if (context && (/\s/.test(context) || context.startsWith('-'))) {
-        throw new InputError(`kubectl-context ${JSON.stringify(context)} is not valid: expected a context name from the kubeconfig`);
-    }
-    const kubeconfig = read('kubeconfig') || undefined;
-    if (kubeconfig) {
-        // Only the credentials: masking every line would blank words like "users:" in the rest of the job's log.
-        core_setSecret(kubeconfig);
-        for (const secret of kubeconfigSecrets(kubeconfig))
-            core_setSecret(secret);
-    }
-    return { resource, namespace, container: kubectlContainer, context, kubeconfig };
+    return steps;
 }
-const VERSION_TAG = /^[A-Za-z0-9_.][A-Za-z0-9_./+-]*$/;
-function readTarget(read) {
-    const datetime = read('target-datetime');
-    const version = read('target-version');
-    if (datetime && version) {
-        throw new InputError('target-datetime and target-version are both set: give exactly one, the time to roll back to or the release tag');
+function refusals(plan, report) {
+    const reasons = vendorCommands(plan).flatMap(step => (step.error ? [step.error] : []));
+    if (!report.hasFlagsmithCommand) {
+        reasons.push(`The container's manage.py has no ${VENDOR_COMMAND} command: it arrived in Flagsmith v2.151.0 ` +
+            "(Flagsmith's docs misname it rollbackmigrationsafter). strategy: exact works on every version");
     }
-    if (datetime)
-        return { kind: 'datetime', cutoff: parseCutoff(datetime) };
-    if (!version) {
-        throw new InputError('target-datetime and target-version are both empty: give the time the release you are going back to was ' +
-            'replaced (e.g. 2024-10-24T08:23:45Z) or its tag (e.g. v2.150.0)');
-    }
-    if (!VERSION_TAG.test(version) || version.includes('..')) {
-        throw new InputError(`target-version ${JSON.stringify(version)} is not valid: expected a release tag such as v2.150.0`);
-    }
-    const source = read('target-source');
-    if (source) {
-        return { kind: 'source', version, path: external_node_path_default().resolve(process.env.GITHUB_WORKSPACE ?? process.cwd(), source) };
-    }
-    const environment = required(read, 'environment', 'target-version is resolved from the GitHub deployments of an environment: name it (e.g. production), ' +
-        'or give target-source, a checkout of the release');
-    const token = required(read, 'github-token', 'reading deployments needs a token with deployments: read (the default is the workflow token, github.token)');
-    core_setSecret(token);
-    const repository = read('deployments-repository') || process.env.GITHUB_REPOSITORY || '';
-    if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository)) {
-        throw new InputError(`deployments-repository ${JSON.stringify(repository)} is not valid: expected owner/name (default: the workflow's repository)`);
-    }
-    const apiUrl = (process.env.GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, '');
-    return { kind: 'deployments', version, environment, token, repository, apiUrl };
+    return [...reasons, ...commandRefusals(`Flagsmith's ${VENDOR_COMMAND}`, report)];
 }
+const flagsmith = {
+    name: 'flagsmith',
+    runsInScript: false,
+    inputProblem: ({ databaseAlias }) => vendorDatabaseRefusal(databaseAlias),
+    evaluate: plan => ({
+        commands: vendorCommands(plan)
+            .filter(c => !c.error)
+            .map(({ app, target }) => ({ app, target })),
+        perApp: []
+    }),
+    refusals,
+    commands: (plan, _report, manageCommand) => [vendorArgv(manageCommand, plan.cutoff)],
+    summary: run => migrateCommandsSummary('flagsmith', run)
+};
+
+;// CONCATENATED MODULE: ./src/strategies/per-app.ts
+/**
+ * per-app: the documented procedure, `migrate APP TARGET` per app, with the
+ * targets Django picks (the newest real migration before the cutoff). Refused
+ * before any change whenever those commands would not unapply exactly the plan.
+ */
+
+
+/** A command whose plan is empty (only bookkeeping or orphan rows in that app) has nothing to do. */
+function evaluated(report, app, target) {
+    return Boolean(report.commands.find(r => r.app === app && r.target === target)?.plan.length);
+}
+const perApp = {
+    name: 'per-app',
+    runsInScript: false,
+    inputProblem: () => null,
+    evaluate: (plan) => ({ commands: [], perApp: plan.apps.map(({ app, before }) => ({ app, before })) }),
+    refusals: (_plan, report) => commandRefusals('the per-app migrate commands', report),
+    commands: (_plan, report, manageCommand, databaseAlias) => report.perApp
+        .filter(c => evaluated(report, c.app, c.target))
+        .map(c => withDatabase(migrateArgv(manageCommand, c.app, c.target), databaseAlias)),
+    summary: run => migrateCommandsSummary('per-app', run)
+};
+
+;// CONCATENATED MODULE: ./src/strategies/index.ts
+
+
+
+const STRATEGIES = { exact: exact, 'per-app': perApp, flagsmith: flagsmith };
+const STRATEGY_NAMES = Object.keys(STRATEGIES);
+const strategyFor = (name) => STRATEGIES[name];
+
+;// CONCATENATED MODULE: ./src/inputs/options.ts
+/** The inputs that shape how the rollback runs: limits, noop-reverse, expected-schema. */
+
+
+
+
+
+const DEFAULT_LOCK_TIMEOUT_SECONDS = 10;
+const NUMBER = /^(\d+(\.\d*)?|\.\d+)$/;
+const MIGRATION_LABEL = /^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$/;
 /** command-timeout: minutes (a positive number, fractions allowed), as seconds; empty: no limit. */
 function readCommandTimeout(read) {
     const text = read('command-timeout').trim();
     if (text === '')
         return undefined;
     const minutes = Number(text);
-    if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text) || !Number.isFinite(minutes) || minutes <= 0) {
-        throw new InputError(`command-timeout ${JSON.stringify(text)} is not valid: expected the limit of each command in minutes, a positive number such as 30 or 0.5 (empty: no limit)`);
+    if (!NUMBER.test(text) || !Number.isFinite(minutes) || minutes <= 0) {
+        throw inputError(`command-timeout ${JSON.stringify(text)} is not valid: expected the limit of each command in minutes, a positive number such as 30 or 0.5 (empty: no limit)`);
     }
     const seconds = minutes * 60;
     if (seconds < 1)
-        throw new InputError(`command-timeout ${JSON.stringify(text)} is less than one second: expected minutes, e.g. 30`);
+        throw inputError(`command-timeout ${JSON.stringify(text)} is less than one second: expected minutes, e.g. 30`);
     if (seconds > 7 * 24 * 3600)
-        throw new InputError(`command-timeout ${JSON.stringify(text)} is more than a week: expected minutes, e.g. 30`);
+        throw inputError(`command-timeout ${JSON.stringify(text)} is more than a week: expected minutes, e.g. 30`);
     return seconds;
 }
 /** lock-timeout: seconds (fractions allowed), 0 waits forever; default 10. */
@@ -40311,15 +41425,14 @@ function readLockTimeout(read) {
     if (text === '')
         return DEFAULT_LOCK_TIMEOUT_SECONDS;
     const seconds = Number(text);
-    if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text) || !Number.isFinite(seconds) || seconds > 24 * 3600) {
-        throw new InputError(`lock-timeout ${JSON.stringify(text)} is not valid: expected the seconds the rollback may wait for a lock, ` +
+    if (!NUMBER.test(text) || !Number.isFinite(seconds) || seconds > 24 * 3600) {
+        throw inputError(`lock-timeout ${JSON.stringify(text)} is not valid: expected the seconds the rollback may wait for a lock, ` +
             'a number such as 10 (0 waits forever, at most 86400)');
     }
     if (seconds > 0 && seconds < 0.1)
-        throw new InputError(`lock-timeout ${JSON.stringify(text)} is under 0.1 seconds: expected seconds, e.g. 10`);
+        throw inputError(`lock-timeout ${JSON.stringify(text)} is under 0.1 seconds: expected seconds, e.g. 10`);
     return seconds;
 }
-const MIGRATION_LABEL = /^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$/;
 /** noop-reverse: `app.name`, one per line; blank lines ignored. */
 function readNoopReverse(read, strategy) {
     const names = [];
@@ -40330,103 +41443,169 @@ function readNoopReverse(read, strategy) {
         if (line === '')
             return;
         if (!MIGRATION_LABEL.test(line)) {
-            throw new InputError(`noop-reverse line ${index + 1} ${JSON.stringify(line)} is not valid: expected app_label.migration_name, ` +
+            throw inputError(`noop-reverse line ${index + 1} ${JSON.stringify(line)} is not valid: expected app_label.migration_name, ` +
                 'one per line (e.g. axes.0007_alter_accessattempt_unique_together)');
         }
         if (!names.includes(line))
             names.push(line);
     });
-    if (names.length > 0 && strategy !== 'exact') {
-        throw new InputError(`noop-reverse is set but strategy is ${strategy}: only strategy exact can skip operations (the other strategies run plain migrate commands)`);
+    // Skipping an operation needs the plan run by the rollback script itself, not by plain migrate commands.
+    if (names.length > 0 && !strategyFor(strategy).runsInScript) {
+        throw inputError(`noop-reverse is set but strategy is ${strategy}: only strategy exact can skip operations (the other strategies run plain migrate commands)`);
     }
     return names;
 }
-/** expected-schema: read now, so that a wrong path or file stops the run before anything changes. */
-function readExpectedSchema(read, databaseUrl) {
-    const given = read('expected-schema');
-    if (given === '')
-        return undefined;
-    const file = external_node_path_default().resolve(process.env.GITHUB_WORKSPACE ?? process.cwd(), given);
-    let text;
+function readFileOrExplain(given, file) {
     try {
-        text = external_node_fs_default().readFileSync(file, 'utf8');
+        return external_node_fs_default().readFileSync(file, 'utf8');
     }
     catch (error) {
         const code = error.code;
         const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : String(code);
-        throw new InputError(`expected-schema ${JSON.stringify(given)} cannot be read (${why}): expected the path, relative to the workspace, of ` +
+        throw inputError(`expected-schema ${JSON.stringify(given)} cannot be read (${why}): expected the path, relative to the workspace, of ` +
             'pg_dump --schema-only output of the release being restored');
     }
+}
+/** expected-schema: read now, so that a wrong path or file stops the run before anything changes. */
+function readExpectedSchema(read, canDump) {
+    const given = read('expected-schema');
+    if (given === '')
+        return undefined;
+    const file = workspacePath(given);
+    const text = readFileOrExplain(given, file);
     if (text.startsWith('PGDMP')) {
-        throw new InputError(`expected-schema ${JSON.stringify(given)} is a custom-format dump: expected plain SQL, as pg_dump --schema-only writes it without --format`);
+        throw inputError(`expected-schema ${JSON.stringify(given)} is a custom-format dump: expected plain SQL, as pg_dump --schema-only writes it without --format`);
     }
     if (!looksLikePgDump(text)) {
-        throw new InputError(`expected-schema ${JSON.stringify(given)} is not pg_dump --schema-only output (no "PostgreSQL database dump" header and no CREATE TABLE): ` +
+        throw inputError(`expected-schema ${JSON.stringify(given)} is not pg_dump --schema-only output (no "PostgreSQL database dump" header and no CREATE TABLE): ` +
             'expected the file pg_dump --schema-only --no-owner DATABASE_URL > FILE writes');
     }
-    if (!databaseUrl && !Object.keys(process.env).some(key => /^PG(HOST|DATABASE|SERVICE)$/.test(key))) {
-        throw new InputError('expected-schema is set but database-url is empty: the schema is dumped with pg_dump on the runner, which needs the database URL ' +
+    if (!canDump) {
+        throw inputError('expected-schema is set but database-url is empty: the schema is dumped with pg_dump on the runner, which needs the database URL ' +
             '(history-source: container alone cannot check the schema)');
     }
     return { path: file, text };
+}
+
+;// CONCATENATED MODULE: ./src/inputs/target.ts
+
+
+
+const VERSION_TAG = /^[A-Za-z0-9_.][A-Za-z0-9_./+-]*$/;
+const REPOSITORY = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
+function readTarget(read) {
+    const datetime = read('target-datetime');
+    const version = read('target-version');
+    const source = read('target-source');
+    if (datetime && version) {
+        throw inputError('target-datetime and target-version are both set: give exactly one, the time to roll back to or the release tag');
+    }
+    if (datetime && source) {
+        throw inputError('target-source is set with target-datetime: target-source goes with target-version (the tag of the checked-out release)');
+    }
+    if (datetime)
+        return { kind: 'datetime', cutoff: parseCutoff(datetime) };
+    if (!version && source) {
+        throw inputError(`target-source is set but target-version is empty: give the tag of the release checked out at ${JSON.stringify(source)} ` +
+            '(e.g. target-version: v2.150.0), which the summary and the outputs name');
+    }
+    if (!version) {
+        throw inputError('target-datetime and target-version are both empty: give the time the release you are going back to was ' +
+            'replaced (e.g. 2024-10-24T08:23:45Z) or its tag (e.g. v2.150.0)');
+    }
+    if (!VERSION_TAG.test(version) || version.includes('..')) {
+        throw inputError(`target-version ${JSON.stringify(version)} is not valid: expected a release tag such as v2.150.0`);
+    }
+    if (source)
+        return { kind: 'source', version, path: workspacePath(source) };
+    const environment = required(read, 'environment', 'target-version is resolved from the GitHub deployments of an environment: name it (e.g. production), ' +
+        'or give target-source, a checkout of the release');
+    const token = required(read, 'github-token', 'reading deployments needs a token with deployments: read (the default is the workflow token, github.token)');
+    const repository = read('deployments-repository') || process.env.GITHUB_REPOSITORY || '';
+    if (!REPOSITORY.test(repository)) {
+        throw inputError(`deployments-repository ${JSON.stringify(repository)} is not valid: expected owner/name (default: the workflow's repository)`);
+    }
+    const apiUrl = (process.env.GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, '');
+    return { kind: 'deployments', version, environment, token, repository, apiUrl };
+}
+
+;// CONCATENATED MODULE: ./src/inputs.ts
+
+
+
+
+
+
+
+
+
+
+function readDatabase(read, historySource) {
+    const value = read('database-url');
+    if (value !== '')
+        return parseDatabaseUrl(value);
+    // history-source container needs no database on the runner; backup and expected-schema may still use PG* variables.
+    if (historySource === 'container')
+        return pgVariablesSet() ? databaseFromEnvironment() : undefined;
+    if (!pgVariablesSet(/^PG(HOST|DATABASE|USER|PORT|PASSWORD|SERVICE)$/)) {
+        throw inputError('database-url is empty and no PG* environment variables are set: pass the application database as ' +
+            'postgres://user:password@host:5432/name (from a secret), or set PGHOST, PGDATABASE, PGUSER, PGPASSWORD');
+    }
+    return databaseFromEnvironment();
+}
+function readBackupPath(read) {
+    const given = read('backup-path');
+    if (given && (given.includes('\0') || given.endsWith('/'))) {
+        throw inputError(`backup-path ${JSON.stringify(given)} is not valid: expected a file path such as backups/flagsmith.dump`);
+    }
+    return given ? workspacePath(given) : undefined;
 }
 /** Reads and checks every input before anything connects anywhere. */
 function readInputs(read = fromActionInputs) {
     const target = readTarget(read);
     const historySource = oneOf('history-source', read('history-source') || 'database', ['database', 'container']);
-    const databaseUrl = readDatabaseUrl(read, historySource);
+    const database = readDatabase(read, historySource);
+    // pg_dump runs on the runner: it needs a URL, or PG* variables that name the database.
+    const canDump = Boolean(database?.url) || (database !== undefined && pgVariablesSet());
     const databaseAlias = read('database-alias') || DEFAULT_DATABASE;
     const aliasProblem = checkDatabaseAlias(databaseAlias);
     if (aliasProblem)
-        throw new InputError(aliasProblem);
-    const executor = oneOf('executor', required(read, 'executor', `expected one of ${EXECUTORS.join(', ')}`), EXECUTORS);
-    const strategy = oneOf('strategy', read('strategy') || 'exact', STRATEGIES);
-    const vendorProblem = strategy === 'flagsmith' ? vendorDatabaseRefusal(databaseAlias) : null;
-    if (vendorProblem)
-        throw new InputError(vendorProblem);
+        throw inputError(aliasProblem);
+    const executor = readExecutor(read);
+    const strategy = oneOf('strategy', read('strategy') || 'exact', STRATEGY_NAMES);
+    const strategyProblem = strategyFor(strategy).inputProblem({ databaseAlias });
+    if (strategyProblem)
+        throw inputError(strategyProblem);
     const manageCommand = splitWords('manage-command', read('manage-command') || 'python manage.py');
     if (manageCommand.length === 0)
-        throw new InputError('manage-command is empty: expected e.g. python manage.py');
-    const container = read('container') || undefined;
-    if (container && !CONTAINER_NAME.test(container)) {
-        throw new InputError(`container ${JSON.stringify(container)} is not valid: expected a container name such as flagsmith-api`);
-    }
-    if (executor === 'docker' && !container) {
-        throw new InputError('container is empty: executor docker needs the name or ID of the running application container');
-    }
+        throw inputError('manage-command is empty: expected e.g. python manage.py');
     const backup = booleanInput(read, 'backup', false);
-    if (backup && !databaseUrl && !Object.keys(process.env).some(key => /^PG(HOST|DATABASE|SERVICE)$/.test(key))) {
-        throw new InputError('backup is true but database-url is empty: pg_dump runs on the runner and needs the database URL ' +
+    if (backup && !canDump) {
+        throw inputError('backup is true but database-url is empty: pg_dump runs on the runner and needs the database URL ' +
             '(history-source: container alone cannot back up)');
     }
-    const backupPath = read('backup-path') || undefined;
-    if (backupPath && (backupPath.includes('\0') || backupPath.endsWith('/'))) {
-        throw new InputError(`backup-path ${JSON.stringify(backupPath)} is not valid: expected a file path such as backups/flagsmith.dump`);
-    }
+    const backupPath = readBackupPath(read);
     const dryRun = booleanInput(read, 'dry-run', false);
     const trial = booleanInput(read, 'trial', false);
     if (trial && !dryRun) {
-        throw new InputError('trial is true but dry-run is false: a trial runs the plan in a transaction and rolls it back, so it goes with ' +
+        throw inputError('trial is true but dry-run is false: a trial runs the plan in a transaction and rolls it back, so it goes with ' +
             'dry-run: true (a real run is all-or-nothing by itself)');
     }
     return {
         target,
-        databaseUrl,
+        database,
         backup,
-        backupPath: backupPath ? external_node_path_default().resolve(process.env.GITHUB_WORKSPACE ?? process.cwd(), backupPath) : undefined,
+        backupPath,
         historySource,
         databaseAlias,
         executor,
         manageCommand,
-        container,
-        ssh: executor === 'ssh' ? readSsh(read, container) : undefined,
-        kubectl: executor === 'kubectl' ? readKubectl(read, container) : undefined,
         dryRun,
         trial,
         allowIrreversible: booleanInput(read, 'allow-irreversible', false),
         lockTimeoutSeconds: readLockTimeout(read),
         noopReverse: readNoopReverse(read, strategy),
-        expectedSchema: readExpectedSchema(read, databaseUrl),
+        expectedSchema: readExpectedSchema(read, canDump),
         rehearsal: booleanInput(read, 'rehearsal', false),
         strategy,
         commandTimeoutSeconds: readCommandTimeout(read)
@@ -40434,6 +41613,8 @@ function readInputs(read = fromActionInputs) {
 }
 
 ;// CONCATENATED MODULE: ./src/lock.ts
+
+
 
 
 /**
@@ -40447,15 +41628,6 @@ function readInputs(read = fromActionInputs) {
  */
 const ROLLBACK_LOCK_KEY = '2677555551294010258';
 const LOCK_APPLICATION_NAME = 'django-migration-rollback';
-/** Another session holds the lock; the message names it and says what to do. */
-class LockHeldError extends Error {
-    holder;
-    constructor(message, holder) {
-        super(message);
-        this.holder = holder;
-        this.name = 'LockHeldError';
-    }
-}
 /**
  * The holder, from pg_locks: a bigint advisory key shows as classid = high 32
  * bits, objid = low 32 bits, objsubid = 1, in the current database.
@@ -40513,15 +41685,15 @@ function heldMessage(where, holder) {
  * CREATE INDEX CONCURRENTLY) do not wait for it, and it ends with the session
  * if this process dies. Fails at once, without waiting, if another run holds it.
  */
-async function acquireRollbackLock(databaseUrl, options = {}) {
-    const where = describePostgres(databaseUrl).replace(/^PostgreSQL at /, '');
+async function acquireRollbackLock(database, options = {}) {
+    const where = database.where;
     const client = await connectPostgres({
-        connectionString: databaseUrl,
+        connectionString: database.url,
         connectionTimeoutMillis: 15000,
         application_name: LOCK_APPLICATION_NAME,
         // Notices a vanished network path while the run is long.
         keepAlive: true
-    }, options.retry);
+    }, describePostgres(database), options.retry);
     let lostError;
     let released = false;
     // Without a listener an idle client's error (terminated session, server restart) would crash the process.
@@ -40535,7 +41707,7 @@ async function acquireRollbackLock(databaseUrl, options = {}) {
         const { rows } = await client.query('SELECT pg_try_advisory_lock($1::bigint) AS locked, pg_backend_pid() AS pid', [ROLLBACK_LOCK_KEY]);
         if (!rows[0].locked) {
             const holder = await findHolder(client);
-            throw new LockHeldError(heldMessage(where, holder), holder);
+            throw new RollbackError('lock-held', heldMessage(where, holder));
         }
         const pid = Number(rows[0].pid);
         return {
@@ -40560,13 +41732,150 @@ async function acquireRollbackLock(databaseUrl, options = {}) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/schema-dump.ts
+/** The database's schema as `pg_dump --schema-only` prints it, for expected-schema. */
+
+
+/**
+ * Dumps the schema with the newest pg_dump on the runner, the connection only through PG* variables (never
+ * the password in argv). `consequence` says what a failure means at this point of the run.
+ */
+async function dumpSchema(database, consequence, options = {}) {
+    const env = pgEnvironment(database, 'django-migration-rollback schema check');
+    const tool = await usablePgDump(options, env, 'expected-schema');
+    const result = await runProcess([tool.path, '--schema-only', '--no-owner', '--no-privileges', '--no-password'], { env }).catch((e) => ({ exitCode: -1, stdout: '', stderr: e.message }));
+    if (result.exitCode !== 0) {
+        throw await explainFailure(result.stderr, result.exitCode, tool.path, tool.version, database.where, '(stdout)', consequence);
+    }
+    if (!result.stdout.trim())
+        throw dumpError(`${tool.path} printed nothing for the schema. ${consequence}`);
+    return { text: result.stdout, pgDump: tool.label };
+}
+
+;// CONCATENATED MODULE: ./src/schema-check.ts
+/** expected-schema: the database's schema dumped now and compared with the release's, as one verdict. */
+
+
+
+/**
+ * `partial` (a dry run): the tables the plan's SQL names are left out, since the rollback has not changed
+ * them yet; everything else must already match.
+ */
+async function checkSchema(config, report, partial) {
+    const expected = config.expectedSchema;
+    const consequence = partial
+        ? 'Nothing was changed.'
+        : 'The rollback itself is done (see the history below); only the schema check could not run.';
+    // inputs.ts refuses expected-schema without a database the runner can dump.
+    const dump = await dumpSchema(config.database, consequence);
+    const skip = partial ? tablesNamedIn(report.plan.flatMap(m => m.sql ?? [])) : new Set();
+    const comparison = compareSchemas(expected.text, dump.text, skip);
+    info(comparison.equal
+        ? `Schema matches ${expected.path} (${comparison.compared} objects compared)`
+        : `Schema differs from ${expected.path}: ${comparison.differences.map(describeDifference).join('; ')}`);
+    return { path: expected.path, comparison, pgDump: dump.pgDump, partial };
+}
+/** The error for a schema that differs, naming the first differences. */
+function schemaError(check) {
+    const d = check.comparison.differences;
+    const shown = d.slice(0, 5).map(describeDifference).join('; ');
+    const more = d.length > 5 ? ` and ${d.length - 5} more` : '';
+    return check.partial
+        ? `the schema differs from expected-schema (${check.path}) outside what the plan changes, so the rolled-back schema would not match it either: ${shown}${more}`
+        : `the history is rolled back, but the schema differs from expected-schema (${check.path}): ${shown}${more}. ` +
+            'A hand-made change, a reverse that does not restore exactly, or a migration edited after release: fix the schema by hand (the diff is in the summary), then compare again';
+}
+
 ;// CONCATENATED MODULE: ./src/outcome.ts
+
+const failed = (failure, unchanged) => ({ status: 'failed', failure, unchanged });
+function changedNothing(v) {
+    return v.unapplied.length === 0 && v.lostBefore.length === 0 && v.lostBeforeUnnamed === 0;
+}
+/** The failure of a run that ended as planned by the Django check, in order of what matters most. */
+function runFailure(facts, run) {
+    if (facts.runTimedOut)
+        return { kind: 'timeout', ...facts.runTimedOut };
+    if (facts.runError !== undefined)
+        return { kind: 'interrupted', message: facts.runError };
+    if (run?.timedOut)
+        return { kind: 'timeout', ...run.timedOut };
+    if (run?.failed)
+        return { kind: 'command-failed', ...run.failed };
+    return undefined;
+}
+/** The status, the failure and whether anything changed: decided here only, from data. */
+function decide(facts) {
+    const { plan, run, verification: v } = facts;
+    const unchanged = v ? changedNothing(v) : facts.readBackError === undefined;
+    if (facts.stopped)
+        return failed(facts.stopped, unchanged);
+    if (!plan || plan.after.length === 0)
+        return { status: 'nothing-to-roll-back', unchanged: true };
+    if (run?.refused)
+        return failed({ kind: 'refused', reasons: run.refused }, true);
+    if (run && run.report.plan.length === 0 && run.report.rowsOnly.length === 0 && !run.failed) {
+        return { status: 'nothing-to-roll-back', unchanged: true };
+    }
+    if (facts.dryRun) {
+        // A dry run, trial or not, ends with everything as it was; a trial that failed says why.
+        const broken = facts.runTimedOut || facts.runError !== undefined ? runFailure(facts, undefined) : undefined;
+        if (broken)
+            return failed(broken, true);
+        if (run?.failed)
+            return failed({ kind: 'trial-failed', ...run.failed }, true);
+        if (facts.schema && !facts.schema.comparison.equal)
+            return failed({ kind: 'schema-differs', check: facts.schema }, true);
+        return { status: 'planned', unchanged: true };
+    }
+    if (facts.readBackError !== undefined || !v) {
+        const during = runFailure(facts, run);
+        return failed({
+            kind: 'unverified',
+            where: facts.where ?? 'the target',
+            message: facts.readBackError ?? 'not read',
+            during: during && failureMessage(during)
+        }, false);
+    }
+    const failure = runFailure(facts, run);
+    if (failure)
+        return failed(failure, unchanged);
+    if (v.lostBefore.length > 0 || v.lostBeforeUnnamed > 0) {
+        return failed({ kind: 'lost-before', migrations: v.lostBefore, unnamed: v.lostBeforeUnnamed }, false);
+    }
+    if (v.remaining.length > 0)
+        return failed({ kind: 'remaining', migrations: v.remaining.map(r => `${r.app}.${r.name}`) }, unchanged);
+    if (facts.schema && !facts.schema.comparison.equal)
+        return failed({ kind: 'schema-differs', check: facts.schema }, unchanged);
+    return { status: 'rolled-back', unchanged };
+}
+/** The failure in one message, for the log and the step's error; the summary renders the kinds itself. */
+function failureMessage(failure) {
+    switch (failure.kind) {
+        case 'refused':
+            return failure.reasons.join('\n');
+        case 'trial-failed':
+        case 'command-failed':
+            return `${failure.command} failed: ${failure.message}`;
+        case 'unverified':
+            return (`${failure.during ? `${failure.during}; ` : ''}the rollback ran in ${failure.where}, but reading ` +
+                `django_migrations back failed: ${failure.message}. The database state is unknown: run again with the same ` +
+                'inputs once the database is reachable (it rolls back what remains, or finds nothing to do)');
+        case 'lost-before': {
+            const unnamed = failure.unnamed ? `${failure.migrations.length ? ' and ' : ''}${failure.unnamed} more rows` : '';
+            return `migrations applied before the cutoff were unapplied: ${failure.migrations.join(', ')}${unnamed}`;
+        }
+        case 'remaining':
+            return `the commands ran, but these are still applied at or after the cutoff: ${failure.migrations.join(', ')}`;
+        case 'schema-differs':
+            return schemaError(failure.check);
+        default:
+            return failure.message;
+    }
+}
 /** Rows of S that the code no longer has or that are squash bookkeeping, from the Django report. */
 function leftAlone(run) {
     return { orphans: run?.report.orphans ?? [], bookkeeping: run?.report.bookkeeping ?? [] };
-}
-function remainingKeys(rows) {
-    return rows.map(r => `${r.app}.${r.name}`);
 }
 
 ;// CONCATENATED MODULE: ./src/outputs.ts
@@ -40598,99 +41907,7 @@ function setOutputs(outcome) {
     setOutput('schema-differences', JSON.stringify(schema?.comparison.differences.map(describeDifference) ?? []));
 }
 
-;// CONCATENATED MODULE: ./src/plan.ts
-
-/** App labels and migration names cross process and shell boundaries; anything else stops the run. */
-const SAFE_NAME = /^[A-Za-z0-9_]+$/;
-class UnsafeRowError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'UnsafeRowError';
-    }
-}
-class FutureCutoffError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'FutureCutoffError';
-    }
-}
-/** Enough to step past squash bookkeeping rows and deleted files when Django picks a per-app target. */
-const MAX_BEFORE = ROWS_PER_APP;
-const key = (row) => `${row.app}.${row.name}`;
-const newestFirst = (a, b) => a.applied === b.applied ? b.id - a.id : a.applied < b.applied ? 1 : -1;
-function checkNames(rows) {
-    for (const row of rows) {
-        if (!SAFE_NAME.test(row.app) || !SAFE_NAME.test(row.name)) {
-            throw new UnsafeRowError(`django_migrations row id ${row.id} has app ${JSON.stringify(row.app)} and name ${JSON.stringify(row.name)}: ` +
-                'app labels and migration names must match ^[A-Za-z0-9_]+$. Nothing was changed. ' +
-                'A row like this was not written by Django; inspect it and remove it by hand before rolling back');
-        }
-    }
-}
-function withApps(cutoff, selection, after, before) {
-    const apps = [];
-    for (const row of after) {
-        const existing = apps.find(a => a.app === row.app);
-        if (existing) {
-            existing.count++;
-            continue;
-        }
-        const appBefore = before
-            .filter(r => r.app === row.app)
-            .slice(0, MAX_BEFORE)
-            .map(r => r.name);
-        apps.push({ app: row.app, from: row.name, to: appBefore[0] ?? 'zero', count: 1, before: appBefore });
-    }
-    return { cutoff, selection, after, before, apps };
-}
-function planRollback(rows, cutoff, serverNow) {
-    checkNames(rows);
-    // Strings of one fixed UTC format with microseconds compare exactly as the instants do.
-    if (cutoff.utc > serverNow) {
-        throw new FutureCutoffError(`target-datetime ${cutoff.input} (${cutoff.utc}) is in the future: the database clock says ${serverNow}. ` +
-            'Nothing can have been applied after it, so this is almost certainly the wrong date or time zone' +
-            (cutoff.assumedUtc ? ' (it had no offset, so it was read as UTC)' : ''));
-    }
-    const sorted = [...rows].sort(newestFirst);
-    return withApps(cutoff, 'cutoff', sorted.filter(row => row.applied >= cutoff.utc), sorted.filter(row => row.applied < cutoff.utc));
-}
-/**
- * A plan whose S was chosen from a release's source (target-source). Its
- * cutoff is the earliest applied time in S, for the summary and the outputs;
- * with S empty it is the database clock.
- */
-function planFromSelection(rows, selection, description, serverNow) {
-    checkNames(rows);
-    const cutoff = { input: description, utc: selection.cutoffUtc ?? serverNow, assumedUtc: false };
-    return withApps(cutoff, 'source', [...selection.after].sort(newestFirst), [...selection.before].sort(newestFirst));
-}
-/**
- * What Flagsmith's `rollbackmigrationsappliedafter` and its documented SQL do:
- * per app, in order of the app's earliest row in S, "number of that row minus
- * one" as a prefix, or `zero`. Modelled so the check can show where it is wrong.
- */
-function vendorCommands(plan) {
-    const earliestFirst = [...plan.after].reverse();
-    const steps = [];
-    for (const row of earliestFirst) {
-        if (steps.some(s => s.app === row.app))
-            continue;
-        const prefix = row.name.split('_', 1)[0];
-        if (!/^\d+$/.test(prefix)) {
-            steps.push({
-                app: row.app,
-                target: '',
-                error: `${key(row)} does not start with a number, so "number minus one" has no answer (the vendor command stops with a ValueError)`
-            });
-            continue;
-        }
-        const number = Number(prefix);
-        steps.push({ app: row.app, target: number > 1 ? String(number - 1).padStart(4, '0') : 'zero' });
-    }
-    return steps;
-}
-
-;// CONCATENATED MODULE: ./src/failure.ts
+;// CONCATENATED MODULE: ./src/fault.ts
 /** SQLSTATE -> kind. Class 22 (data exception) and 23 (integrity constraint violation) are faults of the data. */
 function faultKind(sqlstate, exception) {
     if (exception === 'CommandTimeout')
@@ -40711,7 +41928,7 @@ const HAZARD_FOR_SQLSTATE = {
     '23505': ['unique'],
     '22001': ['max-length']
 };
-const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+const fault_plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 /** "1 row of catalog_product has name NULL" */
 function hazardRows(h) {
     const rows = h.rows ?? 0;
@@ -40719,13 +41936,13 @@ function hazardRows(h) {
     const verb = rows === 1 ? 'has' : 'have';
     switch (h.kind) {
         case 'not-null':
-            return `${plural(rows, 'row')} of ${h.table} ${verb} ${cols} NULL`;
+            return `${fault_plural(rows, 'row')} of ${h.table} ${verb} ${cols} NULL`;
         case 'max-length':
-            return `${plural(rows, 'row')} of ${h.table} ${verb} ${cols} longer than ${h.maxLength} characters`;
+            return `${fault_plural(rows, 'row')} of ${h.table} ${verb} ${cols} longer than ${h.maxLength} characters`;
         case 'unique':
-            return `${plural(rows, 'row')} of ${h.table} share a value of (${cols}) with another row`;
+            return `${fault_plural(rows, 'row')} of ${h.table} share a value of (${cols}) with another row`;
         case 'not-null-no-default':
-            return `${h.table} has ${plural(rows, 'row')}, and ${cols} comes back NOT NULL with no default to fill them`;
+            return `${h.table} has ${fault_plural(rows, 'row')}, and ${cols} comes back NOT NULL with no default to fill them`;
     }
 }
 /** The fix for rows that break a reverse, as SQL a person can adapt. */
@@ -40770,7 +41987,7 @@ function fixFor(kind, hazard, lockTimeoutSeconds) {
             return 'fix the cause above, then run again with the same inputs';
     }
 }
-function describeFailure(report, lockTimeoutSeconds) {
+function fault_describeFault(report, lockTimeoutSeconds) {
     const error = report.error;
     if (!error)
         return null;
@@ -40792,7 +42009,7 @@ function describeFailure(report, lockTimeoutSeconds) {
 ;// CONCATENATED MODULE: ./src/rollback.ts
 /**
  * Checks the plan with Django in the target and carries it out with the chosen
- * strategy. Every strategy starts with one rollback.py run: it tells which rows
+ * strategy. Every strategy starts with one run of the rollback script (src/django/rollback/): it tells which rows
  * are orphans or squash bookkeeping, builds the exact plan, and evaluates the
  * `migrate APP TARGET` commands the other strategies would run.
  */
@@ -40801,100 +42018,37 @@ function describeFailure(report, lockTimeoutSeconds) {
 
 
 
-/** The exception class the self-stop prelude raises in the script (its name starts the report's error message). */
+
+
+/** The exception the self-stop prelude raises in the script (the rollback script reports its class name). */
 const TIMEOUT_EXCEPTION = 'CommandTimeout';
-/**
- * Python run before rollback.py when command-timeout is set (executors/timeout.ts, layer 1): SIGALRM at
- * the limit, counted from the process start (Django's own start-up included), raises an exception that
- * rollback.py reports like any failure: the migration in progress is rolled back with its transaction, the
- * ones before it stay unapplied, and the report line says which. Should something swallow the exception,
- * it comes again every second until the report line is written; the target's `timeout` is the backstop.
- */
-function selfStopPrelude(seconds, command) {
-    const message = `${command} was stopped after ${describeLimit(seconds)} (command-timeout)`;
-    return [
-        'import os as _ct_os, signal as _ct_signal, sys as _ct_sys',
-        `class ${TIMEOUT_EXCEPTION}(Exception):`,
-        '    pass',
-        'def _ct_elapsed():',
-        '    try:',
-        '        with open("/proc/self/stat") as f:',
-        '            start = int(f.read().rsplit(")", 1)[1].split()[19])',
-        '        with open("/proc/uptime") as f:',
-        '            up = float(f.read().split()[0])',
-        '        return max(0.0, up - start / _ct_os.sysconf("SC_CLK_TCK"))',
-        '    except Exception:',
-        '        return 0.0',
-        'def _ct_alarm(signum, frame):',
-        '    _ct_signal.setitimer(_ct_signal.ITIMER_REAL, 1.0)',
-        `    raise ${TIMEOUT_EXCEPTION}(${JSON.stringify(message)})`,
-        'class _CtOut(object):',
-        '    def __init__(self, out):',
-        '        self._ct_out = out',
-        '    def write(self, text):',
-        '        if "ROLLBACK-REPORT " in text:',
-        '            _ct_signal.setitimer(_ct_signal.ITIMER_REAL, 0)',
-        '        return self._ct_out.write(text)',
-        '    def __getattr__(self, name):',
-        '        return getattr(self._ct_out, name)',
-        '_ct_signal.signal(_ct_signal.SIGALRM, _ct_alarm)',
-        '_ct_sys.stdout = _CtOut(_ct_sys.stdout)',
-        `_ct_signal.setitimer(_ct_signal.ITIMER_REAL, max(0.05, ${seconds} - _ct_elapsed()))`,
-        ''
-    ].join('\n');
-}
-/** Blocking findings, as one message that says what to do; null when the plan may run. */
-function refusal(config, plan, report) {
+const IRREVERSIBLE_ADVICE = 'Django cannot undo an irreversible step. If its reverse may safely do nothing (typically a data ' +
+    'migration whose effect the earlier release does not mind), name the migration in noop-reverse; ' +
+    'otherwise add the reverse operation in a new release, or restore from a backup. ' +
+    '(allow-irreversible: true would unapply only the migrations before it, and stop there)';
+/** Blocking findings, each a sentence that says what to do; null when the plan may run. */
+function refusal(strategy, plan, report) {
     const reasons = report.problems.filter(p => p.blocking).map(p => p.message);
-    if (report.problems.some(p => p.kind === 'irreversible' && p.blocking)) {
-        reasons.push('Django cannot undo an irreversible step. If its reverse may safely do nothing (typically a data ' +
-            'migration whose effect the earlier release does not mind), name the migration in noop-reverse; ' +
-            'otherwise add the reverse operation in a new release, or restore from a backup. ' +
-            '(allow-irreversible: true would unapply only the migrations before it, and stop there)');
-    }
-    if (config.strategy === 'exact')
-        return reasons.length > 0 ? reasons.join('\n') : null;
-    const label = config.strategy === 'flagsmith' ? `Flagsmith's ${VENDOR_COMMAND}` : 'the per-app migrate commands';
-    if (config.strategy === 'flagsmith') {
-        for (const step of vendorCommands(plan))
-            if (step.error)
-                reasons.push(step.error);
-        if (!report.hasFlagsmithCommand) {
-            reasons.push(`The container's manage.py has no ${VENDOR_COMMAND} command: it arrived in Flagsmith v2.151.0 ` +
-                "(Flagsmith's docs misname it rollbackmigrationsafter). strategy: exact works on every version");
-        }
-    }
-    // Problems with one command (ambiguous, not found, forwards) do not stop the exact plan, but they stop these.
-    for (const p of report.problems)
-        if (p.command && !p.blocking)
-            reasons.push(`${p.command}: ${p.message}`);
-    if (report.commandsExtra.length > 0) {
-        reasons.push(`${label} would also unapply ${report.commandsExtra.join(', ')}, applied before the cutoff: data of the ` +
-            'release you are going back to would be lost. Use strategy: exact, which unapplies exactly what came after the cutoff');
-    }
-    if (report.commandsMissing.length > 0) {
-        reasons.push(`${label} would leave ${report.commandsMissing.join(', ')} applied. Use strategy: exact, which unapplies ` +
-            'exactly what came after the cutoff');
-    }
-    return reasons.length > 0 ? reasons.join('\n') : null;
+    if (report.problems.some(p => p.kind === 'irreversible' && p.blocking))
+        reasons.push(IRREVERSIBLE_ADVICE);
+    reasons.push(...strategy.refusals(plan, report));
+    return reasons.length > 0 ? reasons : null;
 }
 /** One line for the error output and the log: where it stopped and why. */
-function failureText(failure) {
-    if (!failure)
+function faultText(fault) {
+    if (!fault)
         return 'failed';
-    const where = [failure.migration, failure.operation].filter(Boolean).join(', ');
-    return `${where ? `${where}: ` : ''}${failure.message}`;
-}
-function isEquivalent(report) {
-    return (report.commandsExtra.length === 0 &&
-        report.commandsMissing.length === 0 &&
-        report.commands.every(c => !c.error && c.plan.every(step => step.backwards)));
+    const where = [fault.migration, fault.operation].filter(Boolean).join(', ');
+    return `${where ? `${where}: ` : ''}${fault.message}`;
 }
 async function runScript(executor, config, request) {
     info(`Django: checking${request.execute ? ' and running' : ''} the plan in ${executor.where}`);
     const limit = config.commandTimeoutSeconds;
-    const prelude = limit ? selfStopPrelude(limit, commandForMessage(scriptArgv(config.manageCommand))) : '';
-    const result = await executor.exec(scriptArgv(config.manageCommand), {
+    const argv = scriptArgv(config.manageCommand);
+    const prelude = limit
+        ? selfStopPrelude(limit, `${commandForMessage(argv)} was stopped after ${describeLimit(limit)} (command-timeout)`)
+        : '';
+    const result = await executor.exec(argv, {
         input: prelude + scriptInput(request),
         stopsItself: Boolean(limit),
         // Progress as it happens: a long data migration should not look like a hang.
@@ -40905,9 +42059,52 @@ async function runScript(executor, config, request) {
     });
     return parseReport(result.stdout, result.stderr, result.exitCode);
 }
+/** The script stopped while executing: by command-timeout, or on a failure (nothing of its transaction kept). */
+function scriptStopped(result, config, where) {
+    const error = result.report.error;
+    if (!error)
+        return;
+    const at = error.migration ? ` at ${error.migration}` : '';
+    result.failed = { command: `the rollback script in ${where}`, message: `stopped${at}: ${error.message}` };
+    if (error.exception !== TIMEOUT_EXCEPTION || !config.commandTimeoutSeconds)
+        return;
+    const seconds = config.commandTimeoutSeconds;
+    const command = commandForMessage(scriptArgv(config.manageCommand));
+    const inMigration = error.migration ? ` while unapplying ${error.migration}, which was rolled back with its transaction` : '';
+    const stopped = `stopped after ${describeLimit(seconds)} (command-timeout)${inMigration}`;
+    result.timedOut = { command, seconds, message: `${command} was ${stopped}` };
+    result.failed.message = stopped;
+}
+/** Runs the strategy's commands one by one, stopping at the first that fails or runs into command-timeout. */
+async function runCommands(executor, runs, result) {
+    for (const argv of runs) {
+        const line = displayCommand(argv);
+        info(`Running: ${line}`);
+        let outcome;
+        try {
+            outcome = await executor.exec(argv, { onStdoutLine: l => l.trim() && info(l) });
+        }
+        catch (error) {
+            if (!isRollbackError(error, 'command-timeout'))
+                throw error;
+            // Stopped in the target: main re-reads the history to say what was reached.
+            const stopped = error;
+            result.djangoProcesses++;
+            result.timedOut = { command: stopped.command, seconds: stopped.seconds, message: stopped.message };
+            result.failed = { command: line, message: `stopped after ${describeLimit(stopped.seconds)} (command-timeout): ${stopped.detail}` };
+            return;
+        }
+        result.djangoProcesses++;
+        if (outcome.exitCode !== 0) {
+            const tail = `${outcome.stderr}\n${outcome.stdout}`.trim().split('\n').slice(-10).join('\n');
+            result.failed = { command: line, message: `exited with ${outcome.exitCode}:\n${tail}` };
+            return;
+        }
+    }
+}
 async function checkAndRun(executor, config, plan) {
-    const vendor = config.strategy === 'flagsmith';
-    const executeInScript = config.strategy === 'exact' && !config.dryRun;
+    const strategy = strategyFor(config.strategy);
+    const executeInScript = strategy.runsInScript && !config.dryRun;
     const request = {
         version: 1,
         database: config.databaseAlias,
@@ -40917,210 +42114,354 @@ async function checkAndRun(executor, config, plan) {
         allowIrreversible: config.allowIrreversible,
         lockTimeout: config.lockTimeoutSeconds,
         noopReverse: config.noopReverse,
-        commands: vendor
-            ? vendorCommands(plan)
-                .filter(c => !c.error)
-                .map(({ app, target }) => ({ app, target }))
-            : [],
-        // The exact strategy has the per-app commands evaluated too, to show them as the by-hand equivalent.
-        perApp: vendor ? [] : plan.apps.map(({ app, before }) => ({ app, before }))
+        ...strategy.evaluate(plan)
     };
     const report = await runScript(executor, config, request);
-    const equivalent = !vendor && isEquivalent(report) ? report.perApp : null;
     const ranInScript = executeInScript || config.trial;
-    const refused = report.error && !ranInScript ? report.error.message : refusal(config, plan, report);
-    const result = { report, commands: [], equivalent, refused, failed: null, djangoProcesses: 1 };
+    const refused = report.error && !ranInScript ? [report.error.message] : refusal(strategy, plan, report);
+    const result = { report, commands: [], refused, failed: null, djangoProcesses: 1 };
     if (ranInScript && report.error && !refused)
-        result.failure = describeFailure(report, config.lockTimeoutSeconds) ?? undefined;
-    if (config.trial && result.failure) {
-        result.failed = { command: `the trial in ${executor.where}`, message: failureText(result.failure) };
-    }
-    if (config.strategy === 'exact') {
+        result.fault = fault_describeFault(report, config.lockTimeoutSeconds) ?? undefined;
+    if (config.trial && result.fault)
+        result.failed = { command: `the trial in ${executor.where}`, message: faultText(result.fault) };
+    if (strategy.runsInScript) {
         result.commands.push(displayCommand(scriptArgv(config.manageCommand)));
-        if (executeInScript && report.error) {
-            const at = report.error.migration ? ` at ${report.error.migration}` : '';
-            result.failed = { command: `rollback.py in ${executor.where}`, message: `stopped${at}: ${report.error.message}` };
-            if (report.error.message.startsWith(`${TIMEOUT_EXCEPTION}: `) && config.commandTimeoutSeconds) {
-                const message = report.error.message.slice(TIMEOUT_EXCEPTION.length + 2);
-                const where = report.error.migration
-                    ? ` while unapplying ${report.error.migration}, which was rolled back with its transaction`
-                    : '';
-                const command = commandForMessage(scriptArgv(config.manageCommand));
-                result.timedOut = { command, seconds: config.commandTimeoutSeconds, message: `${message}${where}` };
-                // main.ts puts the command line in front: "COMMAND failed: stopped after ...".
-                result.failed.message = `${message.startsWith(`${command} was `) ? message.slice(command.length + 5) : message}${where}`;
-            }
-        }
+        if (executeInScript)
+            scriptStopped(result, config, executor.where);
         return result;
     }
-    const evaluated = (c) => Boolean(report.commands.find(r => r.app === c.app && r.target === c.target)?.plan.length);
-    const runs = vendor
-        ? [vendorArgv(config.manageCommand, plan.cutoff)]
-        : // A command whose plan is empty (only bookkeeping or orphan rows in that app) has nothing to do.
-            report.perApp.filter(evaluated).map(c => withDatabase(migrateArgv(config.manageCommand, c.app, c.target), config.databaseAlias));
+    const runs = strategy.commands(plan, report, config.manageCommand, config.databaseAlias);
     result.commands = runs.map(displayCommand);
-    if (refused || config.dryRun)
-        return result;
-    for (const argv of runs) {
-        const line = displayCommand(argv);
-        info(`Running: ${line}`);
-        let outcome;
-        try {
-            outcome = await executor.exec(argv, { onStdoutLine: l => l.trim() && info(l) });
-        }
-        catch (error) {
-            if (!(error instanceof CommandTimeoutError))
-                throw error;
-            // Stopped in the target: main re-reads the history to say what was reached.
-            result.djangoProcesses++;
-            result.timedOut = { command: error.command, seconds: error.seconds, message: error.message };
-            result.failed = { command: line, message: `stopped after ${describeLimit(error.seconds)} (command-timeout): ${error.detail}` };
-            break;
-        }
-        result.djangoProcesses++;
-        if (outcome.exitCode !== 0) {
-            const tail = `${outcome.stderr}\n${outcome.stdout}`.trim().split('\n').slice(-10).join('\n');
-            result.failed = { command: line, message: `exited with ${outcome.exitCode}:\n${tail}` };
-            break;
-        }
-    }
+    if (!refused && !config.dryRun)
+        await runCommands(executor, runs, result);
     return result;
 }
 
-;// CONCATENATED MODULE: ./src/schema-dump.ts
-/** The database's schema as `pg_dump --schema-only` prints it, for expected-schema. */
-
-
+;// CONCATENATED MODULE: ./src/secrets.ts
 /**
- * Dumps the schema with the newest pg_dump on the runner, the connection only through PG* variables (never
- * the password in argv). `consequence` says what a failure means at this point of the run.
+ * The secrets a Config carries, registered with the runner in one step, and
+ * the secret-free view of the Config that the summary and the outputs get.
  */
-async function dumpSchema(databaseUrl, consequence, options = {}) {
-    const env = pgEnvironment(databaseUrl, 'django-migration-rollback schema check');
-    const tool = await usablePgDump(options, env, 'expected-schema');
-    const result = await runProcess([tool.path, '--schema-only', '--no-owner', '--no-privileges', '--no-password'], { env }).catch((e) => ({ exitCode: -1, stdout: '', stderr: e.message }));
-    if (result.exitCode !== 0) {
-        throw await explainFailure(result.stderr, result.exitCode, tool.path, tool.version, describeWhere(env), '(stdout)', consequence);
+
+
+/** Every value the log must never show, whole; multi-line ones also line by line (see maskSecrets). */
+function secretsOf(config) {
+    const secrets = [];
+    if (config.database?.url)
+        secrets.push(config.database.url);
+    if (config.database?.libpq.PGPASSWORD)
+        secrets.push(config.database.libpq.PGPASSWORD);
+    if (config.target.kind === 'deployments')
+        secrets.push(config.target.token);
+    const executor = config.executor;
+    if (executor.kind === 'ssh')
+        secrets.push(executor.privateKey);
+    // A kubeconfig: only its credentials, since masking every line would blank words like "users:" everywhere in the log.
+    if (executor.kind === 'kubectl' && executor.kubeconfig)
+        secrets.push(executor.kubeconfig, ...kubeconfigSecrets(executor.kubeconfig));
+    return secrets.filter(s => s !== '');
+}
+/** Registers the secrets before anything is logged. The runner masks a multi-line secret only line by line, so each line is registered too. */
+function maskSecrets(config, setSecret = core_setSecret) {
+    for (const secret of secretsOf(config)) {
+        setSecret(secret);
+        const executor = config.executor;
+        const isKubeconfig = executor.kind === 'kubectl' && secret === executor.kubeconfig;
+        const lines = secret.split(/\r?\n/).map(line => line.trim());
+        if (lines.length > 1 && !isKubeconfig)
+            for (const line of lines)
+                if (line.length > 3)
+                    setSecret(line);
     }
-    if (!result.stdout.trim())
-        throw new BackupError(`${tool.path} printed nothing for the schema. ${consequence}`);
-    return { text: result.stdout, pgDump: tool.label };
+}
+function configView(config) {
+    return {
+        strategy: config.strategy,
+        dryRun: config.dryRun,
+        trial: config.trial,
+        rehearsal: config.rehearsal,
+        allowIrreversible: config.allowIrreversible,
+        noopReverse: config.noopReverse,
+        databaseAlias: config.databaseAlias,
+        historySource: config.historySource,
+        manageCommand: config.manageCommand,
+        commandTimeoutSeconds: config.commandTimeoutSeconds,
+        lockTimeoutSeconds: config.lockTimeoutSeconds
+    };
 }
 
-;// CONCATENATED MODULE: ./src/schema-check.ts
-/** expected-schema: the database's schema dumped now and compared with the release's, as one verdict. */
-
-
-
-/**
- * `partial` (a dry run): the tables the plan's SQL names are left out, since the rollback has not changed
- * them yet; everything else must already match.
- */
-async function checkSchema(config, report, partial) {
-    const expected = config.expectedSchema;
-    const consequence = partial
-        ? 'Nothing was changed.'
-        : 'The rollback itself is done (see the history below); only the schema check could not run.';
-    const dump = await dumpSchema(config.databaseUrl, consequence);
-    const skip = partial ? tablesNamedIn(report.plan.flatMap(m => m.sql ?? [])) : new Set();
-    const comparison = compareSchemas(expected.text, dump.text, skip);
-    info(comparison.equal
-        ? `Schema matches ${expected.path} (${comparison.compared} objects compared)`
-        : `Schema differs from ${expected.path}: ${comparison.differences.map(describeDifference).join('; ')}`);
-    return { path: expected.path, comparison, pgDump: dump.pgDump, partial };
-}
-/** The error for a schema that differs, naming the first differences. */
-function schemaError(check) {
-    const d = check.comparison.differences;
-    const shown = d.slice(0, 5).map(describeDifference).join('; ');
-    const more = d.length > 5 ? ` and ${d.length - 5} more` : '';
-    return check.partial
-        ? `the schema differs from expected-schema (${check.path}) outside what the plan changes, so the rolled-back schema would not match it either: ${shown}${more}`
-        : `the history is rolled back, but the schema differs from expected-schema (${check.path}): ${shown}${more}. ` +
-            'A hand-made change, a reverse that does not restore exactly, or a migration edited after release: fix the schema by hand (the diff is in the summary), then compare again';
-}
-
-;// CONCATENATED MODULE: ./src/summary.ts
-/**
- * The job summary, for a person at the worst moment of their week: the outcome
- * first, then the next step, then the evidence. Text from the database or from
- * remote output is HTML-escaped; the whole stays under the 1 MiB the runner keeps.
- */
+;// CONCATENATED MODULE: ./src/summary/analysis.ts
 
 
 
 
-
-
-
-
-const SUMMARY_LIMIT = 1024 * 1024;
-/** Lists longer than this are folded into <details>. */
-const COLLAPSE_AFTER = 10;
 const DETAILS_BUDGET = 700 * 1024;
-/** HTML-escapes, and entity-encodes the characters Markdown would act on around inline HTML (not `_`: names are full of it, and GFM ignores it inside words). */
-function escapeHtml(text) {
-    return text.replace(/[&<>"'|`*[\]\\]/g, c => `&#${c.charCodeAt(0)};`);
-}
-const code = (text) => `<code>${escapeHtml(text)}</code>`;
-// A blank line would end the HTML block and let Markdown loose on the rest of the text.
-const pre = (lines) => `<pre>${escapeHtml(lines.join('\n').replace(/\n\s*\n/g, '\n'))}</pre>`;
-const shortTime = (utc) => utc.replace('T', ' ').replace(/(\.\d+)?Z$/, '');
-const summary_plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 /** Undoing these drops a table or a column: the data in it is gone unless restored from a backup. */
 function losesData(description) {
     return /^Undo (Create model|Add field)\b/.test(description);
 }
-const NEXT_STEP = '**Next: deploy the earlier release now.** The current release re-applies its migrations whenever one of its ' +
-    "containers starts (Flagsmith's image runs `migrate` on start), so do not restart, scale or redeploy the current " +
-    'release before the earlier one is running.';
-function headline(outcome) {
-    const v = outcome.verification;
-    const planned = outcome.run?.report.plan.length ?? 0;
-    const apps = new Set((outcome.run?.report.plan ?? []).map(p => p.migration.split('.')[0])).size;
-    const when = outcome.plan ? `${outcome.plan.cutoff.utc.replace('T', ' ').replace(/(\.0+)?Z$/, '')} UTC` : '';
-    const e = outcome.evidence;
-    const release = e?.kind === 'deployments' ? e.resolution.version : e?.kind === 'source' ? e.version : null;
-    switch (outcome.status) {
-        case 'rolled-back':
-            return `## ✅ Rolled back ${summary_plural(v?.unapplied.length ?? planned, 'migration')} in ${summary_plural(apps, 'app')}: the database is back to ${release ? `release ${release} (` : ''}its state before ${when}${release ? ')' : ''}`;
-        case 'nothing-to-roll-back': {
-            const e = outcome.evidence;
-            if (e?.kind === 'deployments' && !e.resolution.next) {
-                return `## ✅ Nothing to roll back: ${e.resolution.version} is still the latest deployment to ${e.resolution.environment}`;
-            }
-            return `## ✅ Nothing to roll back: no migration the code knows was applied at or after ${when || 'the cutoff'}`;
-        }
-        case 'planned': {
-            const trial = outcome.run?.report.trial;
-            if (trial && trial.tried.length > 0) {
-                return `## 🔍 Trial passed: ${summary_plural(trial.tried.length, 'migration')} in ${summary_plural(apps, 'app')} went through on the live data and were rolled back; nothing was changed`;
-            }
-            const failing = (outcome.run?.report.hazards ?? []).filter(h => (h.rows ?? 0) > 0).length;
-            const warning = failing ? `; ⛔ ${summary_plural(failing, 'reverse step')} would fail on the data there now` : '';
-            return `## 🔍 Dry run: ${summary_plural(planned, 'migration')} in ${summary_plural(apps, 'app')} would be rolled back${warning}; nothing was changed`;
-        }
-        case 'failed': {
-            if (outcome.schema && !outcome.schema.comparison.equal && !outcome.schema.partial) {
-                return `## ❌ Rolled back ${summary_plural(v?.unapplied.length ?? planned, 'migration')}, but the schema differs from expected-schema (${summary_plural(outcome.schema.comparison.differences.length, 'difference')})`;
-            }
-            const failure = outcome.run?.failure;
-            if (failure && outcome.unchanged) {
-                const at = failure.migration ? ` at ${failure.migration}` : '';
-                const subject = outcome.config?.trial ? `Trial failed${at}: the rollback would not go through` : `Rollback failed${at}`;
-                return `## ⛔ ${subject}; nothing was changed`;
-            }
-            if (outcome.unchanged)
-                return '## ⛔ Rollback stopped before any change: the database is as it was';
-            if (!v)
-                return '## ❌ Rollback ran, but its result could not be verified';
-            if (v.unapplied.length > 0) {
-                return `## ❌ Rollback failed part-way: ${v.unapplied.length} of ${outcome.plan?.after.length} migrations unapplied, ${v.remaining.length} still applied after the cutoff`;
-            }
-            return '## ❌ Rollback failed';
-        }
+function trialSection(outcome) {
+    const trial = outcome.run?.report.trial;
+    if (!trial)
+        return '';
+    const timings = outcome.run?.report.timings ?? {};
+    const parts = [];
+    if (trial.tried.length > 0) {
+        const total = trial.tried.reduce((sum, m) => sum + (timings[m] ?? 0), 0);
+        parts.push(`**Trial:** ${plural(trial.tried.length, 'migration')} unapplied on the live data in ${total.toFixed(2)} s, then rolled back.\n\n` +
+            `<details><summary>Time per migration</summary>\n\n<table><tr><th>Migration</th><th>Seconds</th></tr>` +
+            trial.tried.map(m => `<tr><td>${code(m)}</td><td>${(timings[m] ?? 0).toFixed(3)}</td></tr>`).join('') +
+            '</table>\n\n</details>');
     }
+    if (trial.untried.length > 0) {
+        parts.push(`> [!NOTE]\n> Not tried: ${plural(trial.untried.length, 'migration')} from ${code(trial.notAtomic ?? trial.untried[0])} on, ` +
+            "which has `atomic = False` and cannot run inside the trial's transaction.");
+    }
+    return parts.join('\n\n');
 }
+function noopReverseSection(outcome) {
+    const entries = (outcome.run?.report.noopReverse ?? []).filter(e => e.operations.length > 0);
+    if (entries.length === 0)
+        return '';
+    const verb = outcome.status === 'rolled-back' ? 'were skipped' : 'are to be skipped';
+    return (`> [!WARNING]\n> **noop-reverse:** these irreversible operations ${verb} (treated as doing nothing) when unapplying; ` +
+        'whatever they changed in the data stays as it is:\n' +
+        entries.map(e => `> - ${code(e.migration)}: ${e.operations.map(o => escapeHtml(o)).join('; ')}`).join('\n'));
+}
+const TABLE_ROWS = 200;
+/** At most TABLE_ROWS table rows; the whole list is in the named output. */
+function capped(rows, output) {
+    if (rows.length <= TABLE_ROWS)
+        return rows.join('');
+    return `${rows.slice(0, TABLE_ROWS).join('')}<tr><td colspan="3">${rows.length - TABLE_ROWS} more: see the ${output} output</td></tr>`;
+}
+const about = (n, exact) => n === null ? 'unknown' : `${exact ? '' : 'about '}${n.toLocaleString('en-US')}`;
+function lossesSection(outcome) {
+    const losses = outcome.run?.report.losses;
+    if (!losses || (losses.tables.length === 0 && losses.columns.length === 0))
+        return '';
+    const rows = [
+        ...losses.tables.map(t => `<tr><td>${code(t.migration)}</td><td>table ${code(t.table)}</td><td>${about(t.rows, t.exact)} rows</td></tr>`),
+        ...losses.columns.map(c => `<tr><td>${code(c.migration)}</td><td>column ${code(`${c.table}.${c.column}`)}</td><td>${about(c.values, c.exact)} values (not NULL)</td></tr>`)
+    ];
+    const verb = outcome.status === 'rolled-back' ? 'were dropped' : 'would be dropped';
+    const body = `<table><tr><th>Migration</th><th>Dropped</th><th>Data in it now</th></tr>${capped(rows, 'losses')}</table>`;
+    return (`### What is lost\n\nThese ${verb} with the data in them, counted before the run ("about": the planner's estimate, for big tables). ` +
+        `Keep a backup (input backup) if any of it matters.\n\n${rows.length > COLLAPSE_AFTER ? `<details><summary>${rows.length} tables and columns</summary>\n\n${body}\n\n</details>` : body}`);
+}
+function hazardsSection(outcome) {
+    const hazards = outcome.run?.report.hazards ?? [];
+    const rehearsal = outcome.config?.rehearsal ?? false;
+    if (hazards.length === 0)
+        return '';
+    const rows = hazards.map(h => {
+        const count = h.rows === null ? 'not counted (big table: a trial checks it)' : h.rows === 0 ? '0: fine now' : `⛔ ${hazardRows(h)}`;
+        return `<tr><td>${code(h.migration)}</td><td>${escapeHtml(h.detail)}</td><td>${escapeHtml(count)}</td></tr>`;
+    });
+    const failing = hazards.filter(h => (h.rows ?? 0) > 0).length;
+    return (`### Reverse steps that can fail on ${rehearsal ? 'production ' : ''}data\n\n${failing ? `⛔ ${plural(failing, 'step')} would fail on the rows there now. ` : ''}` +
+        (rehearsal
+            ? 'Counted on the rehearsal database, not on production: each step listed fails there if rows written since the deploy break the old constraint. Ask for a reverse that copes (or a data fix in it) before merging.'
+            : 'Counted before the run.') +
+        '\n\n<table><tr><th>Migration</th><th>Reverse step</th><th>Rows that make it fail</th></tr>' +
+        `${capped(rows, 'hazards')}</table>`);
+}
+const SQL_BUDGET = 150 * 1024;
+const SQL_LINES_PER_MIGRATION = 60;
+function sqlSection(outcome) {
+    const plan = outcome.run?.report.plan ?? [];
+    if (!plan.some(m => m.sql))
+        return '';
+    let body = '';
+    let shown = 0;
+    for (const m of plan) {
+        const lines = m.sql ?? [];
+        const kept = lines.length > SQL_LINES_PER_MIGRATION
+            ? [...lines.slice(0, SQL_LINES_PER_MIGRATION), `-- ... ${lines.length - SQL_LINES_PER_MIGRATION} more lines`]
+            : lines;
+        const block = `-- ${m.migration}${m.atomic === false ? ' (atomic = False)' : ''}\n${kept.join('\n')}\n`;
+        if (body.length + block.length > SQL_BUDGET)
+            break;
+        body += `${block}\n`;
+        shown++;
+    }
+    const cut = shown < plan.length ? `\n\n${plan.length - shown} more migrations not shown (summary size limit).` : '';
+    return `<details><summary>The SQL of the backwards plan, per migration (as sqlmigrate --backwards prints it)</summary>\n\n${pre(body.trimEnd().split('\n'))}${cut}\n\n</details>`;
+}
+/** expected-schema's verdict, with the differences named and the diff folded. */
+function schemaSection(outcome) {
+    const check = outcome.schema;
+    if (!check)
+        return '';
+    const c = check.comparison;
+    const file = code(check.path);
+    const skipped = c.skippedTables.length
+        ? ` Not compared yet, since the rollback changes them: ${c.skippedTables.map(t => code(t)).join(', ')}.`
+        : '';
+    if (c.equal) {
+        return `### Schema
+
+✅ ${check.partial ? 'Everything the plan does not change matches' : 'The schema matches'} ${file}: ${plural(c.compared, 'object')} compared (${escapeHtml(check.pgDump)}).${skipped}`;
+    }
+    const shown = c.differences.slice(0, 50);
+    const list = shown.map(d => `- ${code(d.object)}: ${escapeHtml(d.change)}`).join('\n');
+    const more = c.differences.length > shown.length ? `\n- and ${c.differences.length - shown.length} more (output schema-differences)` : '';
+    const diff = differenceText(c.differences);
+    const folded = diff.length > SQL_BUDGET ? `${diff.slice(0, SQL_BUDGET)}\n... (cut: summary size limit)` : diff;
+    return (`### Schema
+
+⛔ The schema differs from ${file} (${plural(c.differences.length, 'difference')}, ${plural(c.compared, 'object')} compared):
+
+${list}${more}
+
+` +
+        `<details><summary>The differences: - expected, + the database</summary>
+
+${pre(folded.split('\n'))}
+
+</details>${skipped
+            ? `
+
+${skipped.trim()}`
+            : ''}`);
+}
+function migrationList(outcome) {
+    const report = outcome.run?.report;
+    const plan = outcome.plan;
+    if (!report || !plan || report.plan.length === 0)
+        return '';
+    const applied = new Map(plan.after.map(r => [key(r), r.applied]));
+    const lossy = (m) => m.operations.some(o => losesData(o.description));
+    const drop = report.plan.filter(lossy).length;
+    const title = `${plural(report.plan.length, 'migration')} in the order they ${outcome.status === 'rolled-back' ? 'were' : 'are to be'} ` +
+        `unapplied${drop ? `; ⚠️ ${drop} drop tables or columns (data in them is lost)` : ''}`;
+    let body = '';
+    let shown = 0;
+    for (const m of report.plan) {
+        const ops = m.operations
+            .map(o => {
+            const mark = o.irreversible ? '⛔ ' : losesData(o.description) ? '⚠️ ' : '';
+            return `${mark}${escapeHtml(o.description)}`;
+        })
+            .join('<br>');
+        const when = shortTime(applied.get(m.migration) ?? '');
+        const row = `<tr><td>${escapeHtml(m.migration)}</td><td>${escapeHtml(when)}</td><td>${ops}</td></tr>`;
+        if (body.length + row.length > DETAILS_BUDGET)
+            break;
+        body += row;
+        shown++;
+    }
+    const cut = shown < report.plan.length ? `\n\n${report.plan.length - shown} more not shown (summary size limit).` : '';
+    return (`<details><summary>${title}</summary>\n\n<table><tr><th>Migration</th><th>Applied (UTC)</th>` +
+        `<th>Operations Django reported</th></tr>${body}</table>${cut}\n\n</details>`);
+}
+
+;// CONCATENATED MODULE: ./src/summary/failure.ts
+
+
+
+
+const FAULT_WORDS = {
+    data: 'the data written since the deploy does not fit the earlier schema',
+    'lock-timeout': 'waited longer than lock-timeout for a lock another session holds',
+    irreversible: 'an irreversible step',
+    timeout: 'stopped by command-timeout',
+    error: 'an error'
+};
+/** What a command stopped by command-timeout means, when one was. */
+function timeoutNote(outcome) {
+    const failure = outcome.failure;
+    const stopped = failure?.kind === 'timeout' ? failure : outcome.run?.timedOut;
+    if (!stopped)
+        return '';
+    const limit = outcome.config?.commandTimeoutSeconds;
+    const what = stopped.message
+        ? escapeHtml(stopped.message)
+        : `A command was stopped by command-timeout${limit ? ` (${escapeHtml(describeLimit(limit))})` : ''}`;
+    return (`⏱ **Stopped by command-timeout.** ${what}. It was ended in the target, ` +
+        'and `django_migrations` was read again afterwards, so the state below is what the database holds now. ' +
+        'With strategy exact, the transaction it stopped in was rolled back: only parts before an atomic = False migration ' +
+        'stay done. With the other strategies, the migration interrupted half way was rolled back by its transaction. ' +
+        'If a data migration needs longer, raise command-timeout; if it was waiting, look for a lock held by the application ' +
+        '(`pg_stat_activity`, `pg_locks`). Then run again with the same inputs.');
+}
+function transactionWords(outcome, fault) {
+    const undone = fault.rolledBack.length;
+    if (outcome.config?.trial)
+        return 'a trial always rolls its transaction back.';
+    return undone
+        ? `Django had undone ${plural(undone, 'migration')} (${fault.rolledBack.map(code).join(', ')}) inside the transaction before the failure, and all of it was rolled back: history, schema and data are exactly as before.`
+        : 'the transaction was rolled back before anything was kept: history, schema and data are exactly as before.';
+}
+function blockersTable(outcome) {
+    const blockers = outcome.run?.report.error?.blockers ?? [];
+    if (blockers.length === 0) {
+        return '\n\nThe blocking session was not seen while waiting (it may have ended): look in `pg_stat_activity` for long transactions.';
+    }
+    const rows = blockers.map(b => `<tr><td>${b.pid}</td><td>${escapeHtml(b.applicationName || '')}</td><td>${escapeHtml(b.user || '')}</td>` +
+        `<td>${escapeHtml(b.state || '')}</td><td>${escapeHtml(b.transactionSince ?? '')}</td><td>${code(b.query || '')}</td></tr>`);
+    return ('\n\nSessions holding the lock it waited for:\n\n<table><tr><th>pid</th><th>application_name</th><th>user</th><th>state</th>' +
+        `<th>transaction since (UTC)</th><th>query</th></tr>${rows.join('')}</table>`);
+}
+function faultDetails(outcome, fault) {
+    const rows = [['What', escapeHtml(FAULT_WORDS[fault.kind])]];
+    if (fault.migration)
+        rows.push(['Migration', code(fault.migration)]);
+    if (fault.operation)
+        rows.push(['Operation', `undo ${escapeHtml(fault.operation)}`]);
+    rows.push([fault.sqlstate ? `PostgreSQL (${escapeHtml(fault.sqlstate)})` : 'Message', escapeHtml(fault.message)]);
+    if (fault.hazard && fault.hazard.rows !== null)
+        rows.push(['Rows that cause it', escapeHtml(hazardRows(fault.hazard))]);
+    if (fault.statement)
+        rows.push(['Statement', code(fault.statement.slice(0, 500))]);
+    rows.push(['Fix', escapeHtml(fault.fix)]);
+    return factTable(rows) + (fault.kind === 'lock-timeout' ? blockersTable(outcome) : '');
+}
+function stateReached(outcome) {
+    const v = outcome.verification;
+    if (!v)
+        return '';
+    const lost = [...v.lostBefore.map(code), ...(v.lostBeforeUnnamed ? [`${v.lostBeforeUnnamed} more rows`] : [])];
+    return ('### State reached\n\n' +
+        `- Unapplied: ${v.unapplied.length ? v.unapplied.map(code).join(', ') : 'nothing'}\n` +
+        `- Still applied at or after the cutoff: ${v.remaining.length ? v.remaining.map(r => code(`${r.app}.${r.name}`)).join(', ') : 'nothing'}` +
+        (lost.length ? `\n- ⛔ Unapplied although applied before the cutoff: ${lost.join(', ')}` : ''));
+}
+const HOW_TO_CONTINUE = '### How to continue\n\n' +
+    '1. Do not deploy the earlier release yet, and do not restart the current one.\n' +
+    '2. Fix the cause above (for an irreversible step: add its reverse operation, or restore the affected data from a backup).\n' +
+    '3. Run this workflow again with the same inputs: it re-reads `django_migrations` and unapplies only what is still ' +
+    'applied at or after the cutoff.';
+function failureSection(outcome) {
+    const failure = outcome.failure;
+    if (outcome.status !== 'failed' || !failure)
+        return '';
+    // A paragraph, not <pre>: GitHub does not wrap <pre>, and the cause is the one thing that must be read whole.
+    const parts = [`<blockquote><p>${escapeHtml(failureMessage(failure)).replace(/\n+/g, '<br>')}</p></blockquote>`];
+    const timeout = timeoutNote(outcome);
+    if (timeout)
+        parts.push(timeout);
+    const fault = outcome.run?.fault;
+    if (fault)
+        parts.push(faultDetails(outcome, fault));
+    if (outcome.unchanged) {
+        parts.push(fault
+            ? `Nothing was changed: ${transactionWords(outcome, fault)} Fix the cause and run the workflow again with the same inputs.`
+            : 'Nothing was unapplied. Fix the cause above and run the workflow again.');
+        return parts.join('\n\n');
+    }
+    const state = stateReached(outcome);
+    if (state)
+        parts.push(state);
+    parts.push(HOW_TO_CONTINUE);
+    return parts.join('\n\n');
+}
+
+;// CONCATENATED MODULE: ./src/summary/facts.ts
+/** The evidence: where the cutoff came from, the run's facts, the apps, the deployment batches, the rows left alone. */
+
+
+
 function deploymentText(d) {
     return `deployment #${d.id} of ${code(d.ref)} (created ${escapeHtml(shortTime(d.createdAt))} UTC${d.creator ? ` by ${escapeHtml(d.creator)}` : ''})`;
 }
@@ -41181,7 +42522,7 @@ function facts(outcome) {
     }
     if (rows.length === 0)
         return '';
-    return `<table>${rows.map(([k, v]) => `<tr><th align="left">${k}</th><td>${v}</td></tr>`).join('')}</table>`;
+    return factTable(rows);
 }
 function perAppTable(outcome) {
     const plan = outcome.plan;
@@ -41203,50 +42544,13 @@ function perAppTable(outcome) {
         ? `### Per app\n\n<details><summary>${plan.apps.length} apps, from their latest migration to the last one before the cutoff</summary>\n\n${table}\n\n</details>`
         : `### Per app\n\n${table}`;
 }
-function commandsSection(outcome) {
-    const run = outcome.run;
-    const config = outcome.config;
-    if (!run || !config)
-        return '';
-    const parts = [];
-    const verb = outcome.status === 'planned' || outcome.unchanged ? 'Would run' : 'Ran';
-    if (config.strategy === 'exact' && run.commands.length > 0) {
-        parts.push(`### ${verb}\n\nOne Django process in the target: ${code(`${config.manageCommand.join(' ')} shell`)} with rollback.py ` +
-            `and the plan on its standard input (${summary_plural(run.report.plan.length, 'migration')}).\n\n` +
-            `<details><summary>The exact command line</summary>\n\n${pre(run.commands)}\n\n</details>`);
-    }
-    else if (run.commands.length > 0) {
-        parts.push(`### ${verb}\n\n${pre(run.commands)}`);
-    }
-    if (config.strategy === 'exact') {
-        if (config.strategy === 'exact' && run.equivalent && run.equivalent.length > 0) {
-            const lines = run.equivalent.length;
-            parts.push((lines > COLLAPSE_AFTER
-                ? `<details><summary>The same rollback by hand: ${lines} <code>migrate APP TARGET</code> commands (checked: they unapply exactly the same migrations)</summary>\n\n`
-                : 'The same rollback by hand, as `migrate APP TARGET` commands (checked: they unapply exactly the same migrations):\n\n') +
-                pre(run.equivalent.map(c => displayCommand(withDatabase(migrateArgv(config.manageCommand, c.app, c.target), config.databaseAlias)))) +
-                (lines > COLLAPSE_AFTER ? '\n\n</details>' : ''));
-        }
-        else if (run.report.plan.length > 0) {
-            const why = [
-                ...run.report.commandsExtra.map(m => `would also unapply ${m}, applied before the cutoff`),
-                ...run.report.commandsMissing.map(m => `would leave ${m} applied`),
-                ...run.report.commands.filter(c => c.error).map(c => `migrate ${c.app} ${c.target}: ${c.error}`)
-            ];
-            parts.push('No set of `migrate APP TARGET` commands does this rollback exactly (a branch point, a squash or an ' +
-                'ambiguous name: see the README, "Why not the documented procedure"). The per-app commands ' +
-                (why.length ? `${escapeHtml(why.join('; '))}.` : 'differ.'));
-        }
-    }
-    return parts.join('\n\n');
-}
 function leftAloneSection(outcome) {
     const report = outcome.run?.report;
     if (!report)
         return '';
     const parts = [];
     if (report.orphans.length > 0) {
-        parts.push(`> [!WARNING]\n> ${summary_plural(report.orphans.length, 'row')} applied after the cutoff name migrations the current ` +
+        parts.push(`> [!WARNING]\n> ${plural(report.orphans.length, 'row')} applied after the cutoff name migrations the current ` +
             `code no longer has, so Django cannot unapply them: ${report.orphans.map(code).join(', ')}. ` +
             'Their tables or columns, if any, stay until you remove them by hand; the earlier release may or may not expect them.');
     }
@@ -41287,282 +42591,80 @@ function batchesSection(outcome) {
         'of each other are shown as one batch (one deployment).\n\n' +
         `<table><tr><th>Applied (UTC)</th><th>Migrations</th><th>Apps</th></tr>${body}</table>`);
 }
-function migrationList(outcome) {
-    const report = outcome.run?.report;
-    const plan = outcome.plan;
-    if (!report || !plan || report.plan.length === 0)
-        return '';
-    const applied = new Map(plan.after.map(r => [key(r), r.applied]));
-    const lossy = (m) => m.operations.some(o => losesData(o.description));
-    const drop = report.plan.filter(lossy).length;
-    const title = `${summary_plural(report.plan.length, 'migration')} in the order they ${outcome.status === 'rolled-back' ? 'were' : 'are to be'} ` +
-        `unapplied${drop ? `; ⚠️ ${drop} drop tables or columns (data in them is lost)` : ''}`;
-    let body = '';
-    let shown = 0;
-    for (const m of report.plan) {
-        const ops = m.operations
-            .map(o => {
-            const mark = o.irreversible ? '⛔ ' : losesData(o.description) ? '⚠️ ' : '';
-            return `${mark}${escapeHtml(o.description)}`;
-        })
-            .join('<br>');
-        const when = shortTime(applied.get(m.migration) ?? '');
-        const row = `<tr><td>${escapeHtml(m.migration)}</td><td>${escapeHtml(when)}</td><td>${ops}</td></tr>`;
-        if (body.length + row.length > DETAILS_BUDGET)
-            break;
-        body += row;
-        shown++;
-    }
-    const cut = shown < report.plan.length ? `\n\n${report.plan.length - shown} more not shown (summary size limit).` : '';
-    return (`<details><summary>${title}</summary>\n\n<table><tr><th>Migration</th><th>Applied (UTC)</th>` +
-        `<th>Operations Django reported</th></tr>${body}</table>${cut}\n\n</details>`);
+
+;// CONCATENATED MODULE: ./src/summary.ts
+/**
+ * The job summary, for a person at the worst moment of their week: the outcome
+ * first, then the next step, then the evidence. Text from the database or from
+ * remote output is HTML-escaped; the whole stays under the 1 MiB the runner keeps.
+ */
+
+
+
+
+
+
+
+
+const SUMMARY_LIMIT = 1024 * 1024;
+/** Flagsmith's image runs migrate whenever a container starts; other apps often do the same from an entrypoint. */
+function nextStep(outcome) {
+    const flagsmith = outcome.config?.strategy === 'flagsmith' || outcome.run?.report.hasFlagsmithCommand === true;
+    const why = flagsmith
+        ? "The current release re-applies its migrations whenever one of its containers starts (Flagsmith's image runs `migrate` on start)"
+        : 'If the current release runs `migrate` when a container starts (an entrypoint, an init container or a release step), it re-applies its migrations';
+    return (`**Next: deploy the earlier release now.** ${why}, so do not restart, scale or redeploy the current ` +
+        'release before the earlier one is running.');
 }
-/** What a command stopped by command-timeout means, when one was. */
-function timeoutNote(outcome) {
-    const stopped = outcome.run?.timedOut;
-    if (!stopped && !/\(command-timeout\)/.test(outcome.error ?? ''))
-        return '';
-    const limit = outcome.config?.commandTimeoutSeconds;
-    const what = stopped
-        ? escapeHtml(stopped.message)
-        : `A command was stopped by command-timeout${limit ? ` (${escapeHtml(describeLimit(limit))})` : ''}`;
-    return (`⏱ **Stopped by command-timeout.** ${what}. It was ended in the target, ` +
-        'and `django_migrations` was read again afterwards, so the state below is what the database holds now. ' +
-        'With strategy exact, the transaction it stopped in was rolled back: only parts before an atomic = False migration ' +
-        'stay done. With the other strategies, the migration interrupted half way was rolled back by its transaction. ' +
-        'If a data migration needs longer, raise command-timeout; if it was waiting, look for a lock held by the application ' +
-        '(`pg_stat_activity`, `pg_locks`). Then run again with the same inputs.');
-}
-function failureSection(outcome) {
-    if (outcome.status !== 'failed')
-        return '';
-    // A paragraph, not <pre>: GitHub does not wrap <pre>, and the cause is the one thing that must be read whole.
-    const cause = escapeHtml(outcome.error ?? 'unknown error').replace(/\n+/g, '<br>');
-    const parts = [`<blockquote><p>${cause}</p></blockquote>`];
-    const timeout = timeoutNote(outcome);
-    if (timeout)
-        parts.push(timeout);
-    const failure = outcome.run?.failure;
-    if (failure)
-        parts.push(failureDetails(outcome, failure));
+function headline(outcome) {
     const v = outcome.verification;
-    if (outcome.unchanged) {
-        parts.push(failure
-            ? `Nothing was changed: ${transactionWords(outcome, failure)} Fix the cause and run the workflow again with the same inputs.`
-            : 'Nothing was unapplied. Fix the cause above and run the workflow again.');
-        return parts.join('\n\n');
+    const planned = outcome.run?.report.plan.length ?? 0;
+    const apps = new Set((outcome.run?.report.plan ?? []).map(p => p.migration.split('.')[0])).size;
+    const when = outcome.plan ? `${outcome.plan.cutoff.utc.replace('T', ' ').replace(/(\.0+)?Z$/, '')} UTC` : '';
+    const e = outcome.evidence;
+    const release = e?.kind === 'deployments' ? e.resolution.version : e?.kind === 'source' ? e.version : null;
+    switch (outcome.status) {
+        case 'rolled-back':
+            return `## ✅ Rolled back ${plural(v?.unapplied.length ?? planned, 'migration')} in ${plural(apps, 'app')}: the database is back to ${release ? `release ${release} (` : ''}its state before ${when}${release ? ')' : ''}`;
+        case 'nothing-to-roll-back': {
+            if (e?.kind === 'deployments' && !e.resolution.next) {
+                return `## ✅ Nothing to roll back: ${e.resolution.version} is still the latest deployment to ${e.resolution.environment}`;
+            }
+            return `## ✅ Nothing to roll back: no migration the code knows was applied at or after ${when || 'the cutoff'}`;
+        }
+        case 'planned': {
+            const trial = outcome.run?.report.trial;
+            if (trial && trial.tried.length > 0) {
+                return `## 🔍 Trial passed: ${plural(trial.tried.length, 'migration')} in ${plural(apps, 'app')} went through on the live data and were rolled back; nothing was changed`;
+            }
+            const failing = (outcome.run?.report.hazards ?? []).filter(h => (h.rows ?? 0) > 0).length;
+            const warning = failing ? `; ⛔ ${plural(failing, 'reverse step')} would fail on the data there now` : '';
+            return `## 🔍 Dry run: ${plural(planned, 'migration')} in ${plural(apps, 'app')} would be rolled back${warning}; nothing was changed`;
+        }
+        case 'failed':
+            return failedHeadline(outcome, planned);
     }
-    if (v) {
-        parts.push('### State reached\n\n' +
-            `- Unapplied: ${v.unapplied.length ? v.unapplied.map(code).join(', ') : 'nothing'}\n` +
-            `- Still applied at or after the cutoff: ${v.remaining.length ? remainingKeys(v.remaining).map(code).join(', ') : 'nothing'}` +
-            (v.lostBefore.length || v.lostBeforeUnnamed
-                ? `\n- ⛔ Unapplied although applied before the cutoff: ${[...v.lostBefore.map(code), ...(v.lostBeforeUnnamed ? [`${v.lostBeforeUnnamed} more rows`] : [])].join(', ')}`
-                : ''));
+}
+function failedHeadline(outcome, planned) {
+    const v = outcome.verification;
+    const failure = outcome.failure;
+    if (failure?.kind === 'schema-differs' && !failure.check.partial) {
+        return `## ❌ Rolled back ${plural(v?.unapplied.length ?? planned, 'migration')}, but the schema differs from expected-schema (${plural(failure.check.comparison.differences.length, 'difference')})`;
     }
-    parts.push('### How to continue\n\n' +
-        '1. Do not deploy the earlier release yet, and do not restart the current one.\n' +
-        '2. Fix the cause above (for an irreversible step: add its reverse operation, or restore the affected data from a backup).\n' +
-        '3. Run this workflow again with the same inputs: it re-reads `django_migrations` and unapplies only what is still ' +
-        'applied at or after the cutoff.');
-    return parts.join('\n\n');
-}
-const FAULT_WORDS = {
-    data: 'the data written since the deploy does not fit the earlier schema',
-    'lock-timeout': 'waited longer than lock-timeout for a lock another session holds',
-    irreversible: 'an irreversible step',
-    timeout: 'stopped by command-timeout',
-    error: 'an error'
-};
-function transactionWords(outcome, failure) {
-    const undone = failure.rolledBack.length;
-    if (outcome.config?.trial)
-        return 'a trial always rolls its transaction back.';
-    return undone
-        ? `Django had undone ${summary_plural(undone, 'migration')} (${failure.rolledBack.map(code).join(', ')}) inside the transaction before the failure, and all of it was rolled back: history, schema and data are exactly as before.`
-        : 'the transaction was rolled back before anything was kept: history, schema and data are exactly as before.';
-}
-function failureDetails(outcome, failure) {
-    const rows = [['What', escapeHtml(FAULT_WORDS[failure.kind])]];
-    if (failure.migration)
-        rows.push(['Migration', code(failure.migration)]);
-    if (failure.operation)
-        rows.push(['Operation', `undo ${escapeHtml(failure.operation)}`]);
-    rows.push([failure.sqlstate ? `PostgreSQL (${escapeHtml(failure.sqlstate)})` : 'Message', escapeHtml(failure.message)]);
-    if (failure.hazard && failure.hazard.rows !== null)
-        rows.push(['Rows that cause it', escapeHtml(hazardRows(failure.hazard))]);
-    if (failure.statement)
-        rows.push(['Statement', code(failure.statement.slice(0, 500))]);
-    rows.push(['Fix', escapeHtml(failure.fix)]);
-    let text = `<table>${rows.map(([k, v]) => `<tr><th align="left">${k}</th><td>${v}</td></tr>`).join('')}</table>`;
-    const blockers = outcome.run?.report.error?.blockers ?? [];
-    if (failure.kind === 'lock-timeout') {
-        text += blockers.length
-            ? '\n\nSessions holding the lock it waited for:\n\n<table><tr><th>pid</th><th>application_name</th><th>user</th><th>state</th>' +
-                '<th>transaction since (UTC)</th><th>query</th></tr>' +
-                blockers
-                    .map(b => `<tr><td>${b.pid}</td><td>${escapeHtml(b.applicationName || '')}</td><td>${escapeHtml(b.user || '')}</td>` +
-                    `<td>${escapeHtml(b.state || '')}</td><td>${escapeHtml(b.transactionSince ?? '')}</td><td>${code(b.query || '')}</td></tr>`)
-                    .join('') +
-                '</table>'
-            : '\n\nThe blocking session was not seen while waiting (it may have ended): look in `pg_stat_activity` for long transactions.';
+    const fault = outcome.run?.fault;
+    if (fault && outcome.unchanged) {
+        const at = fault.migration ? ` at ${fault.migration}` : '';
+        const subject = outcome.config?.trial ? `Trial failed${at}: the rollback would not go through` : `Rollback failed${at}`;
+        return `## ⛔ ${subject}; nothing was changed`;
     }
-    return text;
-}
-/** Which parts of the plan are all-or-nothing, said before anything runs. */
-function segmentsSection(outcome) {
-    const report = outcome.run?.report;
-    const config = outcome.config;
-    if (!report || !config || report.plan.length === 0)
-        return '';
-    if (config.strategy !== 'exact') {
-        return (`**Not all-or-nothing:** strategy ${config.strategy} runs plain \`migrate\` commands, which commit each migration ` +
-            'as they go; a failure part-way leaves a half-done rollback. strategy: exact runs the plan in one transaction.');
+    if (outcome.unchanged)
+        return '## ⛔ Rollback stopped before any change: the database is as it was';
+    if (!v)
+        return '## ❌ Rollback ran, but its result could not be verified';
+    if (v.unapplied.length > 0) {
+        return `## ❌ Rollback failed part-way: ${v.unapplied.length} of ${outcome.plan?.after.length} migrations unapplied, ${v.remaining.length} still applied after the cutoff`;
     }
-    const segments = report.segments ?? [];
-    if (segments.length <= 1) {
-        const atomic = segments[0]?.atomic ?? true;
-        return atomic
-            ? `**All or nothing:** the ${summary_plural(report.plan.length, 'migration')} run in one transaction; if any step fails, nothing is changed.`
-            : `**Not all-or-nothing:** ${code(segments[0].migrations[0])} has \`atomic = False\` and runs outside a transaction.`;
-    }
-    const lines = segments.map((s, i) => {
-        const names = s.migrations.length > 6
-            ? `${s.migrations.slice(0, 6).map(code).join(', ')} and ${s.migrations.length - 6} more`
-            : s.migrations.map(code).join(', ');
-        return s.atomic
-            ? `${i + 1}. all-or-nothing, one transaction: ${names}`
-            : `${i + 1}. ⚠️ \`atomic = False\`, runs alone outside a transaction: ${names}`;
-    });
-    return (`**In ${segments.length} parts:** migrations with \`atomic = False\` cannot run in a transaction. Each part commits ` +
-        'before the next starts, so a failure in a later part leaves the earlier ones done (the summary then says exactly ' +
-        'what was reached, and the same inputs finish the job).\n\n' +
-        lines.join('\n'));
-}
-function trialSection(outcome) {
-    const trial = outcome.run?.report.trial;
-    if (!trial)
-        return '';
-    const timings = outcome.run?.report.timings ?? {};
-    const parts = [];
-    if (trial.tried.length > 0) {
-        const total = trial.tried.reduce((sum, m) => sum + (timings[m] ?? 0), 0);
-        parts.push(`**Trial:** ${summary_plural(trial.tried.length, 'migration')} unapplied on the live data in ${total.toFixed(2)} s, then rolled back.\n\n` +
-            `<details><summary>Time per migration</summary>\n\n<table><tr><th>Migration</th><th>Seconds</th></tr>` +
-            trial.tried.map(m => `<tr><td>${code(m)}</td><td>${(timings[m] ?? 0).toFixed(3)}</td></tr>`).join('') +
-            '</table>\n\n</details>');
-    }
-    if (trial.untried.length > 0) {
-        parts.push(`> [!NOTE]\n> Not tried: ${summary_plural(trial.untried.length, 'migration')} from ${code(trial.notAtomic ?? trial.untried[0])} on, ` +
-            "which has `atomic = False` and cannot run inside the trial's transaction.");
-    }
-    return parts.join('\n\n');
-}
-function noopReverseSection(outcome) {
-    const entries = (outcome.run?.report.noopReverse ?? []).filter(e => e.operations.length > 0);
-    if (entries.length === 0)
-        return '';
-    const verb = outcome.status === 'rolled-back' ? 'were skipped' : 'are to be skipped';
-    return (`> [!WARNING]\n> **noop-reverse:** these irreversible operations ${verb} (treated as doing nothing) when unapplying; ` +
-        'whatever they changed in the data stays as it is:\n' +
-        entries.map(e => `> - ${code(e.migration)}: ${e.operations.map(o => escapeHtml(o)).join('; ')}`).join('\n'));
-}
-const TABLE_ROWS = 200;
-/** At most TABLE_ROWS table rows; the whole list is in the named output. */
-function capped(rows, output) {
-    if (rows.length <= TABLE_ROWS)
-        return rows.join('');
-    return `${rows.slice(0, TABLE_ROWS).join('')}<tr><td colspan="3">${rows.length - TABLE_ROWS} more: see the ${output} output</td></tr>`;
-}
-const about = (n, exact) => n === null ? 'unknown' : `${exact ? '' : 'about '}${n.toLocaleString('en-US')}`;
-function lossesSection(outcome) {
-    const losses = outcome.run?.report.losses;
-    if (!losses || (losses.tables.length === 0 && losses.columns.length === 0))
-        return '';
-    const rows = [
-        ...losses.tables.map(t => `<tr><td>${code(t.migration)}</td><td>table ${code(t.table)}</td><td>${about(t.rows, t.exact)} rows</td></tr>`),
-        ...losses.columns.map(c => `<tr><td>${code(c.migration)}</td><td>column ${code(`${c.table}.${c.column}`)}</td><td>${about(c.values, c.exact)} values (not NULL)</td></tr>`)
-    ];
-    const verb = outcome.status === 'rolled-back' ? 'were dropped' : 'would be dropped';
-    const body = `<table><tr><th>Migration</th><th>Dropped</th><th>Data in it now</th></tr>${capped(rows, 'losses')}</table>`;
-    return (`### What is lost\n\nThese ${verb} with the data in them, counted before the run ("about": the planner's estimate, for big tables). ` +
-        `Keep a backup (input backup) if any of it matters.\n\n${rows.length > COLLAPSE_AFTER ? `<details><summary>${rows.length} tables and columns</summary>\n\n${body}\n\n</details>` : body}`);
-}
-function hazardsSection(outcome) {
-    const hazards = outcome.run?.report.hazards ?? [];
-    const rehearsal = outcome.config?.rehearsal ?? false;
-    if (hazards.length === 0)
-        return '';
-    const rows = hazards.map(h => {
-        const count = h.rows === null ? 'not counted (big table: a trial checks it)' : h.rows === 0 ? '0: fine now' : `⛔ ${hazardRows(h)}`;
-        return `<tr><td>${code(h.migration)}</td><td>${escapeHtml(h.detail)}</td><td>${escapeHtml(count)}</td></tr>`;
-    });
-    const failing = hazards.filter(h => (h.rows ?? 0) > 0).length;
-    return (`### Reverse steps that can fail on ${rehearsal ? 'production ' : ''}data\n\n${failing ? `⛔ ${summary_plural(failing, 'step')} would fail on the rows there now. ` : ''}` +
-        (rehearsal
-            ? 'Counted on the rehearsal database, not on production: each step listed fails there if rows written since the deploy break the old constraint. Ask for a reverse that copes (or a data fix in it) before merging.'
-            : 'Counted before the run.') +
-        '\n\n<table><tr><th>Migration</th><th>Reverse step</th><th>Rows that make it fail</th></tr>' +
-        `${capped(rows, 'hazards')}</table>`);
-}
-const SQL_BUDGET = 150 * 1024;
-const SQL_LINES_PER_MIGRATION = 60;
-function sqlSection(outcome) {
-    const plan = outcome.run?.report.plan ?? [];
-    if (!plan.some(m => m.sql))
-        return '';
-    let body = '';
-    let shown = 0;
-    for (const m of plan) {
-        const lines = m.sql ?? [];
-        const kept = lines.length > SQL_LINES_PER_MIGRATION
-            ? [...lines.slice(0, SQL_LINES_PER_MIGRATION), `-- ... ${lines.length - SQL_LINES_PER_MIGRATION} more lines`]
-            : lines;
-        const block = `-- ${m.migration}${m.atomic === false ? ' (atomic = False)' : ''}\n${kept.join('\n')}\n`;
-        if (body.length + block.length > SQL_BUDGET)
-            break;
-        body += `${block}\n`;
-        shown++;
-    }
-    const cut = shown < plan.length ? `\n\n${plan.length - shown} more migrations not shown (summary size limit).` : '';
-    return `<details><summary>The SQL of the backwards plan, per migration (as sqlmigrate --backwards prints it)</summary>\n\n${pre(body.trimEnd().split('\n'))}${cut}\n\n</details>`;
-}
-/** expected-schema's verdict, with the differences named and the diff folded. */
-function schemaSection(outcome) {
-    const check = outcome.schema;
-    if (!check)
-        return '';
-    const c = check.comparison;
-    const file = code(check.path);
-    const skipped = c.skippedTables.length
-        ? ` Not compared yet, since the rollback changes them: ${c.skippedTables.map(t => code(t)).join(', ')}.`
-        : '';
-    if (c.equal) {
-        return `### Schema
-
-✅ ${check.partial ? 'Everything the plan does not change matches' : 'The schema matches'} ${file}: ${summary_plural(c.compared, 'object')} compared (${escapeHtml(check.pgDump)}).${skipped}`;
-    }
-    const shown = c.differences.slice(0, 50);
-    const list = shown.map(d => `- ${code(d.object)}: ${escapeHtml(d.change)}`).join('\n');
-    const more = c.differences.length > shown.length ? `\n- and ${c.differences.length - shown.length} more (output schema-differences)` : '';
-    const diff = differenceText(c.differences);
-    const folded = diff.length > SQL_BUDGET ? `${diff.slice(0, SQL_BUDGET)}\n... (cut: summary size limit)` : diff;
-    return (`### Schema
-
-⛔ The schema differs from ${file} (${summary_plural(c.differences.length, 'difference')}, ${summary_plural(c.compared, 'object')} compared):
-
-${list}${more}
-
-` +
-        `<details><summary>The differences: - expected, + the database</summary>
-
-${pre(folded.split('\n'))}
-
-</details>${skipped
-            ? `
-
-${skipped.trim()}`
-            : ''}`);
+    return '## ❌ Rollback failed';
 }
 /** A rehearsal's one question, answered first: can this change be rolled back, and what would it lose. */
 function rehearsalAnswer(outcome) {
@@ -41571,7 +42673,7 @@ function rehearsalAnswer(outcome) {
     const losses = outcome.run?.report.losses;
     const dropped = losses ? losses.tables.length + losses.columns.length : 0;
     const lose = dropped
-        ? `; it drops ${summary_plural(losses?.tables.length ?? 0, 'table')} and ${summary_plural(losses?.columns.length ?? 0, 'column')} (see What is lost)`
+        ? `; it drops ${plural(losses?.tables.length ?? 0, 'table')} and ${plural(losses?.columns.length ?? 0, 'column')} (see What is lost)`
         : '; it drops no table or column';
     const schema = outcome.schema ? (outcome.schema.comparison.equal ? ', and the schema matches the previous release' : '') : '';
     switch (outcome.status) {
@@ -41587,34 +42689,53 @@ function rehearsalAnswer(outcome) {
             return '## ⛔ Rehearsal: this change cannot be rolled back as it is: see why below, and ask for a fix before it is merged or deployed';
     }
 }
+function plannedNote(outcome) {
+    if (outcome.status !== 'planned')
+        return '';
+    const config = outcome.config;
+    const irreversible = config?.allowIrreversible
+        ? '.'
+        : config?.noopReverse.length
+            ? ', and no step is irreversible except those skipped by noop-reverse.'
+            : ', and no step is irreversible.';
+    return `Django checked the plan in the target: every step goes backwards, nothing applied before the cutoff is touched${irreversible} Run again with dry-run: false to do it.`;
+}
+/** How the strategy runs the plan: what ran (or would), and whether it is all or nothing. */
+function strategySections(outcome) {
+    const run = outcome.run;
+    const config = outcome.config;
+    if (!run || !config)
+        return { ran: '', transaction: '' };
+    const sections = strategyFor(config.strategy).summary({
+        report: run.report,
+        commands: run.commands,
+        manageCommand: config.manageCommand,
+        databaseAlias: config.databaseAlias,
+        wouldRun: outcome.status === 'planned' || outcome.unchanged
+    });
+    return run.report.plan.length > 0 ? sections : { ran: sections.ran, transaction: '' };
+}
 function renderSummary(outcome) {
     const answer = rehearsalAnswer(outcome);
+    const { ran, transaction } = strategySections(outcome);
     const sections = [
         answer,
         answer ? headline(outcome).replace(/^## /, '**') + '**' : headline(outcome),
         // A rehearsal's database is thrown away: there is nothing to deploy next.
-        outcome.status === 'rolled-back' && !outcome.config?.rehearsal ? NEXT_STEP : '',
-        outcome.status === 'planned'
-            ? 'Django checked the plan in the target: every step goes backwards, nothing applied before the cutoff is touched' +
-                (outcome.config?.allowIrreversible
-                    ? '.'
-                    : outcome.config?.noopReverse.length
-                        ? ', and no step is irreversible except those skipped by noop-reverse.'
-                        : ', and no step is irreversible.') +
-                ' Run again with dry-run: false to do it.'
-            : '',
+        outcome.status === 'rolled-back' && !outcome.config?.rehearsal ? nextStep(outcome) : '',
+        plannedNote(outcome),
         failureSection(outcome),
         schemaSection(outcome),
         noopReverseSection(outcome),
         trialSection(outcome),
-        segmentsSection(outcome),
+        transaction,
         hazardsSection(outcome),
         lossesSection(outcome),
         facts(outcome),
         perAppTable(outcome),
         batchesSection(outcome),
         leftAloneSection(outcome),
-        commandsSection(outcome),
+        ran,
         sqlSection(outcome),
         migrationList(outcome)
     ];
@@ -41630,19 +42751,5027 @@ async function writeSummary(outcome) {
     await summary.addRaw(renderSummary(outcome)).write();
 }
 
-;// CONCATENATED MODULE: ./src/target/deployments.ts
+;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/context.js
 
-/** The deployments could not decide a cutoff; the message names the input or permission and what to do. */
-class DeploymentsError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'DeploymentsError';
+
+class Context {
+    /**
+     * Hydrate the context from the environment
+     */
+    constructor() {
+        var _a, _b, _c;
+        this.payload = {};
+        if (process.env.GITHUB_EVENT_PATH) {
+            if ((0,external_fs_.existsSync)(process.env.GITHUB_EVENT_PATH)) {
+                this.payload = JSON.parse((0,external_fs_.readFileSync)(process.env.GITHUB_EVENT_PATH, { encoding: 'utf8' }));
+            }
+            else {
+                const path = process.env.GITHUB_EVENT_PATH;
+                process.stdout.write(`GITHUB_EVENT_PATH ${path} does not exist${external_os_namespaceObject.EOL}`);
+            }
+        }
+        this.eventName = process.env.GITHUB_EVENT_NAME;
+        this.sha = process.env.GITHUB_SHA;
+        this.ref = process.env.GITHUB_REF;
+        this.workflow = process.env.GITHUB_WORKFLOW;
+        this.action = process.env.GITHUB_ACTION;
+        this.actor = process.env.GITHUB_ACTOR;
+        this.job = process.env.GITHUB_JOB;
+        this.runAttempt = parseInt(process.env.GITHUB_RUN_ATTEMPT, 10);
+        this.runNumber = parseInt(process.env.GITHUB_RUN_NUMBER, 10);
+        this.runId = parseInt(process.env.GITHUB_RUN_ID, 10);
+        this.apiUrl = (_a = process.env.GITHUB_API_URL) !== null && _a !== void 0 ? _a : `https://api.github.com`;
+        this.serverUrl = (_b = process.env.GITHUB_SERVER_URL) !== null && _b !== void 0 ? _b : `https://github.com`;
+        this.graphqlUrl =
+            (_c = process.env.GITHUB_GRAPHQL_URL) !== null && _c !== void 0 ? _c : `https://api.github.com/graphql`;
+    }
+    get issue() {
+        const payload = this.payload;
+        return Object.assign(Object.assign({}, this.repo), { number: (payload.issue || payload.pull_request || payload).number });
+    }
+    get repo() {
+        if (process.env.GITHUB_REPOSITORY) {
+            const [owner, repo] = process.env.GITHUB_REPOSITORY.split('/');
+            return { owner, repo };
+        }
+        if (this.payload.repository) {
+            return {
+                owner: this.payload.repository.owner.login,
+                repo: this.payload.repository.name
+            };
+        }
+        throw new Error("context.repo requires a GITHUB_REPOSITORY environment variable like 'owner/repo'");
     }
 }
+//# sourceMappingURL=context.js.map
+// EXTERNAL MODULE: ./node_modules/@actions/github/node_modules/@actions/http-client/lib/index.js
+var http_client_lib = __nccwpck_require__(9659);
+;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/internal/utils.js
+var utils_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+function getAuthString(token, options) {
+    if (!token && !options.auth) {
+        throw new Error('Parameter token or opts.auth is required');
+    }
+    else if (token && options.auth) {
+        throw new Error('Parameters token and opts.auth may not both be specified');
+    }
+    return typeof options.auth === 'string' ? options.auth : `token ${token}`;
+}
+function getProxyAgent(destinationUrl) {
+    const hc = new http_client_lib.HttpClient();
+    return hc.getAgent(destinationUrl);
+}
+function getProxyAgentDispatcher(destinationUrl) {
+    const hc = new http_client_lib.HttpClient();
+    return hc.getAgentDispatcher(destinationUrl);
+}
+function getProxyFetch(destinationUrl) {
+    const httpDispatcher = getProxyAgentDispatcher(destinationUrl);
+    const proxyFetch = (url, opts) => utils_awaiter(this, void 0, void 0, function* () {
+        return (0,undici.fetch)(url, Object.assign(Object.assign({}, opts), { dispatcher: httpDispatcher }));
+    });
+    return proxyFetch;
+}
+function getApiBaseUrl() {
+    return process.env['GITHUB_API_URL'] || 'https://api.github.com';
+}
+function getUserAgentWithOrchestrationId(baseUserAgent) {
+    var _a;
+    const orchId = (_a = process.env['ACTIONS_ORCHESTRATION_ID']) === null || _a === void 0 ? void 0 : _a.trim();
+    if (orchId) {
+        const sanitizedId = orchId.replace(/[^a-z0-9_.-]/gi, '_');
+        const tag = `actions_orchestration_id/${sanitizedId}`;
+        if (baseUserAgent === null || baseUserAgent === void 0 ? void 0 : baseUserAgent.includes(tag))
+            return baseUserAgent;
+        const ua = baseUserAgent ? `${baseUserAgent} ` : '';
+        return `${ua}${tag}`;
+    }
+    return baseUserAgent;
+}
+//# sourceMappingURL=utils.js.map
+;// CONCATENATED MODULE: ./node_modules/universal-user-agent/index.js
+function getUserAgent() {
+  if (typeof navigator === "object" && "userAgent" in navigator) {
+    return navigator.userAgent;
+  }
+
+  if (typeof process === "object" && process.version !== undefined) {
+    return `Node.js/${process.version.substr(1)} (${process.platform}; ${
+      process.arch
+    })`;
+  }
+
+  return "<environment undetectable>";
+}
+
+;// CONCATENATED MODULE: ./node_modules/before-after-hook/lib/register.js
+// @ts-check
+
+function register(state, name, method, options) {
+  if (typeof method !== "function") {
+    throw new Error("method for before hook must be a function");
+  }
+
+  if (!options) {
+    options = {};
+  }
+
+  if (Array.isArray(name)) {
+    return name.reverse().reduce((callback, name) => {
+      return register.bind(null, state, name, callback, options);
+    }, method)();
+  }
+
+  return Promise.resolve().then(() => {
+    if (!state.registry[name]) {
+      return method(options);
+    }
+
+    return state.registry[name].reduce((method, registered) => {
+      return registered.hook.bind(null, method, options);
+    }, method)();
+  });
+}
+
+;// CONCATENATED MODULE: ./node_modules/before-after-hook/lib/add.js
+// @ts-check
+
+function addHook(state, kind, name, hook) {
+  const orig = hook;
+  if (!state.registry[name]) {
+    state.registry[name] = [];
+  }
+
+  if (kind === "before") {
+    hook = (method, options) => {
+      return Promise.resolve()
+        .then(orig.bind(null, options))
+        .then(method.bind(null, options));
+    };
+  }
+
+  if (kind === "after") {
+    hook = (method, options) => {
+      let result;
+      return Promise.resolve()
+        .then(method.bind(null, options))
+        .then((result_) => {
+          result = result_;
+          return orig(result, options);
+        })
+        .then(() => {
+          return result;
+        });
+    };
+  }
+
+  if (kind === "error") {
+    hook = (method, options) => {
+      return Promise.resolve()
+        .then(method.bind(null, options))
+        .catch((error) => {
+          return orig(error, options);
+        });
+    };
+  }
+
+  state.registry[name].push({
+    hook: hook,
+    orig: orig,
+  });
+}
+
+;// CONCATENATED MODULE: ./node_modules/before-after-hook/lib/remove.js
+// @ts-check
+
+function removeHook(state, name, method) {
+  if (!state.registry[name]) {
+    return;
+  }
+
+  const index = state.registry[name]
+    .map((registered) => {
+      return registered.orig;
+    })
+    .indexOf(method);
+
+  if (index === -1) {
+    return;
+  }
+
+  state.registry[name].splice(index, 1);
+}
+
+;// CONCATENATED MODULE: ./node_modules/before-after-hook/index.js
+// @ts-check
+
+
+
+
+
+// bind with array of arguments: https://stackoverflow.com/a/21792913
+const bind = Function.bind;
+const bindable = bind.bind(bind);
+
+function bindApi(hook, state, name) {
+  const removeHookRef = bindable(removeHook, null).apply(
+    null,
+    name ? [state, name] : [state]
+  );
+  hook.api = { remove: removeHookRef };
+  hook.remove = removeHookRef;
+  ["before", "error", "after", "wrap"].forEach((kind) => {
+    const args = name ? [state, kind, name] : [state, kind];
+    hook[kind] = hook.api[kind] = bindable(addHook, null).apply(null, args);
+  });
+}
+
+function Singular() {
+  const singularHookName = Symbol("Singular");
+  const singularHookState = {
+    registry: {},
+  };
+  const singularHook = register.bind(null, singularHookState, singularHookName);
+  bindApi(singularHook, singularHookState, singularHookName);
+  return singularHook;
+}
+
+function Collection() {
+  const state = {
+    registry: {},
+  };
+
+  const hook = register.bind(null, state);
+  bindApi(hook, state);
+
+  return hook;
+}
+
+/* harmony default export */ const before_after_hook = ({ Singular, Collection });
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/endpoint/dist-bundle/index.js
+// pkg/dist-src/defaults.js
+
+
+// pkg/dist-src/version.js
+var VERSION = "0.0.0-development";
+
+// pkg/dist-src/defaults.js
+var userAgent = `octokit-endpoint.js/${VERSION} ${getUserAgent()}`;
+var DEFAULTS = {
+  method: "GET",
+  baseUrl: "https://api.github.com",
+  headers: {
+    accept: "application/vnd.github.v3+json",
+    "user-agent": userAgent
+  },
+  mediaType: {
+    format: ""
+  }
+};
+
+// pkg/dist-src/util/lowercase-keys.js
+function dist_bundle_lowercaseKeys(object) {
+  if (!object) {
+    return {};
+  }
+  return Object.keys(object).reduce((newObj, key) => {
+    newObj[key.toLowerCase()] = object[key];
+    return newObj;
+  }, {});
+}
+
+// pkg/dist-src/util/is-plain-object.js
+function isPlainObject(value) {
+  if (typeof value !== "object" || value === null) return false;
+  if (Object.prototype.toString.call(value) !== "[object Object]") return false;
+  const proto = Object.getPrototypeOf(value);
+  if (proto === null) return true;
+  const Ctor = Object.prototype.hasOwnProperty.call(proto, "constructor") && proto.constructor;
+  return typeof Ctor === "function" && Ctor instanceof Ctor && Function.prototype.call(Ctor) === Function.prototype.call(value);
+}
+
+// pkg/dist-src/util/merge-deep.js
+function mergeDeep(defaults, options) {
+  const result = Object.assign({}, defaults);
+  Object.keys(options).forEach((key) => {
+    if (isPlainObject(options[key])) {
+      if (!(key in defaults)) Object.assign(result, { [key]: options[key] });
+      else result[key] = mergeDeep(defaults[key], options[key]);
+    } else {
+      Object.assign(result, { [key]: options[key] });
+    }
+  });
+  return result;
+}
+
+// pkg/dist-src/util/remove-undefined-properties.js
+function removeUndefinedProperties(obj) {
+  for (const key in obj) {
+    if (obj[key] === void 0) {
+      delete obj[key];
+    }
+  }
+  return obj;
+}
+
+// pkg/dist-src/merge.js
+function merge(defaults, route, options) {
+  if (typeof route === "string") {
+    let [method, url] = route.split(" ");
+    options = Object.assign(url ? { method, url } : { url: method }, options);
+  } else {
+    options = Object.assign({}, route);
+  }
+  options.headers = dist_bundle_lowercaseKeys(options.headers);
+  removeUndefinedProperties(options);
+  removeUndefinedProperties(options.headers);
+  const mergedOptions = mergeDeep(defaults || {}, options);
+  if (options.url === "/graphql") {
+    if (defaults && defaults.mediaType.previews?.length) {
+      mergedOptions.mediaType.previews = defaults.mediaType.previews.filter(
+        (preview) => !mergedOptions.mediaType.previews.includes(preview)
+      ).concat(mergedOptions.mediaType.previews);
+    }
+    mergedOptions.mediaType.previews = (mergedOptions.mediaType.previews || []).map((preview) => preview.replace(/-preview/, ""));
+  }
+  return mergedOptions;
+}
+
+// pkg/dist-src/util/add-query-parameters.js
+function addQueryParameters(url, parameters) {
+  const separator = /\?/.test(url) ? "&" : "?";
+  const names = Object.keys(parameters);
+  if (names.length === 0) {
+    return url;
+  }
+  return url + separator + names.map((name) => {
+    if (name === "q") {
+      return "q=" + parameters.q.split("+").map(encodeURIComponent).join("+");
+    }
+    return `${name}=${encodeURIComponent(parameters[name])}`;
+  }).join("&");
+}
+
+// pkg/dist-src/util/extract-url-variable-names.js
+var urlVariableRegex = /\{[^{}}]+\}/g;
+function removeNonChars(variableName) {
+  return variableName.replace(/(?:^\W+)|(?:(?<!\W)\W+$)/g, "").split(/,/);
+}
+function extractUrlVariableNames(url) {
+  const matches = url.match(urlVariableRegex);
+  if (!matches) {
+    return [];
+  }
+  return matches.map(removeNonChars).reduce((a, b) => a.concat(b), []);
+}
+
+// pkg/dist-src/util/omit.js
+function omit(object, keysToOmit) {
+  const result = { __proto__: null };
+  for (const key of Object.keys(object)) {
+    if (keysToOmit.indexOf(key) === -1) {
+      result[key] = object[key];
+    }
+  }
+  return result;
+}
+
+// pkg/dist-src/util/url-template.js
+function encodeReserved(str) {
+  return str.split(/(%[0-9A-Fa-f]{2})/g).map(function(part) {
+    if (!/%[0-9A-Fa-f]/.test(part)) {
+      part = encodeURI(part).replace(/%5B/g, "[").replace(/%5D/g, "]");
+    }
+    return part;
+  }).join("");
+}
+function encodeUnreserved(str) {
+  return encodeURIComponent(str).replace(/[!'()*]/g, function(c) {
+    return "%" + c.charCodeAt(0).toString(16).toUpperCase();
+  });
+}
+function encodeValue(operator, value, key) {
+  value = operator === "+" || operator === "#" ? encodeReserved(value) : encodeUnreserved(value);
+  if (key) {
+    return encodeUnreserved(key) + "=" + value;
+  } else {
+    return value;
+  }
+}
+function isDefined(value) {
+  return value !== void 0 && value !== null;
+}
+function isKeyOperator(operator) {
+  return operator === ";" || operator === "&" || operator === "?";
+}
+function getValues(context, operator, key, modifier) {
+  var value = context[key], result = [];
+  if (isDefined(value) && value !== "") {
+    if (typeof value === "string" || typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") {
+      value = value.toString();
+      if (modifier && modifier !== "*") {
+        value = value.substring(0, parseInt(modifier, 10));
+      }
+      result.push(
+        encodeValue(operator, value, isKeyOperator(operator) ? key : "")
+      );
+    } else {
+      if (modifier === "*") {
+        if (Array.isArray(value)) {
+          value.filter(isDefined).forEach(function(value2) {
+            result.push(
+              encodeValue(operator, value2, isKeyOperator(operator) ? key : "")
+            );
+          });
+        } else {
+          Object.keys(value).forEach(function(k) {
+            if (isDefined(value[k])) {
+              result.push(encodeValue(operator, value[k], k));
+            }
+          });
+        }
+      } else {
+        const tmp = [];
+        if (Array.isArray(value)) {
+          value.filter(isDefined).forEach(function(value2) {
+            tmp.push(encodeValue(operator, value2));
+          });
+        } else {
+          Object.keys(value).forEach(function(k) {
+            if (isDefined(value[k])) {
+              tmp.push(encodeUnreserved(k));
+              tmp.push(encodeValue(operator, value[k].toString()));
+            }
+          });
+        }
+        if (isKeyOperator(operator)) {
+          result.push(encodeUnreserved(key) + "=" + tmp.join(","));
+        } else if (tmp.length !== 0) {
+          result.push(tmp.join(","));
+        }
+      }
+    }
+  } else {
+    if (operator === ";") {
+      if (isDefined(value)) {
+        result.push(encodeUnreserved(key));
+      }
+    } else if (value === "" && (operator === "&" || operator === "?")) {
+      result.push(encodeUnreserved(key) + "=");
+    } else if (value === "") {
+      result.push("");
+    }
+  }
+  return result;
+}
+function parseUrl(template) {
+  return {
+    expand: expand.bind(null, template)
+  };
+}
+function expand(template, context) {
+  var operators = ["+", "#", ".", "/", ";", "?", "&"];
+  template = template.replace(
+    /\{([^\{\}]+)\}|([^\{\}]+)/g,
+    function(_, expression, literal) {
+      if (expression) {
+        let operator = "";
+        const values = [];
+        if (operators.indexOf(expression.charAt(0)) !== -1) {
+          operator = expression.charAt(0);
+          expression = expression.substr(1);
+        }
+        expression.split(/,/g).forEach(function(variable) {
+          var tmp = /([^:\*]*)(?::(\d+)|(\*))?/.exec(variable);
+          values.push(getValues(context, operator, tmp[1], tmp[2] || tmp[3]));
+        });
+        if (operator && operator !== "+") {
+          var separator = ",";
+          if (operator === "?") {
+            separator = "&";
+          } else if (operator !== "#") {
+            separator = operator;
+          }
+          return (values.length !== 0 ? operator : "") + values.join(separator);
+        } else {
+          return values.join(",");
+        }
+      } else {
+        return encodeReserved(literal);
+      }
+    }
+  );
+  if (template === "/") {
+    return template;
+  } else {
+    return template.replace(/\/$/, "");
+  }
+}
+
+// pkg/dist-src/parse.js
+function parse(options) {
+  let method = options.method.toUpperCase();
+  let url = (options.url || "/").replace(/:([a-z]\w+)/g, "{$1}");
+  let headers = Object.assign({}, options.headers);
+  let body;
+  let parameters = omit(options, [
+    "method",
+    "baseUrl",
+    "url",
+    "headers",
+    "request",
+    "mediaType"
+  ]);
+  const urlVariableNames = extractUrlVariableNames(url);
+  url = parseUrl(url).expand(parameters);
+  if (!/^http/.test(url)) {
+    url = options.baseUrl + url;
+  }
+  const omittedParameters = Object.keys(options).filter((option) => urlVariableNames.includes(option)).concat("baseUrl");
+  const remainingParameters = omit(parameters, omittedParameters);
+  const isBinaryRequest = /application\/octet-stream/i.test(headers.accept);
+  if (!isBinaryRequest) {
+    if (options.mediaType.format) {
+      headers.accept = headers.accept.split(/,/).map(
+        (format) => format.replace(
+          /application\/vnd(\.\w+)(\.v3)?(\.\w+)?(\+json)?$/,
+          `application/vnd$1$2.${options.mediaType.format}`
+        )
+      ).join(",");
+    }
+    if (url.endsWith("/graphql")) {
+      if (options.mediaType.previews?.length) {
+        const previewsFromAcceptHeader = headers.accept.match(/(?<![\w-])[\w-]+(?=-preview)/g) || [];
+        headers.accept = previewsFromAcceptHeader.concat(options.mediaType.previews).map((preview) => {
+          const format = options.mediaType.format ? `.${options.mediaType.format}` : "+json";
+          return `application/vnd.github.${preview}-preview${format}`;
+        }).join(",");
+      }
+    }
+  }
+  if (["GET", "HEAD"].includes(method)) {
+    url = addQueryParameters(url, remainingParameters);
+  } else {
+    if ("data" in remainingParameters) {
+      body = remainingParameters.data;
+    } else {
+      if (Object.keys(remainingParameters).length) {
+        body = remainingParameters;
+      }
+    }
+  }
+  if (!headers["content-type"] && typeof body !== "undefined") {
+    headers["content-type"] = "application/json; charset=utf-8";
+  }
+  if (["PATCH", "PUT"].includes(method) && typeof body === "undefined") {
+    body = "";
+  }
+  return Object.assign(
+    { method, url, headers },
+    typeof body !== "undefined" ? { body } : null,
+    options.request ? { request: options.request } : null
+  );
+}
+
+// pkg/dist-src/endpoint-with-defaults.js
+function endpointWithDefaults(defaults, route, options) {
+  return parse(merge(defaults, route, options));
+}
+
+// pkg/dist-src/with-defaults.js
+function withDefaults(oldDefaults, newDefaults) {
+  const DEFAULTS2 = merge(oldDefaults, newDefaults);
+  const endpoint2 = endpointWithDefaults.bind(null, DEFAULTS2);
+  return Object.assign(endpoint2, {
+    DEFAULTS: DEFAULTS2,
+    defaults: withDefaults.bind(null, DEFAULTS2),
+    merge: merge.bind(null, DEFAULTS2),
+    parse
+  });
+}
+
+// pkg/dist-src/index.js
+var endpoint = withDefaults(null, DEFAULTS);
+
+
+;// CONCATENATED MODULE: ./node_modules/content-type/dist/index.js
+/*!
+ * content-type
+ * Copyright(c) 2015 Douglas Christopher Wilson
+ * MIT Licensed
+ */
+const SP = 32; // " "
+const HTAB = 9; // "\t"
+const SEMI = 59; // ";"
+const EQ = 61; // "="
+const DQUOTE = 34; // '"'
+const BSLASH = 92; // "\\"
+const COMMA = 44; // ","
+const LOWER_CASE = 1;
+const OWS = 2;
+const SEMI_FLAG = 4;
+const COMMA_FLAG = 8;
+const TOKEN_FLAG = 16;
+const NON_ASCII = 0xff00;
+const CASE_FLAGS = LOWER_CASE | NON_ASCII;
+/**
+ * Character flags used to normalize HTTP field values while scanning.
+ * Out-of-range reads intentionally coerce to zero in bitwise expressions.
+ */
+const CHAR_MAP = new Uint8Array(0x100);
+CHAR_MAP[HTAB] |= OWS;
+CHAR_MAP[SP] |= OWS;
+CHAR_MAP[SEMI] |= SEMI_FLAG;
+CHAR_MAP[COMMA] |= COMMA_FLAG;
+for (let code = 0x80 /* non-ASCII */; code <= 0xff; code++) {
+    CHAR_MAP[code] |= LOWER_CASE;
+}
+for (const char of "!#$%&'*+-.^_`|~") {
+    CHAR_MAP[char.charCodeAt(0)] |= TOKEN_FLAG;
+}
+for (let code = 0x30 /* 0 */; code <= 0x39 /* 9 */; code++) {
+    CHAR_MAP[code] |= TOKEN_FLAG;
+}
+for (let code = 0x41 /* A */; code <= 0x5a /* Z */; code++) {
+    CHAR_MAP[code] |= LOWER_CASE | TOKEN_FLAG;
+}
+for (let code = 0x61 /* a */; code <= 0x7a /* z */; code++) {
+    CHAR_MAP[code] |= TOKEN_FLAG;
+}
+/**
+ * Null object perf optimization. Faster than `Object.create(null)` and `{ __proto__: null }`.
+ */
+const NullObject = /* @__PURE__ */ (() => {
+    const C = function () { };
+    C.prototype = Object.create(null);
+    return C;
+})();
+/**
+ * Validate a type string against RFC 9110.
+ */
+function isTypeValid(type, start = 0, end = type.length) {
+    let hasSlash = false;
+    for (let index = start; index < end; index++) {
+        const code = type.charCodeAt(index);
+        if (code === 47 /* / */) {
+            if (hasSlash || index === start || index >= end - 1)
+                return false;
+            hasSlash = true;
+        }
+        else if (!isTokenCode(code)) {
+            return false;
+        }
+    }
+    return hasSlash;
+}
+/**
+ * Validate a token against RFC 9110.
+ */
+function isTokenValid(token, start = 0, end = token.length) {
+    if (start >= end)
+        return false;
+    for (let index = start; index < end; index++) {
+        if (!isTokenCode(token.charCodeAt(index)))
+            return false;
+    }
+    return true;
+}
+/**
+ * Check whether a character code belongs to the token production in RFC 9110.
+ */
+function isTokenCode(code) {
+    return (CHAR_MAP[code] & TOKEN_FLAG) !== 0;
+}
+/**
+ * Serialize a parameter value.
+ */
+function parameterValue(str) {
+    const len = str.length;
+    if (len === 0)
+        return '""';
+    let index = 0;
+    while (index < len && isTokenCode(str.charCodeAt(index)))
+        index++;
+    if (index === len)
+        return str;
+    let result = '"';
+    let start = 0;
+    while (index < len) {
+        const code = str.charCodeAt(index);
+        if (code !== HTAB && (code < SP || code === 127 || code > 255)) {
+            throw new TypeError(`Invalid parameter value: ${str}`);
+        }
+        if (code === 34 /* " */ || code === 92 /* \\ */) {
+            result += `${str.slice(start, index)}\\`;
+            start = index;
+        }
+        index++;
+    }
+    return `${result}${str.slice(start)}"`;
+}
+/**
+ * Format an object into a `Content-Type` header.
+ */
+function format(obj) {
+    const { type, parameters } = obj;
+    if (!type || !isTypeValid(type)) {
+        throw new TypeError(`Invalid type: ${type}`);
+    }
+    let result = type;
+    if (parameters) {
+        for (const param of Object.keys(parameters)) {
+            if (!isTokenValid(param)) {
+                throw new TypeError(`Invalid parameter name: ${param}`);
+            }
+            result += `; ${param}=${parameterValue(parameters[param])}`;
+        }
+    }
+    return result;
+}
+/**
+ * Parse a `Content-Type` header.
+ */
+function dist_parse(header, options) {
+    const stopFlags = SEMI_FLAG | (options?.comma === true ? COMMA_FLAG : 0);
+    const len = header.length;
+    let valueStart = options?.start ?? 0;
+    while ((CHAR_MAP[header.charCodeAt(valueStart)] & OWS) !== 0) {
+        valueStart++;
+    }
+    let index = valueStart;
+    let typeFlags = 0;
+    let whitespace = -1;
+    let stop = options?.parameters === false ? COMMA_FLAG : 0;
+    while (index < len) {
+        const code = header.charCodeAt(index);
+        const flags = CHAR_MAP[code];
+        if ((flags & stopFlags) !== 0) {
+            stop |= flags & COMMA_FLAG;
+            break;
+        }
+        if ((flags & OWS) !== 0) {
+            if (whitespace === -1)
+                whitespace = index;
+        }
+        else {
+            whitespace = -1;
+        }
+        typeFlags |= (code & NON_ASCII) | flags;
+        index++;
+    }
+    const valueEnd = whitespace === -1 ? index : whitespace;
+    const value = header.slice(valueStart, valueEnd);
+    const type = (typeFlags & CASE_FLAGS) === 0 ? value : value.toLowerCase();
+    if (index === len || stop !== 0) {
+        return { type, index, parameters: new NullObject() };
+    }
+    return parseParameters(header, type, index, len, stopFlags);
+}
+/**
+ * Parses the parameters of a `Content-Type` header starting at the given index.
+ */
+function parseParameters(header, type, index, len, stopFlags) {
+    const parameters = new NullObject();
+    parameter: while (index < len) {
+        index++; // Skip over ;
+        while ((CHAR_MAP[header.charCodeAt(index)] & OWS) !== 0) {
+            index++;
+        }
+        const keyStart = index;
+        let keyFlags = 0;
+        let keyWhitespace = -1;
+        while (index < len) {
+            const code = header.charCodeAt(index);
+            const flags = CHAR_MAP[code];
+            if ((flags & stopFlags) !== 0) {
+                if ((flags & COMMA_FLAG) !== 0)
+                    break parameter;
+                continue parameter;
+            }
+            if (code === EQ) {
+                const keyEnd = keyWhitespace === -1 ? index : keyWhitespace;
+                const value = header.slice(keyStart, keyEnd);
+                const key = (keyFlags & CASE_FLAGS) === 0 ? value : value.toLowerCase();
+                index++;
+                while ((CHAR_MAP[header.charCodeAt(index)] & OWS) !== 0) {
+                    index++;
+                }
+                if (index < len && header.charCodeAt(index) === DQUOTE) {
+                    const quotedStart = ++index;
+                    let escaped = false;
+                    while (index < len) {
+                        const code = header.charCodeAt(index);
+                        if (code === DQUOTE) {
+                            if (parameters[key] === undefined) {
+                                parameters[key] = escaped
+                                    ? unescapeQuotedPairs(header, quotedStart, index)
+                                    : header.slice(quotedStart, index);
+                            }
+                            index++;
+                            let stop = 0;
+                            // Discard characters between quote and delimiter.
+                            while (index < len) {
+                                const code = header.charCodeAt(index);
+                                const flags = CHAR_MAP[code];
+                                if ((flags & stopFlags) !== 0) {
+                                    stop = flags & COMMA_FLAG;
+                                    break;
+                                }
+                                index++;
+                            }
+                            if (stop !== 0)
+                                break parameter;
+                            continue parameter;
+                        }
+                        if (code === BSLASH && index + 1 < len) {
+                            escaped = true;
+                            index += 2;
+                            continue;
+                        }
+                        index++;
+                    }
+                    continue parameter;
+                }
+                const valueStart = index;
+                let stop = 0;
+                let valueWhitespace = -1;
+                while (index < len) {
+                    const code = header.charCodeAt(index);
+                    const flags = CHAR_MAP[code];
+                    if ((flags & stopFlags) !== 0) {
+                        stop = flags & COMMA_FLAG;
+                        break;
+                    }
+                    if ((flags & OWS) !== 0) {
+                        if (valueWhitespace === -1)
+                            valueWhitespace = index;
+                    }
+                    else {
+                        valueWhitespace = -1;
+                    }
+                    index++;
+                }
+                if (parameters[key] === undefined) {
+                    const valueEnd = valueWhitespace === -1 ? index : valueWhitespace;
+                    parameters[key] = header.slice(valueStart, valueEnd);
+                }
+                if (stop !== 0)
+                    break parameter;
+                continue parameter;
+            }
+            if ((flags & OWS) !== 0) {
+                if (keyWhitespace === -1)
+                    keyWhitespace = index;
+            }
+            else {
+                keyWhitespace = -1;
+            }
+            keyFlags |= (code & NON_ASCII) | flags;
+            index++;
+        }
+    }
+    return { type, index, parameters };
+}
+/**
+ * Remove backslashes from quoted pairs in a known-terminated quoted string body.
+ */
+function unescapeQuotedPairs(str, start, end) {
+    let result = "";
+    for (let index = start; index < end; index++) {
+        if (str.charCodeAt(index) === BSLASH) {
+            result += str.slice(start, index);
+            start = ++index;
+        }
+    }
+    return result + str.slice(start, end);
+}
+//# sourceMappingURL=index.js.map
+;// CONCATENATED MODULE: ./node_modules/json-with-bigint/json-with-bigint.js
+const intRegex = /^-?\d+$/;
+const noiseValue = /^-?\d+n+$/; // Noise - strings that match the custom format before being converted to it
+const originalStringify = JSON.stringify;
+const originalParse = JSON.parse;
+const customFormat = /^-?\d+n$/;
+
+const bigIntsStringify = /([\[:])?"(-?\d+)n"($|\s*[,\}\]])/g;
+const noiseStringify = /([\[:])?("-?\d+n+)n("$|"\s*[,\}\]])/g;
+
+/**
+ * @typedef {(this: any, key: string | number | undefined, value: any) => any} Replacer
+ * @typedef {(key: string | number | undefined, value: any, context?: { source: string }) => any} Reviver
+ */
+
+/**
+ * Checks if a value is unstringifiable according to native JSON.stringify rules.
+ *
+ * @param {any} val The value to check.
+ * @returns {boolean} True if the value is undefined, a function, or a symbol.
+ */
+const isUnstringifiable = (val) =>
+  val === undefined || typeof val === "function" || typeof val === "symbol";
+
+/**
+ * Checks if a value is a native JSON.rawJSON object (Node.js 22+).
+ *
+ * @param {any} val The value to check.
+ * @returns {boolean} True if the value is a RawJSON instance.
+ */
+const isRawJSON = (val) =>
+  val !== null &&
+  typeof val === "object" &&
+  val.constructor &&
+  val.constructor.name === "RawJSON";
+
+/**
+ * Iteratively converts a JS value to a JSON string.
+ * Used as a fallback when the native JSON.stringify hits the Maximum Call Stack size.
+ * Fully compliant with JSON formatting (space), replacers, and toJSON behaviors.
+ *
+ * @param {any} rootValue The value to stringify.
+ * @param {Replacer | Array<string | number> | null} [replacer] User's custom replacer function.
+ * @param {string | number} [spaceParam] Indentation for pretty-printing.
+ * @returns {string | undefined} The generated JSON string.
+ */
+const stringifyIteratively = (rootValue, replacer, spaceParam) => {
+  let space = "";
+
+  if (typeof spaceParam === "number") {
+    space = " ".repeat(Math.min(10, Math.max(0, Math.floor(spaceParam))));
+  } else if (typeof spaceParam === "string") {
+    space = spaceParam.slice(0, 10);
+  }
+
+  const isFunctionReplacer = typeof replacer === "function";
+  const propertyList = Array.isArray(replacer)
+    ? new Set(replacer.map(String))
+    : null;
+
+  /**
+   * Prepares a value for stringification by resolving toJSON, handling BigInts,
+   * applying custom replacers, and unwrapping primitive objects.
+   *
+   * @param {object|Array} parent The parent object or array holding the value.
+   * @param {string} key The key associated with the value.
+   * @param {any} val The raw value to process.
+   * @returns {any} The processed value ready for stringification.
+   */
+  const prepareVal = (parent, key, val) => {
+    const isObject = val !== null && typeof val === "object";
+    const hasToJSON = isObject && typeof val.toJSON === "function";
+
+    if (hasToJSON) {
+      val = val.toJSON(key);
+    }
+
+    const isNoise = typeof val === "string" && noiseValue.test(val);
+
+    if (isNoise) return val + "n";
+
+    const isBigInt = typeof val === "bigint";
+
+    if (isBigInt) {
+      const supportsRawJSON = "rawJSON" in JSON;
+
+      if (supportsRawJSON) return JSON.rawJSON(val.toString());
+
+      return val.toString() + "n";
+    }
+
+    if (isFunctionReplacer) {
+      val = replacer.call(parent, key, val);
+    }
+
+    const isPostReplacerObject = val !== null && typeof val === "object";
+
+    if (isPostReplacerObject) {
+      const isPrimitiveWrapper =
+        val instanceof Number ||
+        val instanceof String ||
+        val instanceof Boolean;
+
+      if (isPrimitiveWrapper) {
+        val = val.valueOf();
+      }
+    }
+
+    return val;
+  };
+
+  const rootProcessed = prepareVal({ "": rootValue }, "", rootValue);
+
+  if (isUnstringifiable(rootProcessed)) {
+    return undefined;
+  }
+
+  const isRootPrimitive =
+    rootProcessed === null || typeof rootProcessed !== "object";
+  const isRootNativeRawJSON = isRawJSON(rootProcessed);
+
+  if (isRootPrimitive || isRootNativeRawJSON) {
+    return originalStringify(rootProcessed);
+  }
+
+  const chunks = [];
+  let level = 0;
+
+  const stack = [
+    {
+      parent: { "": rootProcessed },
+      key: "",
+      val: rootProcessed,
+      isArray: Array.isArray(rootProcessed),
+      keys: Array.isArray(rootProcessed) ? null : Object.keys(rootProcessed),
+      index: 0,
+      first: true,
+    },
+  ];
+
+  const visited = new WeakSet([rootProcessed]);
+
+  while (stack.length > 0) {
+    const node = stack[stack.length - 1];
+
+    if (node.index === 0) {
+      chunks.push(node.isArray ? "[" : "{");
+      level++;
+    }
+
+    let isDone = false;
+
+    if (node.isArray) {
+      if (node.index < node.val.length) {
+        if (!node.first) chunks.push(",");
+
+        if (space) chunks.push("\n" + space.repeat(level));
+
+        const childRaw = node.val[node.index];
+        const childVal = prepareVal(node.val, String(node.index), childRaw);
+
+        if (isUnstringifiable(childVal)) {
+          chunks.push("null");
+          node.first = false;
+          node.index++;
+        } else {
+          const isComplexObject =
+            childVal !== null && typeof childVal === "object";
+          const isNativeRaw = isRawJSON(childVal);
+
+          if (isComplexObject && !isNativeRaw) {
+            if (visited.has(childVal)) {
+              throw new TypeError("Converting circular structure to JSON");
+            }
+
+            visited.add(childVal);
+
+            stack.push({
+              parent: node.val,
+              key: String(node.index),
+              val: childVal,
+              isArray: Array.isArray(childVal),
+              keys: Array.isArray(childVal) ? null : Object.keys(childVal),
+              index: 0,
+              first: true,
+            });
+
+            node.first = false;
+            node.index++;
+          } else {
+            chunks.push(originalStringify(childVal));
+            node.first = false;
+            node.index++;
+          }
+        }
+      } else {
+        isDone = true;
+      }
+    } else {
+      while (node.index < node.keys.length) {
+        const k = node.keys[node.index++];
+
+        const isFilteredOutByArray = propertyList && !propertyList.has(k);
+
+        if (isFilteredOutByArray) continue;
+
+        const childRaw = node.val[k];
+        const childVal = prepareVal(node.val, k, childRaw);
+
+        if (isUnstringifiable(childVal)) continue;
+
+        if (!node.first) chunks.push(",");
+
+        if (space) {
+          chunks.push("\n" + space.repeat(level) + originalStringify(k) + ": ");
+        } else {
+          chunks.push(originalStringify(k) + ":");
+        }
+
+        const isComplexObject =
+          childVal !== null && typeof childVal === "object";
+        const isNativeRaw = isRawJSON(childVal);
+
+        if (isComplexObject && !isNativeRaw) {
+          if (visited.has(childVal)) {
+            throw new TypeError("Converting circular structure to JSON");
+          }
+
+          visited.add(childVal);
+
+          stack.push({
+            parent: node.val,
+            key: k,
+            val: childVal,
+            isArray: Array.isArray(childVal),
+            keys: Array.isArray(childVal) ? null : Object.keys(childVal),
+            index: 0,
+            first: true,
+          });
+
+          node.first = false;
+
+          break; // Stop current loop level to process the newly pushed stack node
+        } else {
+          chunks.push(originalStringify(childVal));
+          node.first = false;
+        }
+      }
+
+      const isNodeFullyProcessed =
+        node.index >= node.keys.length && stack[stack.length - 1] === node;
+
+      if (isNodeFullyProcessed) {
+        isDone = true;
+      }
+    }
+
+    if (isDone) {
+      level--;
+
+      if (!node.first && space) chunks.push("\n" + space.repeat(level));
+
+      chunks.push(node.isArray ? "]" : "}");
+      visited.delete(node.val);
+      stack.pop();
+    }
+  }
+
+  return chunks.join("");
+};
+
+/**
+ * Converts a JavaScript value to a JSON string.
+ *
+ * Supports serialization of BigInt values using two strategies:
+ * 1. Custom format "123n" → "123" (universal fallback)
+ * 2. Native JSON.rawJSON() (Node.js 22+, fastest) when available
+ *
+ * All other values are serialized exactly like native JSON.stringify().
+ *
+ * @param {*} value The value to convert to a JSON string.
+ * @param {Replacer | Array<string | number> | null} [replacer]
+ * A function that alters the behavior of the stringification process,
+ * or an array of strings/numbers to indicate properties to exclude.
+ * @param {string | number} [space]
+ * A string or number to specify indentation or pretty-printing.
+ * @returns {string} The JSON string representation.
+ */
+const JSONStringify = (value, replacer, space) => {
+  try {
+    const supportsRawJSON = "rawJSON" in JSON;
+
+    if (supportsRawJSON) {
+      return originalStringify(
+        value,
+        (key, val) => {
+          if (typeof val === "bigint") return JSON.rawJSON(val.toString());
+
+          const hasFunctionReplacer = typeof replacer === "function";
+
+          if (hasFunctionReplacer) return replacer(key, val);
+
+          const isKeyInArrayReplacer =
+            Array.isArray(replacer) && replacer.includes(key);
+
+          if (isKeyInArrayReplacer) return val;
+
+          return val;
+        },
+        space,
+      );
+    }
+
+    if (!value) return originalStringify(value, replacer, space);
+
+    const convertedToCustomJSON = originalStringify(
+      value,
+      (key, val) => {
+        const isNoise = typeof val === "string" && noiseValue.test(val);
+
+        if (isNoise) return val.toString() + "n"; // Mark noise values with additional "n" to offset the deletion of one "n" during the processing
+
+        if (typeof val === "bigint") return val.toString() + "n";
+
+        const hasFunctionReplacer = typeof replacer === "function";
+
+        if (hasFunctionReplacer) return replacer(key, val);
+
+        const isKeyInArrayReplacer =
+          Array.isArray(replacer) && replacer.includes(key);
+
+        if (isKeyInArrayReplacer) return val;
+
+        return val;
+      },
+      space,
+    );
+
+    const processedJSON = convertedToCustomJSON.replace(
+      bigIntsStringify,
+      "$1$2$3",
+    ); // Delete one "n" off the end of every BigInt value
+
+    const denoisedJSON = processedJSON.replace(noiseStringify, "$1$2$3"); // Remove one "n" off the end of every noisy string
+
+    return denoisedJSON;
+  } catch (error) {
+    if (error instanceof RangeError) {
+      const convertedJSON = stringifyIteratively(value, replacer, space);
+
+      if (convertedJSON === undefined) return undefined;
+
+      const supportsRawJSON = "rawJSON" in JSON;
+
+      if (supportsRawJSON) return convertedJSON;
+
+      const processedJSON = convertedJSON.replace(bigIntsStringify, "$1$2$3");
+
+      return processedJSON.replace(noiseStringify, "$1$2$3");
+    }
+
+    throw error;
+  }
+};
+
+const featureCache = new Map();
+
+/**
+ * Detects if the current JSON.parse implementation supports the context.source feature.
+ *
+ * Uses toString() fingerprinting to cache results and automatically detect runtime
+ * replacements of JSON.parse (polyfills, mocks, etc.).
+ *
+ * @returns {boolean} true if context.source is supported, false otherwise.
+ */
+const isContextSourceSupported = () => {
+  const parseFingerprint = JSON.parse.toString();
+
+  if (featureCache.has(parseFingerprint)) {
+    return featureCache.get(parseFingerprint);
+  }
+
+  try {
+    const result = JSON.parse(
+      "1",
+      (_, __, context) => !!context?.source && context.source === "1",
+    );
+    featureCache.set(parseFingerprint, result);
+
+    return result;
+  } catch {
+    featureCache.set(parseFingerprint, false);
+
+    return false;
+  }
+};
+
+/**
+ * Reviver function that converts custom-format BigInt strings back to BigInt values.
+ * Also handles "noise" strings that accidentally match the BigInt format.
+ *
+ * @param {string | number | undefined} key The object key.
+ * @param {*} value The value being parsed.
+ * @param {object} [context] Parse context (if supported by JSON.parse).
+ * @param {Reviver} [userReviver] User's custom reviver function.
+ * @returns {any} The transformed value.
+ */
+const convertMarkedBigIntsReviver = (key, value, context, userReviver) => {
+  const isCustomFormatBigInt =
+    typeof value === "string" && customFormat.test(value);
+
+  if (isCustomFormatBigInt) return BigInt(value.slice(0, -1));
+
+  const isNoiseValue = typeof value === "string" && noiseValue.test(value);
+  if (isNoiseValue) return value.slice(0, -1);
+
+  const hasUserReviver = typeof userReviver === "function";
+
+  if (!hasUserReviver) return value;
+
+  return userReviver(key, value, context);
+};
+
+/**
+ * Fast JSON.parse implementation (~2x faster than classic fallback).
+ * Uses JSON.parse's context.source feature to detect integers and convert
+ * large numbers directly to BigInt without string manipulation.
+ *
+ * Does not support legacy custom format from v1 of this library.
+ *
+ * @param {string} text JSON string to parse.
+ * @param {Reviver} [reviver] Transform function to apply to each value.
+ * @returns {any} Parsed JavaScript value.
+ */
+const JSONParseV2 = (text, reviver) => {
+  return JSON.parse(text, (key, value, context) => {
+    const isNumber = typeof value === "number";
+    const isOutOfBounds =
+      value > Number.MAX_SAFE_INTEGER || value < Number.MIN_SAFE_INTEGER;
+    const isBigNumber = isNumber && isOutOfBounds;
+    const isInt = context && intRegex.test(context.source);
+    const isBigInt = isBigNumber && isInt;
+
+    if (isBigInt) return BigInt(context.source);
+
+    const hasCustomReviver = typeof reviver === "function";
+
+    if (!hasCustomReviver) return value;
+
+    return reviver(key, value, context);
+  });
+};
+
+const MAX_INT = Number.MAX_SAFE_INTEGER.toString();
+const MAX_DIGITS = MAX_INT.length;
+const stringsOrLargeNumbers =
+  /"(?:[^"\\]|\\.)*"|-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/g;
+const noiseValueWithQuotes = /^"-?\d+n+"$/; // Noise - strings that match the custom format before being converted to it
+
+/**
+ * Iteratively traverses the parsed object bottom-up (post-order),
+ * emulating the native JSON.parse reviver behavior.
+ * This avoids Call Stack overflows (RangeError) on deeply nested structures.
+ *
+ * @param {any} parsed The natively parsed JSON object.
+ * @param {Reviver} [userReviver] User's custom reviver function.
+ * @returns {any} The fully processed object.
+ */
+const applyReviverIteratively = (parsed, userReviver) => {
+  const rootHolder = { "": parsed };
+  const stack = [{ parent: rootHolder, key: "", visited: false }];
+
+  while (stack.length > 0) {
+    const node = stack[stack.length - 1];
+
+    if (!node.visited) {
+      node.visited = true;
+
+      const value = node.parent[node.key];
+      const isComplexObject = value !== null && typeof value === "object";
+
+      if (isComplexObject) {
+        const keys = Object.keys(value);
+
+        for (let i = keys.length - 1; i >= 0; i--) {
+          stack.push({ parent: value, key: keys[i], visited: false });
+        }
+      }
+    } else {
+      const { parent, key } = node;
+      let value = parent[key];
+
+      if (typeof value === "string") {
+        const isCustomFormatBigInt = customFormat.test(value);
+
+        if (isCustomFormatBigInt) {
+          value = BigInt(value.slice(0, -1));
+        } else {
+          const isNoise = noiseValue.test(value);
+
+          if (isNoise) value = value.slice(0, -1);
+        }
+      }
+
+      const hasUserReviver = typeof userReviver === "function";
+
+      if (hasUserReviver) {
+        value = userReviver.call(parent, key, value);
+      }
+
+      const isDeleted = value === undefined;
+
+      if (isDeleted) {
+        delete parent[key];
+      } else {
+        parent[key] = value;
+      }
+
+      stack.pop();
+    }
+  }
+
+  return rootHolder[""];
+};
+
+/**
+ * Pre-processes the JSON string to mark large numbers with an 'n' suffix.
+ *
+ * @param {string} text The raw JSON string.
+ * @returns {string} The serialized string with marked BigInts.
+ */
+const serializeBigInts = (text) => {
+  return text.replace(
+    stringsOrLargeNumbers,
+    (match, digits, fractional, exponential) => {
+      const isString = match[0] === '"';
+      const isNoise = isString && noiseValueWithQuotes.test(match);
+
+      if (isNoise) return match.substring(0, match.length - 1) + 'n"'; // Mark noise values with additional "n" to offset the deletion of one "n" during the processing
+
+      const hasFractionalOrExponential = fractional || exponential;
+
+      // With a fixed number of digits, we can correctly use lexicographical comparison to do a numeric comparison
+      const isLessThanMaxSafeInt =
+        digits &&
+        (digits.length < MAX_DIGITS ||
+          (digits.length === MAX_DIGITS && digits <= MAX_INT));
+
+      const isStandardValue =
+        isString || hasFractionalOrExponential || isLessThanMaxSafeInt;
+
+      if (isStandardValue) return match;
+
+      return '"' + match + 'n"';
+    },
+  );
+};
+
+/**
+ * Converts a JSON string into a JavaScript value.
+ *
+ * Supports parsing of large integers using two strategies:
+ * 1. Classic fallback: Marks large numbers with "123n" format, then converts to BigInt
+ * 2. Fast path (JSONParseV2): Uses context.source feature (~2x faster) when available
+ *
+ * All other JSON values are parsed exactly like native JSON.parse().
+ *
+ * @param {string} text A valid JSON string.
+ * @param {Reviver} [reviver]
+ * A function that transforms the results. This function is called for each member
+ * of the object. If a member contains nested objects, the nested objects are
+ * transformed before the parent object is.
+ * @returns {any} The parsed JavaScript value.
+ * @throws {SyntaxError} If text is not valid JSON.
+ */
+const JSONParse = (text, reviver) => {
+  if (!text) return originalParse(text, reviver);
+
+  try {
+    if (isContextSourceSupported()) return JSONParseV2(text, reviver); // Shortcut to a faster (2x) and simpler version
+
+    // Find and mark big numbers with "n"
+    const serializedData = serializeBigInts(text);
+
+    return originalParse(serializedData, (key, value, context) =>
+      convertMarkedBigIntsReviver(key, value, context, reviver),
+    );
+  } catch (error) {
+    if (error instanceof RangeError) {
+      const serializedData = serializeBigInts(text);
+      const parsed = originalParse(serializedData);
+
+      return applyReviverIteratively(parsed, reviver);
+    }
+
+    throw error;
+  }
+};
+
+
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/request-error/dist-src/index.js
+class RequestError extends Error {
+  name;
+  /**
+   * http status code
+   */
+  status;
+  /**
+   * Request options that lead to the error.
+   */
+  request;
+  /**
+   * Response object if a response was received
+   */
+  response;
+  constructor(message, statusCode, options) {
+    super(message, { cause: options.cause });
+    this.name = "HttpError";
+    this.status = Number.parseInt(statusCode);
+    if (Number.isNaN(this.status)) {
+      this.status = 0;
+    }
+    /* v8 ignore else -- @preserve -- Bug with vitest coverage where it sees an else branch that doesn't exist */
+    if ("response" in options) {
+      this.response = options.response;
+    }
+    const requestCopy = Object.assign({}, options.request);
+    if (options.request.headers.authorization) {
+      requestCopy.headers = Object.assign({}, options.request.headers, {
+        authorization: options.request.headers.authorization.replace(
+          /(?<! ) .*$/,
+          " [REDACTED]"
+        )
+      });
+    }
+    requestCopy.url = requestCopy.url.replace(/\bclient_secret=\w+/g, "client_secret=[REDACTED]").replace(/\baccess_token=\w+/g, "access_token=[REDACTED]");
+    this.request = requestCopy;
+  }
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/request/dist-bundle/index.js
+// pkg/dist-src/index.js
+
+
+// pkg/dist-src/defaults.js
+
+
+// pkg/dist-src/version.js
+var dist_bundle_VERSION = "10.0.16";
+
+// pkg/dist-src/defaults.js
+var defaults_default = {
+  headers: {
+    "user-agent": `octokit-request.js/${dist_bundle_VERSION} ${getUserAgent()}`
+  }
+};
+
+// pkg/dist-src/fetch-wrapper.js
+
+
+
+// pkg/dist-src/is-plain-object.js
+function dist_bundle_isPlainObject(value) {
+  if (typeof value !== "object" || value === null) return false;
+  if (Object.prototype.toString.call(value) !== "[object Object]") return false;
+  const proto = Object.getPrototypeOf(value);
+  if (proto === null) return true;
+  const Ctor = Object.prototype.hasOwnProperty.call(proto, "constructor") && proto.constructor;
+  return typeof Ctor === "function" && Ctor instanceof Ctor && Function.prototype.call(Ctor) === Function.prototype.call(value);
+}
+
+// pkg/dist-src/fetch-wrapper.js
+
+var noop = () => "";
+async function fetchWrapper(requestOptions) {
+  const fetch = requestOptions.request?.fetch || globalThis.fetch;
+  if (!fetch) {
+    throw new Error(
+      "fetch is not set. Please pass a fetch implementation as new Octokit({ request: { fetch }}). Learn more at https://github.com/octokit/octokit.js/#fetch-missing"
+    );
+  }
+  const log = requestOptions.request?.log || console;
+  const parseSuccessResponseBody = requestOptions.request?.parseSuccessResponseBody !== false;
+  const body = dist_bundle_isPlainObject(requestOptions.body) || Array.isArray(requestOptions.body) ? JSONStringify(requestOptions.body) : requestOptions.body;
+  const requestHeaders = Object.fromEntries(
+    Object.entries(requestOptions.headers).map(([name, value]) => [
+      name,
+      String(value)
+    ])
+  );
+  let fetchResponse;
+  try {
+    fetchResponse = await fetch(requestOptions.url, {
+      method: requestOptions.method,
+      body,
+      redirect: requestOptions.request?.redirect,
+      headers: requestHeaders,
+      signal: requestOptions.request?.signal,
+      // duplex must be set if request.body is ReadableStream or Async Iterables.
+      // See https://fetch.spec.whatwg.org/#dom-requestinit-duplex.
+      ...requestOptions.body && { duplex: "half" }
+    });
+  } catch (error) {
+    let message = "Unknown Error";
+    if (error instanceof Error) {
+      if (error.name === "AbortError") {
+        error.status = 500;
+        throw error;
+      }
+      message = error.message;
+      if (error.name === "TypeError" && "cause" in error) {
+        if (error.cause instanceof Error) {
+          message = error.cause.message;
+        } else if (typeof error.cause === "string") {
+          message = error.cause;
+        }
+      }
+    }
+    const requestError = new RequestError(message, 500, {
+      request: requestOptions
+    });
+    requestError.cause = error;
+    throw requestError;
+  }
+  const status = fetchResponse.status;
+  const url = fetchResponse.url;
+  const responseHeaders = {};
+  for (const [key, value] of fetchResponse.headers) {
+    responseHeaders[key] = value;
+  }
+  const octokitResponse = {
+    url,
+    status,
+    headers: responseHeaders,
+    data: ""
+  };
+  if ("deprecation" in responseHeaders) {
+    const matches = responseHeaders.link && responseHeaders.link.match(/<([^<>]+)>; rel="deprecation"/);
+    const deprecationLink = matches && matches.pop();
+    log.warn(
+      `[@octokit/request] "${requestOptions.method} ${requestOptions.url}" is deprecated. It is scheduled to be removed on ${responseHeaders.sunset}${deprecationLink ? `. See ${deprecationLink}` : ""}`
+    );
+  }
+  if (status === 204 || status === 205) {
+    return octokitResponse;
+  }
+  if (requestOptions.method === "HEAD") {
+    if (status < 400) {
+      return octokitResponse;
+    }
+    throw new RequestError(fetchResponse.statusText, status, {
+      response: octokitResponse,
+      request: requestOptions
+    });
+  }
+  if (status === 304) {
+    octokitResponse.data = await getResponseData(fetchResponse);
+    throw new RequestError("Not modified", status, {
+      response: octokitResponse,
+      request: requestOptions
+    });
+  }
+  if (status >= 400) {
+    octokitResponse.data = await getResponseData(fetchResponse);
+    throw new RequestError(toErrorMessage(octokitResponse.data), status, {
+      response: octokitResponse,
+      request: requestOptions
+    });
+  }
+  octokitResponse.data = parseSuccessResponseBody ? await getResponseData(fetchResponse) : fetchResponse.body;
+  return octokitResponse;
+}
+async function getResponseData(response) {
+  const contentType = response.headers.get("content-type");
+  if (!contentType) {
+    return response.text().catch(noop);
+  }
+  const mimetype = dist_parse(contentType);
+  if (isJSONResponse(mimetype)) {
+    let text = "";
+    try {
+      text = await response.text();
+      return JSONParse(text);
+    } catch (err) {
+      return text;
+    }
+  } else if (mimetype.type.startsWith("text/") || // `application/octet-stream` is the canonical "arbitrary binary" type
+  // (RFC 2046) and must never be decoded as text, even when the response
+  // carries a (misleading) `charset=utf-8` parameter — see #751.
+  mimetype.parameters.charset?.toLowerCase() === "utf-8" && mimetype.type !== "application/octet-stream") {
+    return response.text().catch(noop);
+  } else {
+    return response.arrayBuffer().catch(
+      /* v8 ignore next -- @preserve */
+      () => new ArrayBuffer(0)
+    );
+  }
+}
+function isJSONResponse(mimetype) {
+  return mimetype.type === "application/json" || mimetype.type === "application/scim+json";
+}
+function toErrorMessage(data) {
+  if (typeof data === "string") {
+    return data;
+  }
+  if (data instanceof ArrayBuffer) {
+    return "Unknown error";
+  }
+  if (typeof data === "object" && data !== null && "message" in data) {
+    const objectData = data;
+    const suffix = "documentation_url" in objectData ? ` - ${objectData.documentation_url}` : "";
+    return Array.isArray(objectData.errors) ? `${objectData.message}: ${objectData.errors.map((v) => JSON.stringify(v)).join(", ")}${suffix}` : `${objectData.message}${suffix}`;
+  }
+  return `Unknown error: ${JSON.stringify(data)}`;
+}
+
+// pkg/dist-src/with-defaults.js
+function dist_bundle_withDefaults(oldEndpoint, newDefaults) {
+  const endpoint2 = oldEndpoint.defaults(newDefaults);
+  const newApi = function(route, parameters) {
+    const endpointOptions = endpoint2.merge(route, parameters);
+    if (!endpointOptions.request || !endpointOptions.request.hook) {
+      return fetchWrapper(endpoint2.parse(endpointOptions));
+    }
+    const request2 = (route2, parameters2) => {
+      return fetchWrapper(
+        endpoint2.parse(endpoint2.merge(route2, parameters2))
+      );
+    };
+    Object.assign(request2, {
+      endpoint: endpoint2,
+      defaults: dist_bundle_withDefaults.bind(null, endpoint2)
+    });
+    return endpointOptions.request.hook(request2, endpointOptions);
+  };
+  return Object.assign(newApi, {
+    endpoint: endpoint2,
+    defaults: dist_bundle_withDefaults.bind(null, endpoint2)
+  });
+}
+
+// pkg/dist-src/index.js
+var request = dist_bundle_withDefaults(endpoint, defaults_default);
+
+/* v8 ignore next -- @preserve */
+/* v8 ignore else -- @preserve */
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/graphql/dist-bundle/index.js
+// pkg/dist-src/index.js
+
+
+
+// pkg/dist-src/version.js
+var graphql_dist_bundle_VERSION = "0.0.0-development";
+
+// pkg/dist-src/with-defaults.js
+
+
+// pkg/dist-src/graphql.js
+
+
+// pkg/dist-src/error.js
+function _buildMessageForResponseErrors(data) {
+  return `Request failed due to following response errors:
+` + data.errors.map((e) => ` - ${e.message}`).join("\n");
+}
+var GraphqlResponseError = class extends Error {
+  constructor(request2, headers, response) {
+    super(_buildMessageForResponseErrors(response));
+    this.request = request2;
+    this.headers = headers;
+    this.response = response;
+    this.errors = response.errors;
+    this.data = response.data;
+    if (Error.captureStackTrace) {
+      Error.captureStackTrace(this, this.constructor);
+    }
+  }
+  request;
+  headers;
+  response;
+  name = "GraphqlResponseError";
+  errors;
+  data;
+};
+
+// pkg/dist-src/graphql.js
+var NON_VARIABLE_OPTIONS = [
+  "method",
+  "baseUrl",
+  "url",
+  "headers",
+  "request",
+  "query",
+  "mediaType",
+  "operationName"
+];
+var FORBIDDEN_VARIABLE_OPTIONS = ["query", "method", "url"];
+var GHES_V3_SUFFIX_REGEX = /\/api\/v3\/?$/;
+function graphql(request2, query, options) {
+  if (options) {
+    if (typeof query === "string" && "query" in options) {
+      return Promise.reject(
+        new Error(`[@octokit/graphql] "query" cannot be used as variable name`)
+      );
+    }
+    for (const key in options) {
+      if (!FORBIDDEN_VARIABLE_OPTIONS.includes(key)) continue;
+      return Promise.reject(
+        new Error(
+          `[@octokit/graphql] "${key}" cannot be used as variable name`
+        )
+      );
+    }
+  }
+  const parsedOptions = typeof query === "string" ? Object.assign({ query }, options) : query;
+  const requestOptions = Object.keys(
+    parsedOptions
+  ).reduce((result, key) => {
+    if (NON_VARIABLE_OPTIONS.includes(key)) {
+      result[key] = parsedOptions[key];
+      return result;
+    }
+    if (!result.variables) {
+      result.variables = {};
+    }
+    result.variables[key] = parsedOptions[key];
+    return result;
+  }, {});
+  const baseUrl = parsedOptions.baseUrl || request2.endpoint.DEFAULTS.baseUrl;
+  if (GHES_V3_SUFFIX_REGEX.test(baseUrl)) {
+    requestOptions.url = baseUrl.replace(GHES_V3_SUFFIX_REGEX, "/api/graphql");
+  }
+  return request2(requestOptions).then((response) => {
+    if (response.data.errors) {
+      const headers = {};
+      for (const key of Object.keys(response.headers)) {
+        headers[key] = response.headers[key];
+      }
+      throw new GraphqlResponseError(
+        requestOptions,
+        headers,
+        response.data
+      );
+    }
+    return response.data.data;
+  });
+}
+
+// pkg/dist-src/with-defaults.js
+function graphql_dist_bundle_withDefaults(request2, newDefaults) {
+  const newRequest = request2.defaults(newDefaults);
+  const newApi = (query, options) => {
+    return graphql(newRequest, query, options);
+  };
+  return Object.assign(newApi, {
+    defaults: graphql_dist_bundle_withDefaults.bind(null, newRequest),
+    endpoint: newRequest.endpoint
+  });
+}
+
+// pkg/dist-src/index.js
+var graphql2 = graphql_dist_bundle_withDefaults(request, {
+  headers: {
+    "user-agent": `octokit-graphql.js/${graphql_dist_bundle_VERSION} ${getUserAgent()}`
+  },
+  method: "POST",
+  url: "/graphql"
+});
+function withCustomRequest(customRequest) {
+  return graphql_dist_bundle_withDefaults(customRequest, {
+    method: "POST",
+    url: "/graphql"
+  });
+}
+
+/* v8 ignore if -- @preserve */
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/auth-token/dist-bundle/index.js
+// pkg/dist-src/is-jwt.js
+var b64url = "(?:[a-zA-Z0-9_-]+)";
+var sep = "\\.";
+var jwtRE = new RegExp(`^${b64url}${sep}${b64url}${sep}${b64url}$`);
+var isJWT = jwtRE.test.bind(jwtRE);
+
+// pkg/dist-src/auth.js
+async function auth(token) {
+  const isApp = isJWT(token);
+  const isInstallation = token.startsWith("v1.") || token.startsWith("ghs_");
+  const isUserToServer = token.startsWith("ghu_");
+  const tokenType = isApp ? "app" : isInstallation ? "installation" : isUserToServer ? "user-to-server" : "oauth";
+  return {
+    type: "token",
+    token,
+    tokenType
+  };
+}
+
+// pkg/dist-src/with-authorization-prefix.js
+function withAuthorizationPrefix(token) {
+  if (token.split(/\./).length === 3) {
+    return `bearer ${token}`;
+  }
+  return `token ${token}`;
+}
+
+// pkg/dist-src/hook.js
+async function hook(token, request, route, parameters) {
+  const endpoint = request.endpoint.merge(
+    route,
+    parameters
+  );
+  endpoint.headers.authorization = withAuthorizationPrefix(token);
+  return request(endpoint);
+}
+
+// pkg/dist-src/index.js
+var createTokenAuth = function createTokenAuth2(token) {
+  if (!token) {
+    throw new Error("[@octokit/auth-token] No token passed to createTokenAuth");
+  }
+  if (typeof token !== "string") {
+    throw new Error(
+      "[@octokit/auth-token] Token passed to createTokenAuth is not a string"
+    );
+  }
+  token = token.replace(/^(token|bearer) +/i, "");
+  return Object.assign(auth.bind(null, token), {
+    hook: hook.bind(null, token)
+  });
+};
+
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/core/dist-src/version.js
+const version_VERSION = "7.0.8";
+
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/core/dist-src/index.js
+
+
+
+
+
+
+const dist_src_noop = () => {
+};
+const consoleWarn = console.warn.bind(console);
+const consoleError = console.error.bind(console);
+function createLogger(logger = {}) {
+  if (typeof logger.debug !== "function") {
+    logger.debug = dist_src_noop;
+  }
+  if (typeof logger.info !== "function") {
+    logger.info = dist_src_noop;
+  }
+  if (typeof logger.warn !== "function") {
+    logger.warn = consoleWarn;
+  }
+  if (typeof logger.error !== "function") {
+    logger.error = consoleError;
+  }
+  return logger;
+}
+const userAgentTrail = `octokit-core.js/${version_VERSION} ${getUserAgent()}`;
+class Octokit {
+  static VERSION = version_VERSION;
+  static defaults(defaults) {
+    const OctokitWithDefaults = class extends this {
+      constructor(...args) {
+        const options = args[0] || {};
+        if (typeof defaults === "function") {
+          super(defaults(options));
+          return;
+        }
+        super(
+          Object.assign(
+            {},
+            defaults,
+            options,
+            options.userAgent && defaults.userAgent ? {
+              userAgent: `${options.userAgent} ${defaults.userAgent}`
+            } : null
+          )
+        );
+      }
+    };
+    return OctokitWithDefaults;
+  }
+  static plugins = [];
+  /**
+   * Attach a plugin (or many) to your Octokit instance.
+   *
+   * @example
+   * const API = Octokit.plugin(plugin1, plugin2, plugin3, ...)
+   */
+  static plugin(...newPlugins) {
+    const currentPlugins = this.plugins;
+    const NewOctokit = class extends this {
+      static plugins = currentPlugins.concat(
+        newPlugins.filter((plugin) => !currentPlugins.includes(plugin))
+      );
+    };
+    return NewOctokit;
+  }
+  constructor(options = {}) {
+    const hook = new before_after_hook.Collection();
+    const requestDefaults = {
+      baseUrl: request.endpoint.DEFAULTS.baseUrl,
+      headers: {},
+      request: Object.assign({}, options.request, {
+        // @ts-ignore internal usage only, no need to type
+        hook: hook.bind(null, "request")
+      }),
+      mediaType: {
+        previews: [],
+        format: ""
+      }
+    };
+    requestDefaults.headers["user-agent"] = options.userAgent ? `${options.userAgent} ${userAgentTrail}` : userAgentTrail;
+    if (options.baseUrl) {
+      requestDefaults.baseUrl = options.baseUrl;
+    }
+    if (options.previews) {
+      requestDefaults.mediaType.previews = options.previews;
+    }
+    if (options.timeZone) {
+      requestDefaults.headers["time-zone"] = options.timeZone;
+    }
+    this.request = request.defaults(requestDefaults);
+    this.graphql = withCustomRequest(this.request).defaults(requestDefaults);
+    this.log = createLogger(options.log);
+    this.hook = hook;
+    if (!options.authStrategy) {
+      if (!options.auth) {
+        this.auth = async () => ({
+          type: "unauthenticated"
+        });
+      } else {
+        const auth = createTokenAuth(options.auth);
+        hook.wrap("request", auth.hook);
+        this.auth = auth;
+      }
+    } else {
+      const { authStrategy, ...otherOptions } = options;
+      const auth = authStrategy(
+        Object.assign(
+          {
+            request: this.request,
+            log: this.log,
+            // we pass the current octokit instance as well as its constructor options
+            // to allow for authentication strategies that return a new octokit instance
+            // that shares the same internal state as the current one. The original
+            // requirement for this was the "event-octokit" authentication strategy
+            // of https://github.com/probot/octokit-auth-probot.
+            octokit: this,
+            octokitOptions: otherOptions
+          },
+          options.auth
+        )
+      );
+      hook.wrap("request", auth.hook);
+      this.auth = auth;
+    }
+    const classConstructor = this.constructor;
+    for (let i = 0; i < classConstructor.plugins.length; ++i) {
+      Object.assign(this, classConstructor.plugins[i](this, options));
+    }
+  }
+  // assigned during constructor
+  request;
+  graphql;
+  log;
+  hook;
+  // TODO: type `octokit.auth` based on passed options.authStrategy
+  auth;
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/version.js
+const dist_src_version_VERSION = "17.0.0";
+
+//# sourceMappingURL=version.js.map
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/generated/endpoints.js
+const Endpoints = {
+  actions: {
+    addCustomLabelsToSelfHostedRunnerForOrg: [
+      "POST /orgs/{org}/actions/runners/{runner_id}/labels"
+    ],
+    addCustomLabelsToSelfHostedRunnerForRepo: [
+      "POST /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
+    ],
+    addRepoAccessToSelfHostedRunnerGroupInOrg: [
+      "PUT /orgs/{org}/actions/runner-groups/{runner_group_id}/repositories/{repository_id}"
+    ],
+    addSelectedRepoToOrgSecret: [
+      "PUT /orgs/{org}/actions/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    addSelectedRepoToOrgVariable: [
+      "PUT /orgs/{org}/actions/variables/{name}/repositories/{repository_id}"
+    ],
+    approveWorkflowRun: [
+      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/approve"
+    ],
+    cancelWorkflowRun: [
+      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel"
+    ],
+    createEnvironmentVariable: [
+      "POST /repos/{owner}/{repo}/environments/{environment_name}/variables"
+    ],
+    createHostedRunnerForOrg: ["POST /orgs/{org}/actions/hosted-runners"],
+    createOrUpdateEnvironmentSecret: [
+      "PUT /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}"
+    ],
+    createOrUpdateOrgSecret: ["PUT /orgs/{org}/actions/secrets/{secret_name}"],
+    createOrUpdateRepoSecret: [
+      "PUT /repos/{owner}/{repo}/actions/secrets/{secret_name}"
+    ],
+    createOrgVariable: ["POST /orgs/{org}/actions/variables"],
+    createRegistrationTokenForOrg: [
+      "POST /orgs/{org}/actions/runners/registration-token"
+    ],
+    createRegistrationTokenForRepo: [
+      "POST /repos/{owner}/{repo}/actions/runners/registration-token"
+    ],
+    createRemoveTokenForOrg: ["POST /orgs/{org}/actions/runners/remove-token"],
+    createRemoveTokenForRepo: [
+      "POST /repos/{owner}/{repo}/actions/runners/remove-token"
+    ],
+    createRepoVariable: ["POST /repos/{owner}/{repo}/actions/variables"],
+    createWorkflowDispatch: [
+      "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches"
+    ],
+    deleteActionsCacheById: [
+      "DELETE /repos/{owner}/{repo}/actions/caches/{cache_id}"
+    ],
+    deleteActionsCacheByKey: [
+      "DELETE /repos/{owner}/{repo}/actions/caches{?key,ref}"
+    ],
+    deleteArtifact: [
+      "DELETE /repos/{owner}/{repo}/actions/artifacts/{artifact_id}"
+    ],
+    deleteCustomImageFromOrg: [
+      "DELETE /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}"
+    ],
+    deleteCustomImageVersionFromOrg: [
+      "DELETE /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}/versions/{version}"
+    ],
+    deleteEnvironmentSecret: [
+      "DELETE /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}"
+    ],
+    deleteEnvironmentVariable: [
+      "DELETE /repos/{owner}/{repo}/environments/{environment_name}/variables/{name}"
+    ],
+    deleteHostedRunnerForOrg: [
+      "DELETE /orgs/{org}/actions/hosted-runners/{hosted_runner_id}"
+    ],
+    deleteOrgSecret: ["DELETE /orgs/{org}/actions/secrets/{secret_name}"],
+    deleteOrgVariable: ["DELETE /orgs/{org}/actions/variables/{name}"],
+    deleteRepoSecret: [
+      "DELETE /repos/{owner}/{repo}/actions/secrets/{secret_name}"
+    ],
+    deleteRepoVariable: [
+      "DELETE /repos/{owner}/{repo}/actions/variables/{name}"
+    ],
+    deleteSelfHostedRunnerFromOrg: [
+      "DELETE /orgs/{org}/actions/runners/{runner_id}"
+    ],
+    deleteSelfHostedRunnerFromRepo: [
+      "DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}"
+    ],
+    deleteWorkflowRun: ["DELETE /repos/{owner}/{repo}/actions/runs/{run_id}"],
+    deleteWorkflowRunLogs: [
+      "DELETE /repos/{owner}/{repo}/actions/runs/{run_id}/logs"
+    ],
+    disableSelectedRepositoryGithubActionsOrganization: [
+      "DELETE /orgs/{org}/actions/permissions/repositories/{repository_id}"
+    ],
+    disableWorkflow: [
+      "PUT /repos/{owner}/{repo}/actions/workflows/{workflow_id}/disable"
+    ],
+    downloadArtifact: [
+      "GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}"
+    ],
+    downloadJobLogsForWorkflowRun: [
+      "GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs"
+    ],
+    downloadWorkflowRunAttemptLogs: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/logs"
+    ],
+    downloadWorkflowRunLogs: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/logs"
+    ],
+    enableSelectedRepositoryGithubActionsOrganization: [
+      "PUT /orgs/{org}/actions/permissions/repositories/{repository_id}"
+    ],
+    enableWorkflow: [
+      "PUT /repos/{owner}/{repo}/actions/workflows/{workflow_id}/enable"
+    ],
+    forceCancelWorkflowRun: [
+      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/force-cancel"
+    ],
+    generateRunnerJitconfigForOrg: [
+      "POST /orgs/{org}/actions/runners/generate-jitconfig"
+    ],
+    generateRunnerJitconfigForRepo: [
+      "POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig"
+    ],
+    getActionsCacheList: ["GET /repos/{owner}/{repo}/actions/caches"],
+    getActionsCacheUsage: ["GET /repos/{owner}/{repo}/actions/cache/usage"],
+    getActionsCacheUsageByRepoForOrg: [
+      "GET /orgs/{org}/actions/cache/usage-by-repository"
+    ],
+    getActionsCacheUsageForOrg: ["GET /orgs/{org}/actions/cache/usage"],
+    getAllowedActionsOrganization: [
+      "GET /orgs/{org}/actions/permissions/selected-actions"
+    ],
+    getAllowedActionsRepository: [
+      "GET /repos/{owner}/{repo}/actions/permissions/selected-actions"
+    ],
+    getArtifact: ["GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}"],
+    getCustomImageForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}"
+    ],
+    getCustomImageVersionForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}/versions/{version}"
+    ],
+    getCustomOidcSubClaimForRepo: [
+      "GET /repos/{owner}/{repo}/actions/oidc/customization/sub"
+    ],
+    getEnvironmentPublicKey: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets/public-key"
+    ],
+    getEnvironmentSecret: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}"
+    ],
+    getEnvironmentVariable: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/variables/{name}"
+    ],
+    getGithubActionsDefaultWorkflowPermissionsOrganization: [
+      "GET /orgs/{org}/actions/permissions/workflow"
+    ],
+    getGithubActionsDefaultWorkflowPermissionsRepository: [
+      "GET /repos/{owner}/{repo}/actions/permissions/workflow"
+    ],
+    getGithubActionsPermissionsOrganization: [
+      "GET /orgs/{org}/actions/permissions"
+    ],
+    getGithubActionsPermissionsRepository: [
+      "GET /repos/{owner}/{repo}/actions/permissions"
+    ],
+    getHostedRunnerForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/{hosted_runner_id}"
+    ],
+    getHostedRunnersGithubOwnedImagesForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/images/github-owned"
+    ],
+    getHostedRunnersLimitsForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/limits"
+    ],
+    getHostedRunnersMachineSpecsForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/machine-sizes"
+    ],
+    getHostedRunnersPartnerImagesForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/images/partner"
+    ],
+    getHostedRunnersPlatformsForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/platforms"
+    ],
+    getJobForWorkflowRun: ["GET /repos/{owner}/{repo}/actions/jobs/{job_id}"],
+    getOrgPublicKey: ["GET /orgs/{org}/actions/secrets/public-key"],
+    getOrgSecret: ["GET /orgs/{org}/actions/secrets/{secret_name}"],
+    getOrgVariable: ["GET /orgs/{org}/actions/variables/{name}"],
+    getPendingDeploymentsForRun: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/pending_deployments"
+    ],
+    getRepoPermissions: [
+      "GET /repos/{owner}/{repo}/actions/permissions",
+      {},
+      { renamed: ["actions", "getGithubActionsPermissionsRepository"] }
+    ],
+    getRepoPublicKey: ["GET /repos/{owner}/{repo}/actions/secrets/public-key"],
+    getRepoSecret: ["GET /repos/{owner}/{repo}/actions/secrets/{secret_name}"],
+    getRepoVariable: ["GET /repos/{owner}/{repo}/actions/variables/{name}"],
+    getReviewsForRun: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/approvals"
+    ],
+    getSelfHostedRunnerForOrg: ["GET /orgs/{org}/actions/runners/{runner_id}"],
+    getSelfHostedRunnerForRepo: [
+      "GET /repos/{owner}/{repo}/actions/runners/{runner_id}"
+    ],
+    getWorkflow: ["GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}"],
+    getWorkflowAccessToRepository: [
+      "GET /repos/{owner}/{repo}/actions/permissions/access"
+    ],
+    getWorkflowRun: ["GET /repos/{owner}/{repo}/actions/runs/{run_id}"],
+    getWorkflowRunAttempt: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}"
+    ],
+    getWorkflowRunUsage: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/timing"
+    ],
+    getWorkflowUsage: [
+      "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/timing"
+    ],
+    listArtifactsForRepo: ["GET /repos/{owner}/{repo}/actions/artifacts"],
+    listCustomImageVersionsForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}/versions"
+    ],
+    listCustomImagesForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/images/custom"
+    ],
+    listEnvironmentSecrets: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets"
+    ],
+    listEnvironmentVariables: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/variables"
+    ],
+    listGithubHostedRunnersInGroupForOrg: [
+      "GET /orgs/{org}/actions/runner-groups/{runner_group_id}/hosted-runners"
+    ],
+    listHostedRunnersForOrg: ["GET /orgs/{org}/actions/hosted-runners"],
+    listJobsForWorkflowRun: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs"
+    ],
+    listJobsForWorkflowRunAttempt: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs"
+    ],
+    listLabelsForSelfHostedRunnerForOrg: [
+      "GET /orgs/{org}/actions/runners/{runner_id}/labels"
+    ],
+    listLabelsForSelfHostedRunnerForRepo: [
+      "GET /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
+    ],
+    listOrgSecrets: ["GET /orgs/{org}/actions/secrets"],
+    listOrgVariables: ["GET /orgs/{org}/actions/variables"],
+    listRepoOrganizationSecrets: [
+      "GET /repos/{owner}/{repo}/actions/organization-secrets"
+    ],
+    listRepoOrganizationVariables: [
+      "GET /repos/{owner}/{repo}/actions/organization-variables"
+    ],
+    listRepoSecrets: ["GET /repos/{owner}/{repo}/actions/secrets"],
+    listRepoVariables: ["GET /repos/{owner}/{repo}/actions/variables"],
+    listRepoWorkflows: ["GET /repos/{owner}/{repo}/actions/workflows"],
+    listRunnerApplicationsForOrg: ["GET /orgs/{org}/actions/runners/downloads"],
+    listRunnerApplicationsForRepo: [
+      "GET /repos/{owner}/{repo}/actions/runners/downloads"
+    ],
+    listSelectedReposForOrgSecret: [
+      "GET /orgs/{org}/actions/secrets/{secret_name}/repositories"
+    ],
+    listSelectedReposForOrgVariable: [
+      "GET /orgs/{org}/actions/variables/{name}/repositories"
+    ],
+    listSelectedRepositoriesEnabledGithubActionsOrganization: [
+      "GET /orgs/{org}/actions/permissions/repositories"
+    ],
+    listSelfHostedRunnersForOrg: ["GET /orgs/{org}/actions/runners"],
+    listSelfHostedRunnersForRepo: ["GET /repos/{owner}/{repo}/actions/runners"],
+    listWorkflowRunArtifacts: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts"
+    ],
+    listWorkflowRuns: [
+      "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs"
+    ],
+    listWorkflowRunsForRepo: ["GET /repos/{owner}/{repo}/actions/runs"],
+    reRunJobForWorkflowRun: [
+      "POST /repos/{owner}/{repo}/actions/jobs/{job_id}/rerun"
+    ],
+    reRunWorkflow: ["POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun"],
+    reRunWorkflowFailedJobs: [
+      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs"
+    ],
+    removeAllCustomLabelsFromSelfHostedRunnerForOrg: [
+      "DELETE /orgs/{org}/actions/runners/{runner_id}/labels"
+    ],
+    removeAllCustomLabelsFromSelfHostedRunnerForRepo: [
+      "DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
+    ],
+    removeCustomLabelFromSelfHostedRunnerForOrg: [
+      "DELETE /orgs/{org}/actions/runners/{runner_id}/labels/{name}"
+    ],
+    removeCustomLabelFromSelfHostedRunnerForRepo: [
+      "DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}/labels/{name}"
+    ],
+    removeSelectedRepoFromOrgSecret: [
+      "DELETE /orgs/{org}/actions/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    removeSelectedRepoFromOrgVariable: [
+      "DELETE /orgs/{org}/actions/variables/{name}/repositories/{repository_id}"
+    ],
+    reviewCustomGatesForRun: [
+      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/deployment_protection_rule"
+    ],
+    reviewPendingDeploymentsForRun: [
+      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/pending_deployments"
+    ],
+    setAllowedActionsOrganization: [
+      "PUT /orgs/{org}/actions/permissions/selected-actions"
+    ],
+    setAllowedActionsRepository: [
+      "PUT /repos/{owner}/{repo}/actions/permissions/selected-actions"
+    ],
+    setCustomLabelsForSelfHostedRunnerForOrg: [
+      "PUT /orgs/{org}/actions/runners/{runner_id}/labels"
+    ],
+    setCustomLabelsForSelfHostedRunnerForRepo: [
+      "PUT /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
+    ],
+    setCustomOidcSubClaimForRepo: [
+      "PUT /repos/{owner}/{repo}/actions/oidc/customization/sub"
+    ],
+    setGithubActionsDefaultWorkflowPermissionsOrganization: [
+      "PUT /orgs/{org}/actions/permissions/workflow"
+    ],
+    setGithubActionsDefaultWorkflowPermissionsRepository: [
+      "PUT /repos/{owner}/{repo}/actions/permissions/workflow"
+    ],
+    setGithubActionsPermissionsOrganization: [
+      "PUT /orgs/{org}/actions/permissions"
+    ],
+    setGithubActionsPermissionsRepository: [
+      "PUT /repos/{owner}/{repo}/actions/permissions"
+    ],
+    setSelectedReposForOrgSecret: [
+      "PUT /orgs/{org}/actions/secrets/{secret_name}/repositories"
+    ],
+    setSelectedReposForOrgVariable: [
+      "PUT /orgs/{org}/actions/variables/{name}/repositories"
+    ],
+    setSelectedRepositoriesEnabledGithubActionsOrganization: [
+      "PUT /orgs/{org}/actions/permissions/repositories"
+    ],
+    setWorkflowAccessToRepository: [
+      "PUT /repos/{owner}/{repo}/actions/permissions/access"
+    ],
+    updateEnvironmentVariable: [
+      "PATCH /repos/{owner}/{repo}/environments/{environment_name}/variables/{name}"
+    ],
+    updateHostedRunnerForOrg: [
+      "PATCH /orgs/{org}/actions/hosted-runners/{hosted_runner_id}"
+    ],
+    updateOrgVariable: ["PATCH /orgs/{org}/actions/variables/{name}"],
+    updateRepoVariable: [
+      "PATCH /repos/{owner}/{repo}/actions/variables/{name}"
+    ]
+  },
+  activity: {
+    checkRepoIsStarredByAuthenticatedUser: ["GET /user/starred/{owner}/{repo}"],
+    deleteRepoSubscription: ["DELETE /repos/{owner}/{repo}/subscription"],
+    deleteThreadSubscription: [
+      "DELETE /notifications/threads/{thread_id}/subscription"
+    ],
+    getFeeds: ["GET /feeds"],
+    getRepoSubscription: ["GET /repos/{owner}/{repo}/subscription"],
+    getThread: ["GET /notifications/threads/{thread_id}"],
+    getThreadSubscriptionForAuthenticatedUser: [
+      "GET /notifications/threads/{thread_id}/subscription"
+    ],
+    listEventsForAuthenticatedUser: ["GET /users/{username}/events"],
+    listNotificationsForAuthenticatedUser: ["GET /notifications"],
+    listOrgEventsForAuthenticatedUser: [
+      "GET /users/{username}/events/orgs/{org}"
+    ],
+    listPublicEvents: ["GET /events"],
+    listPublicEventsForRepoNetwork: ["GET /networks/{owner}/{repo}/events"],
+    listPublicEventsForUser: ["GET /users/{username}/events/public"],
+    listPublicOrgEvents: ["GET /orgs/{org}/events"],
+    listReceivedEventsForUser: ["GET /users/{username}/received_events"],
+    listReceivedPublicEventsForUser: [
+      "GET /users/{username}/received_events/public"
+    ],
+    listRepoEvents: ["GET /repos/{owner}/{repo}/events"],
+    listRepoNotificationsForAuthenticatedUser: [
+      "GET /repos/{owner}/{repo}/notifications"
+    ],
+    listReposStarredByAuthenticatedUser: ["GET /user/starred"],
+    listReposStarredByUser: ["GET /users/{username}/starred"],
+    listReposWatchedByUser: ["GET /users/{username}/subscriptions"],
+    listStargazersForRepo: ["GET /repos/{owner}/{repo}/stargazers"],
+    listWatchedReposForAuthenticatedUser: ["GET /user/subscriptions"],
+    listWatchersForRepo: ["GET /repos/{owner}/{repo}/subscribers"],
+    markNotificationsAsRead: ["PUT /notifications"],
+    markRepoNotificationsAsRead: ["PUT /repos/{owner}/{repo}/notifications"],
+    markThreadAsDone: ["DELETE /notifications/threads/{thread_id}"],
+    markThreadAsRead: ["PATCH /notifications/threads/{thread_id}"],
+    setRepoSubscription: ["PUT /repos/{owner}/{repo}/subscription"],
+    setThreadSubscription: [
+      "PUT /notifications/threads/{thread_id}/subscription"
+    ],
+    starRepoForAuthenticatedUser: ["PUT /user/starred/{owner}/{repo}"],
+    unstarRepoForAuthenticatedUser: ["DELETE /user/starred/{owner}/{repo}"]
+  },
+  apps: {
+    addRepoToInstallation: [
+      "PUT /user/installations/{installation_id}/repositories/{repository_id}",
+      {},
+      { renamed: ["apps", "addRepoToInstallationForAuthenticatedUser"] }
+    ],
+    addRepoToInstallationForAuthenticatedUser: [
+      "PUT /user/installations/{installation_id}/repositories/{repository_id}"
+    ],
+    checkToken: ["POST /applications/{client_id}/token"],
+    createFromManifest: ["POST /app-manifests/{code}/conversions"],
+    createInstallationAccessToken: [
+      "POST /app/installations/{installation_id}/access_tokens"
+    ],
+    deleteAuthorization: ["DELETE /applications/{client_id}/grant"],
+    deleteInstallation: ["DELETE /app/installations/{installation_id}"],
+    deleteToken: ["DELETE /applications/{client_id}/token"],
+    getAuthenticated: ["GET /app"],
+    getBySlug: ["GET /apps/{app_slug}"],
+    getInstallation: ["GET /app/installations/{installation_id}"],
+    getOrgInstallation: ["GET /orgs/{org}/installation"],
+    getRepoInstallation: ["GET /repos/{owner}/{repo}/installation"],
+    getSubscriptionPlanForAccount: [
+      "GET /marketplace_listing/accounts/{account_id}"
+    ],
+    getSubscriptionPlanForAccountStubbed: [
+      "GET /marketplace_listing/stubbed/accounts/{account_id}"
+    ],
+    getUserInstallation: ["GET /users/{username}/installation"],
+    getWebhookConfigForApp: ["GET /app/hook/config"],
+    getWebhookDelivery: ["GET /app/hook/deliveries/{delivery_id}"],
+    listAccountsForPlan: ["GET /marketplace_listing/plans/{plan_id}/accounts"],
+    listAccountsForPlanStubbed: [
+      "GET /marketplace_listing/stubbed/plans/{plan_id}/accounts"
+    ],
+    listInstallationReposForAuthenticatedUser: [
+      "GET /user/installations/{installation_id}/repositories"
+    ],
+    listInstallationRequestsForAuthenticatedApp: [
+      "GET /app/installation-requests"
+    ],
+    listInstallations: ["GET /app/installations"],
+    listInstallationsForAuthenticatedUser: ["GET /user/installations"],
+    listPlans: ["GET /marketplace_listing/plans"],
+    listPlansStubbed: ["GET /marketplace_listing/stubbed/plans"],
+    listReposAccessibleToInstallation: ["GET /installation/repositories"],
+    listSubscriptionsForAuthenticatedUser: ["GET /user/marketplace_purchases"],
+    listSubscriptionsForAuthenticatedUserStubbed: [
+      "GET /user/marketplace_purchases/stubbed"
+    ],
+    listWebhookDeliveries: ["GET /app/hook/deliveries"],
+    redeliverWebhookDelivery: [
+      "POST /app/hook/deliveries/{delivery_id}/attempts"
+    ],
+    removeRepoFromInstallation: [
+      "DELETE /user/installations/{installation_id}/repositories/{repository_id}",
+      {},
+      { renamed: ["apps", "removeRepoFromInstallationForAuthenticatedUser"] }
+    ],
+    removeRepoFromInstallationForAuthenticatedUser: [
+      "DELETE /user/installations/{installation_id}/repositories/{repository_id}"
+    ],
+    resetToken: ["PATCH /applications/{client_id}/token"],
+    revokeInstallationAccessToken: ["DELETE /installation/token"],
+    scopeToken: ["POST /applications/{client_id}/token/scoped"],
+    suspendInstallation: ["PUT /app/installations/{installation_id}/suspended"],
+    unsuspendInstallation: [
+      "DELETE /app/installations/{installation_id}/suspended"
+    ],
+    updateWebhookConfigForApp: ["PATCH /app/hook/config"]
+  },
+  billing: {
+    getGithubActionsBillingOrg: ["GET /orgs/{org}/settings/billing/actions"],
+    getGithubActionsBillingUser: [
+      "GET /users/{username}/settings/billing/actions"
+    ],
+    getGithubBillingPremiumRequestUsageReportOrg: [
+      "GET /organizations/{org}/settings/billing/premium_request/usage"
+    ],
+    getGithubBillingPremiumRequestUsageReportUser: [
+      "GET /users/{username}/settings/billing/premium_request/usage"
+    ],
+    getGithubBillingUsageReportOrg: [
+      "GET /organizations/{org}/settings/billing/usage"
+    ],
+    getGithubBillingUsageReportUser: [
+      "GET /users/{username}/settings/billing/usage"
+    ],
+    getGithubPackagesBillingOrg: ["GET /orgs/{org}/settings/billing/packages"],
+    getGithubPackagesBillingUser: [
+      "GET /users/{username}/settings/billing/packages"
+    ],
+    getSharedStorageBillingOrg: [
+      "GET /orgs/{org}/settings/billing/shared-storage"
+    ],
+    getSharedStorageBillingUser: [
+      "GET /users/{username}/settings/billing/shared-storage"
+    ]
+  },
+  campaigns: {
+    createCampaign: ["POST /orgs/{org}/campaigns"],
+    deleteCampaign: ["DELETE /orgs/{org}/campaigns/{campaign_number}"],
+    getCampaignSummary: ["GET /orgs/{org}/campaigns/{campaign_number}"],
+    listOrgCampaigns: ["GET /orgs/{org}/campaigns"],
+    updateCampaign: ["PATCH /orgs/{org}/campaigns/{campaign_number}"]
+  },
+  checks: {
+    create: ["POST /repos/{owner}/{repo}/check-runs"],
+    createSuite: ["POST /repos/{owner}/{repo}/check-suites"],
+    get: ["GET /repos/{owner}/{repo}/check-runs/{check_run_id}"],
+    getSuite: ["GET /repos/{owner}/{repo}/check-suites/{check_suite_id}"],
+    listAnnotations: [
+      "GET /repos/{owner}/{repo}/check-runs/{check_run_id}/annotations"
+    ],
+    listForRef: ["GET /repos/{owner}/{repo}/commits/{ref}/check-runs"],
+    listForSuite: [
+      "GET /repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs"
+    ],
+    listSuitesForRef: ["GET /repos/{owner}/{repo}/commits/{ref}/check-suites"],
+    rerequestRun: [
+      "POST /repos/{owner}/{repo}/check-runs/{check_run_id}/rerequest"
+    ],
+    rerequestSuite: [
+      "POST /repos/{owner}/{repo}/check-suites/{check_suite_id}/rerequest"
+    ],
+    setSuitesPreferences: [
+      "PATCH /repos/{owner}/{repo}/check-suites/preferences"
+    ],
+    update: ["PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}"]
+  },
+  codeScanning: {
+    commitAutofix: [
+      "POST /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/autofix/commits"
+    ],
+    createAutofix: [
+      "POST /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/autofix"
+    ],
+    createVariantAnalysis: [
+      "POST /repos/{owner}/{repo}/code-scanning/codeql/variant-analyses"
+    ],
+    deleteAnalysis: [
+      "DELETE /repos/{owner}/{repo}/code-scanning/analyses/{analysis_id}{?confirm_delete}"
+    ],
+    deleteCodeqlDatabase: [
+      "DELETE /repos/{owner}/{repo}/code-scanning/codeql/databases/{language}"
+    ],
+    getAlert: [
+      "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}",
+      {},
+      { renamedParameters: { alert_id: "alert_number" } }
+    ],
+    getAnalysis: [
+      "GET /repos/{owner}/{repo}/code-scanning/analyses/{analysis_id}"
+    ],
+    getAutofix: [
+      "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/autofix"
+    ],
+    getCodeqlDatabase: [
+      "GET /repos/{owner}/{repo}/code-scanning/codeql/databases/{language}"
+    ],
+    getDefaultSetup: ["GET /repos/{owner}/{repo}/code-scanning/default-setup"],
+    getSarif: ["GET /repos/{owner}/{repo}/code-scanning/sarifs/{sarif_id}"],
+    getVariantAnalysis: [
+      "GET /repos/{owner}/{repo}/code-scanning/codeql/variant-analyses/{codeql_variant_analysis_id}"
+    ],
+    getVariantAnalysisRepoTask: [
+      "GET /repos/{owner}/{repo}/code-scanning/codeql/variant-analyses/{codeql_variant_analysis_id}/repos/{repo_owner}/{repo_name}"
+    ],
+    listAlertInstances: [
+      "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/instances"
+    ],
+    listAlertsForOrg: ["GET /orgs/{org}/code-scanning/alerts"],
+    listAlertsForRepo: ["GET /repos/{owner}/{repo}/code-scanning/alerts"],
+    listAlertsInstances: [
+      "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/instances",
+      {},
+      { renamed: ["codeScanning", "listAlertInstances"] }
+    ],
+    listCodeqlDatabases: [
+      "GET /repos/{owner}/{repo}/code-scanning/codeql/databases"
+    ],
+    listRecentAnalyses: ["GET /repos/{owner}/{repo}/code-scanning/analyses"],
+    updateAlert: [
+      "PATCH /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}"
+    ],
+    updateDefaultSetup: [
+      "PATCH /repos/{owner}/{repo}/code-scanning/default-setup"
+    ],
+    uploadSarif: ["POST /repos/{owner}/{repo}/code-scanning/sarifs"]
+  },
+  codeSecurity: {
+    attachConfiguration: [
+      "POST /orgs/{org}/code-security/configurations/{configuration_id}/attach"
+    ],
+    attachEnterpriseConfiguration: [
+      "POST /enterprises/{enterprise}/code-security/configurations/{configuration_id}/attach"
+    ],
+    createConfiguration: ["POST /orgs/{org}/code-security/configurations"],
+    createConfigurationForEnterprise: [
+      "POST /enterprises/{enterprise}/code-security/configurations"
+    ],
+    deleteConfiguration: [
+      "DELETE /orgs/{org}/code-security/configurations/{configuration_id}"
+    ],
+    deleteConfigurationForEnterprise: [
+      "DELETE /enterprises/{enterprise}/code-security/configurations/{configuration_id}"
+    ],
+    detachConfiguration: [
+      "DELETE /orgs/{org}/code-security/configurations/detach"
+    ],
+    getConfiguration: [
+      "GET /orgs/{org}/code-security/configurations/{configuration_id}"
+    ],
+    getConfigurationForRepository: [
+      "GET /repos/{owner}/{repo}/code-security-configuration"
+    ],
+    getConfigurationsForEnterprise: [
+      "GET /enterprises/{enterprise}/code-security/configurations"
+    ],
+    getConfigurationsForOrg: ["GET /orgs/{org}/code-security/configurations"],
+    getDefaultConfigurations: [
+      "GET /orgs/{org}/code-security/configurations/defaults"
+    ],
+    getDefaultConfigurationsForEnterprise: [
+      "GET /enterprises/{enterprise}/code-security/configurations/defaults"
+    ],
+    getRepositoriesForConfiguration: [
+      "GET /orgs/{org}/code-security/configurations/{configuration_id}/repositories"
+    ],
+    getRepositoriesForEnterpriseConfiguration: [
+      "GET /enterprises/{enterprise}/code-security/configurations/{configuration_id}/repositories"
+    ],
+    getSingleConfigurationForEnterprise: [
+      "GET /enterprises/{enterprise}/code-security/configurations/{configuration_id}"
+    ],
+    setConfigurationAsDefault: [
+      "PUT /orgs/{org}/code-security/configurations/{configuration_id}/defaults"
+    ],
+    setConfigurationAsDefaultForEnterprise: [
+      "PUT /enterprises/{enterprise}/code-security/configurations/{configuration_id}/defaults"
+    ],
+    updateConfiguration: [
+      "PATCH /orgs/{org}/code-security/configurations/{configuration_id}"
+    ],
+    updateEnterpriseConfiguration: [
+      "PATCH /enterprises/{enterprise}/code-security/configurations/{configuration_id}"
+    ]
+  },
+  codesOfConduct: {
+    getAllCodesOfConduct: ["GET /codes_of_conduct"],
+    getConductCode: ["GET /codes_of_conduct/{key}"]
+  },
+  codespaces: {
+    addRepositoryForSecretForAuthenticatedUser: [
+      "PUT /user/codespaces/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    addSelectedRepoToOrgSecret: [
+      "PUT /orgs/{org}/codespaces/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    checkPermissionsForDevcontainer: [
+      "GET /repos/{owner}/{repo}/codespaces/permissions_check"
+    ],
+    codespaceMachinesForAuthenticatedUser: [
+      "GET /user/codespaces/{codespace_name}/machines"
+    ],
+    createForAuthenticatedUser: ["POST /user/codespaces"],
+    createOrUpdateOrgSecret: [
+      "PUT /orgs/{org}/codespaces/secrets/{secret_name}"
+    ],
+    createOrUpdateRepoSecret: [
+      "PUT /repos/{owner}/{repo}/codespaces/secrets/{secret_name}"
+    ],
+    createOrUpdateSecretForAuthenticatedUser: [
+      "PUT /user/codespaces/secrets/{secret_name}"
+    ],
+    createWithPrForAuthenticatedUser: [
+      "POST /repos/{owner}/{repo}/pulls/{pull_number}/codespaces"
+    ],
+    createWithRepoForAuthenticatedUser: [
+      "POST /repos/{owner}/{repo}/codespaces"
+    ],
+    deleteForAuthenticatedUser: ["DELETE /user/codespaces/{codespace_name}"],
+    deleteFromOrganization: [
+      "DELETE /orgs/{org}/members/{username}/codespaces/{codespace_name}"
+    ],
+    deleteOrgSecret: ["DELETE /orgs/{org}/codespaces/secrets/{secret_name}"],
+    deleteRepoSecret: [
+      "DELETE /repos/{owner}/{repo}/codespaces/secrets/{secret_name}"
+    ],
+    deleteSecretForAuthenticatedUser: [
+      "DELETE /user/codespaces/secrets/{secret_name}"
+    ],
+    exportForAuthenticatedUser: [
+      "POST /user/codespaces/{codespace_name}/exports"
+    ],
+    getCodespacesForUserInOrg: [
+      "GET /orgs/{org}/members/{username}/codespaces"
+    ],
+    getExportDetailsForAuthenticatedUser: [
+      "GET /user/codespaces/{codespace_name}/exports/{export_id}"
+    ],
+    getForAuthenticatedUser: ["GET /user/codespaces/{codespace_name}"],
+    getOrgPublicKey: ["GET /orgs/{org}/codespaces/secrets/public-key"],
+    getOrgSecret: ["GET /orgs/{org}/codespaces/secrets/{secret_name}"],
+    getPublicKeyForAuthenticatedUser: [
+      "GET /user/codespaces/secrets/public-key"
+    ],
+    getRepoPublicKey: [
+      "GET /repos/{owner}/{repo}/codespaces/secrets/public-key"
+    ],
+    getRepoSecret: [
+      "GET /repos/{owner}/{repo}/codespaces/secrets/{secret_name}"
+    ],
+    getSecretForAuthenticatedUser: [
+      "GET /user/codespaces/secrets/{secret_name}"
+    ],
+    listDevcontainersInRepositoryForAuthenticatedUser: [
+      "GET /repos/{owner}/{repo}/codespaces/devcontainers"
+    ],
+    listForAuthenticatedUser: ["GET /user/codespaces"],
+    listInOrganization: [
+      "GET /orgs/{org}/codespaces",
+      {},
+      { renamedParameters: { org_id: "org" } }
+    ],
+    listInRepositoryForAuthenticatedUser: [
+      "GET /repos/{owner}/{repo}/codespaces"
+    ],
+    listOrgSecrets: ["GET /orgs/{org}/codespaces/secrets"],
+    listRepoSecrets: ["GET /repos/{owner}/{repo}/codespaces/secrets"],
+    listRepositoriesForSecretForAuthenticatedUser: [
+      "GET /user/codespaces/secrets/{secret_name}/repositories"
+    ],
+    listSecretsForAuthenticatedUser: ["GET /user/codespaces/secrets"],
+    listSelectedReposForOrgSecret: [
+      "GET /orgs/{org}/codespaces/secrets/{secret_name}/repositories"
+    ],
+    preFlightWithRepoForAuthenticatedUser: [
+      "GET /repos/{owner}/{repo}/codespaces/new"
+    ],
+    publishForAuthenticatedUser: [
+      "POST /user/codespaces/{codespace_name}/publish"
+    ],
+    removeRepositoryForSecretForAuthenticatedUser: [
+      "DELETE /user/codespaces/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    removeSelectedRepoFromOrgSecret: [
+      "DELETE /orgs/{org}/codespaces/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    repoMachinesForAuthenticatedUser: [
+      "GET /repos/{owner}/{repo}/codespaces/machines"
+    ],
+    setRepositoriesForSecretForAuthenticatedUser: [
+      "PUT /user/codespaces/secrets/{secret_name}/repositories"
+    ],
+    setSelectedReposForOrgSecret: [
+      "PUT /orgs/{org}/codespaces/secrets/{secret_name}/repositories"
+    ],
+    startForAuthenticatedUser: ["POST /user/codespaces/{codespace_name}/start"],
+    stopForAuthenticatedUser: ["POST /user/codespaces/{codespace_name}/stop"],
+    stopInOrganization: [
+      "POST /orgs/{org}/members/{username}/codespaces/{codespace_name}/stop"
+    ],
+    updateForAuthenticatedUser: ["PATCH /user/codespaces/{codespace_name}"]
+  },
+  copilot: {
+    addCopilotSeatsForTeams: [
+      "POST /orgs/{org}/copilot/billing/selected_teams"
+    ],
+    addCopilotSeatsForUsers: [
+      "POST /orgs/{org}/copilot/billing/selected_users"
+    ],
+    cancelCopilotSeatAssignmentForTeams: [
+      "DELETE /orgs/{org}/copilot/billing/selected_teams"
+    ],
+    cancelCopilotSeatAssignmentForUsers: [
+      "DELETE /orgs/{org}/copilot/billing/selected_users"
+    ],
+    copilotMetricsForOrganization: ["GET /orgs/{org}/copilot/metrics"],
+    copilotMetricsForTeam: ["GET /orgs/{org}/team/{team_slug}/copilot/metrics"],
+    getCopilotOrganizationDetails: ["GET /orgs/{org}/copilot/billing"],
+    getCopilotSeatDetailsForUser: [
+      "GET /orgs/{org}/members/{username}/copilot"
+    ],
+    listCopilotSeats: ["GET /orgs/{org}/copilot/billing/seats"]
+  },
+  credentials: { revoke: ["POST /credentials/revoke"] },
+  dependabot: {
+    addSelectedRepoToOrgSecret: [
+      "PUT /orgs/{org}/dependabot/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    createOrUpdateOrgSecret: [
+      "PUT /orgs/{org}/dependabot/secrets/{secret_name}"
+    ],
+    createOrUpdateRepoSecret: [
+      "PUT /repos/{owner}/{repo}/dependabot/secrets/{secret_name}"
+    ],
+    deleteOrgSecret: ["DELETE /orgs/{org}/dependabot/secrets/{secret_name}"],
+    deleteRepoSecret: [
+      "DELETE /repos/{owner}/{repo}/dependabot/secrets/{secret_name}"
+    ],
+    getAlert: ["GET /repos/{owner}/{repo}/dependabot/alerts/{alert_number}"],
+    getOrgPublicKey: ["GET /orgs/{org}/dependabot/secrets/public-key"],
+    getOrgSecret: ["GET /orgs/{org}/dependabot/secrets/{secret_name}"],
+    getRepoPublicKey: [
+      "GET /repos/{owner}/{repo}/dependabot/secrets/public-key"
+    ],
+    getRepoSecret: [
+      "GET /repos/{owner}/{repo}/dependabot/secrets/{secret_name}"
+    ],
+    listAlertsForEnterprise: [
+      "GET /enterprises/{enterprise}/dependabot/alerts"
+    ],
+    listAlertsForOrg: ["GET /orgs/{org}/dependabot/alerts"],
+    listAlertsForRepo: ["GET /repos/{owner}/{repo}/dependabot/alerts"],
+    listOrgSecrets: ["GET /orgs/{org}/dependabot/secrets"],
+    listRepoSecrets: ["GET /repos/{owner}/{repo}/dependabot/secrets"],
+    listSelectedReposForOrgSecret: [
+      "GET /orgs/{org}/dependabot/secrets/{secret_name}/repositories"
+    ],
+    removeSelectedRepoFromOrgSecret: [
+      "DELETE /orgs/{org}/dependabot/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    repositoryAccessForOrg: [
+      "GET /organizations/{org}/dependabot/repository-access"
+    ],
+    setRepositoryAccessDefaultLevel: [
+      "PUT /organizations/{org}/dependabot/repository-access/default-level"
+    ],
+    setSelectedReposForOrgSecret: [
+      "PUT /orgs/{org}/dependabot/secrets/{secret_name}/repositories"
+    ],
+    updateAlert: [
+      "PATCH /repos/{owner}/{repo}/dependabot/alerts/{alert_number}"
+    ],
+    updateRepositoryAccessForOrg: [
+      "PATCH /organizations/{org}/dependabot/repository-access"
+    ]
+  },
+  dependencyGraph: {
+    createRepositorySnapshot: [
+      "POST /repos/{owner}/{repo}/dependency-graph/snapshots"
+    ],
+    diffRange: [
+      "GET /repos/{owner}/{repo}/dependency-graph/compare/{basehead}"
+    ],
+    exportSbom: ["GET /repos/{owner}/{repo}/dependency-graph/sbom"]
+  },
+  emojis: { get: ["GET /emojis"] },
+  enterpriseTeamMemberships: {
+    add: [
+      "PUT /enterprises/{enterprise}/teams/{enterprise-team}/memberships/{username}"
+    ],
+    bulkAdd: [
+      "POST /enterprises/{enterprise}/teams/{enterprise-team}/memberships/add"
+    ],
+    bulkRemove: [
+      "POST /enterprises/{enterprise}/teams/{enterprise-team}/memberships/remove"
+    ],
+    get: [
+      "GET /enterprises/{enterprise}/teams/{enterprise-team}/memberships/{username}"
+    ],
+    list: ["GET /enterprises/{enterprise}/teams/{enterprise-team}/memberships"],
+    remove: [
+      "DELETE /enterprises/{enterprise}/teams/{enterprise-team}/memberships/{username}"
+    ]
+  },
+  enterpriseTeamOrganizations: {
+    add: [
+      "PUT /enterprises/{enterprise}/teams/{enterprise-team}/organizations/{org}"
+    ],
+    bulkAdd: [
+      "POST /enterprises/{enterprise}/teams/{enterprise-team}/organizations/add"
+    ],
+    bulkRemove: [
+      "POST /enterprises/{enterprise}/teams/{enterprise-team}/organizations/remove"
+    ],
+    delete: [
+      "DELETE /enterprises/{enterprise}/teams/{enterprise-team}/organizations/{org}"
+    ],
+    getAssignment: [
+      "GET /enterprises/{enterprise}/teams/{enterprise-team}/organizations/{org}"
+    ],
+    getAssignments: [
+      "GET /enterprises/{enterprise}/teams/{enterprise-team}/organizations"
+    ]
+  },
+  enterpriseTeams: {
+    create: ["POST /enterprises/{enterprise}/teams"],
+    delete: ["DELETE /enterprises/{enterprise}/teams/{team_slug}"],
+    get: ["GET /enterprises/{enterprise}/teams/{team_slug}"],
+    list: ["GET /enterprises/{enterprise}/teams"],
+    update: ["PATCH /enterprises/{enterprise}/teams/{team_slug}"]
+  },
+  gists: {
+    checkIsStarred: ["GET /gists/{gist_id}/star"],
+    create: ["POST /gists"],
+    createComment: ["POST /gists/{gist_id}/comments"],
+    delete: ["DELETE /gists/{gist_id}"],
+    deleteComment: ["DELETE /gists/{gist_id}/comments/{comment_id}"],
+    fork: ["POST /gists/{gist_id}/forks"],
+    get: ["GET /gists/{gist_id}"],
+    getComment: ["GET /gists/{gist_id}/comments/{comment_id}"],
+    getRevision: ["GET /gists/{gist_id}/{sha}"],
+    list: ["GET /gists"],
+    listComments: ["GET /gists/{gist_id}/comments"],
+    listCommits: ["GET /gists/{gist_id}/commits"],
+    listForUser: ["GET /users/{username}/gists"],
+    listForks: ["GET /gists/{gist_id}/forks"],
+    listPublic: ["GET /gists/public"],
+    listStarred: ["GET /gists/starred"],
+    star: ["PUT /gists/{gist_id}/star"],
+    unstar: ["DELETE /gists/{gist_id}/star"],
+    update: ["PATCH /gists/{gist_id}"],
+    updateComment: ["PATCH /gists/{gist_id}/comments/{comment_id}"]
+  },
+  git: {
+    createBlob: ["POST /repos/{owner}/{repo}/git/blobs"],
+    createCommit: ["POST /repos/{owner}/{repo}/git/commits"],
+    createRef: ["POST /repos/{owner}/{repo}/git/refs"],
+    createTag: ["POST /repos/{owner}/{repo}/git/tags"],
+    createTree: ["POST /repos/{owner}/{repo}/git/trees"],
+    deleteRef: ["DELETE /repos/{owner}/{repo}/git/refs/{ref}"],
+    getBlob: ["GET /repos/{owner}/{repo}/git/blobs/{file_sha}"],
+    getCommit: ["GET /repos/{owner}/{repo}/git/commits/{commit_sha}"],
+    getRef: ["GET /repos/{owner}/{repo}/git/ref/{ref}"],
+    getTag: ["GET /repos/{owner}/{repo}/git/tags/{tag_sha}"],
+    getTree: ["GET /repos/{owner}/{repo}/git/trees/{tree_sha}"],
+    listMatchingRefs: ["GET /repos/{owner}/{repo}/git/matching-refs/{ref}"],
+    updateRef: ["PATCH /repos/{owner}/{repo}/git/refs/{ref}"]
+  },
+  gitignore: {
+    getAllTemplates: ["GET /gitignore/templates"],
+    getTemplate: ["GET /gitignore/templates/{name}"]
+  },
+  hostedCompute: {
+    createNetworkConfigurationForOrg: [
+      "POST /orgs/{org}/settings/network-configurations"
+    ],
+    deleteNetworkConfigurationFromOrg: [
+      "DELETE /orgs/{org}/settings/network-configurations/{network_configuration_id}"
+    ],
+    getNetworkConfigurationForOrg: [
+      "GET /orgs/{org}/settings/network-configurations/{network_configuration_id}"
+    ],
+    getNetworkSettingsForOrg: [
+      "GET /orgs/{org}/settings/network-settings/{network_settings_id}"
+    ],
+    listNetworkConfigurationsForOrg: [
+      "GET /orgs/{org}/settings/network-configurations"
+    ],
+    updateNetworkConfigurationForOrg: [
+      "PATCH /orgs/{org}/settings/network-configurations/{network_configuration_id}"
+    ]
+  },
+  interactions: {
+    getRestrictionsForAuthenticatedUser: ["GET /user/interaction-limits"],
+    getRestrictionsForOrg: ["GET /orgs/{org}/interaction-limits"],
+    getRestrictionsForRepo: ["GET /repos/{owner}/{repo}/interaction-limits"],
+    getRestrictionsForYourPublicRepos: [
+      "GET /user/interaction-limits",
+      {},
+      { renamed: ["interactions", "getRestrictionsForAuthenticatedUser"] }
+    ],
+    removeRestrictionsForAuthenticatedUser: ["DELETE /user/interaction-limits"],
+    removeRestrictionsForOrg: ["DELETE /orgs/{org}/interaction-limits"],
+    removeRestrictionsForRepo: [
+      "DELETE /repos/{owner}/{repo}/interaction-limits"
+    ],
+    removeRestrictionsForYourPublicRepos: [
+      "DELETE /user/interaction-limits",
+      {},
+      { renamed: ["interactions", "removeRestrictionsForAuthenticatedUser"] }
+    ],
+    setRestrictionsForAuthenticatedUser: ["PUT /user/interaction-limits"],
+    setRestrictionsForOrg: ["PUT /orgs/{org}/interaction-limits"],
+    setRestrictionsForRepo: ["PUT /repos/{owner}/{repo}/interaction-limits"],
+    setRestrictionsForYourPublicRepos: [
+      "PUT /user/interaction-limits",
+      {},
+      { renamed: ["interactions", "setRestrictionsForAuthenticatedUser"] }
+    ]
+  },
+  issues: {
+    addAssignees: [
+      "POST /repos/{owner}/{repo}/issues/{issue_number}/assignees"
+    ],
+    addBlockedByDependency: [
+      "POST /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by"
+    ],
+    addLabels: ["POST /repos/{owner}/{repo}/issues/{issue_number}/labels"],
+    addSubIssue: [
+      "POST /repos/{owner}/{repo}/issues/{issue_number}/sub_issues"
+    ],
+    checkUserCanBeAssigned: ["GET /repos/{owner}/{repo}/assignees/{assignee}"],
+    checkUserCanBeAssignedToIssue: [
+      "GET /repos/{owner}/{repo}/issues/{issue_number}/assignees/{assignee}"
+    ],
+    create: ["POST /repos/{owner}/{repo}/issues"],
+    createComment: [
+      "POST /repos/{owner}/{repo}/issues/{issue_number}/comments"
+    ],
+    createLabel: ["POST /repos/{owner}/{repo}/labels"],
+    createMilestone: ["POST /repos/{owner}/{repo}/milestones"],
+    deleteComment: [
+      "DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}"
+    ],
+    deleteLabel: ["DELETE /repos/{owner}/{repo}/labels/{name}"],
+    deleteMilestone: [
+      "DELETE /repos/{owner}/{repo}/milestones/{milestone_number}"
+    ],
+    get: ["GET /repos/{owner}/{repo}/issues/{issue_number}"],
+    getComment: ["GET /repos/{owner}/{repo}/issues/comments/{comment_id}"],
+    getEvent: ["GET /repos/{owner}/{repo}/issues/events/{event_id}"],
+    getLabel: ["GET /repos/{owner}/{repo}/labels/{name}"],
+    getMilestone: ["GET /repos/{owner}/{repo}/milestones/{milestone_number}"],
+    getParent: ["GET /repos/{owner}/{repo}/issues/{issue_number}/parent"],
+    list: ["GET /issues"],
+    listAssignees: ["GET /repos/{owner}/{repo}/assignees"],
+    listComments: ["GET /repos/{owner}/{repo}/issues/{issue_number}/comments"],
+    listCommentsForRepo: ["GET /repos/{owner}/{repo}/issues/comments"],
+    listDependenciesBlockedBy: [
+      "GET /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by"
+    ],
+    listDependenciesBlocking: [
+      "GET /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocking"
+    ],
+    listEvents: ["GET /repos/{owner}/{repo}/issues/{issue_number}/events"],
+    listEventsForRepo: ["GET /repos/{owner}/{repo}/issues/events"],
+    listEventsForTimeline: [
+      "GET /repos/{owner}/{repo}/issues/{issue_number}/timeline"
+    ],
+    listForAuthenticatedUser: ["GET /user/issues"],
+    listForOrg: ["GET /orgs/{org}/issues"],
+    listForRepo: ["GET /repos/{owner}/{repo}/issues"],
+    listLabelsForMilestone: [
+      "GET /repos/{owner}/{repo}/milestones/{milestone_number}/labels"
+    ],
+    listLabelsForRepo: ["GET /repos/{owner}/{repo}/labels"],
+    listLabelsOnIssue: [
+      "GET /repos/{owner}/{repo}/issues/{issue_number}/labels"
+    ],
+    listMilestones: ["GET /repos/{owner}/{repo}/milestones"],
+    listSubIssues: [
+      "GET /repos/{owner}/{repo}/issues/{issue_number}/sub_issues"
+    ],
+    lock: ["PUT /repos/{owner}/{repo}/issues/{issue_number}/lock"],
+    removeAllLabels: [
+      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels"
+    ],
+    removeAssignees: [
+      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/assignees"
+    ],
+    removeDependencyBlockedBy: [
+      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by/{issue_id}"
+    ],
+    removeLabel: [
+      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}"
+    ],
+    removeSubIssue: [
+      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/sub_issue"
+    ],
+    reprioritizeSubIssue: [
+      "PATCH /repos/{owner}/{repo}/issues/{issue_number}/sub_issues/priority"
+    ],
+    setLabels: ["PUT /repos/{owner}/{repo}/issues/{issue_number}/labels"],
+    unlock: ["DELETE /repos/{owner}/{repo}/issues/{issue_number}/lock"],
+    update: ["PATCH /repos/{owner}/{repo}/issues/{issue_number}"],
+    updateComment: ["PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}"],
+    updateLabel: ["PATCH /repos/{owner}/{repo}/labels/{name}"],
+    updateMilestone: [
+      "PATCH /repos/{owner}/{repo}/milestones/{milestone_number}"
+    ]
+  },
+  licenses: {
+    get: ["GET /licenses/{license}"],
+    getAllCommonlyUsed: ["GET /licenses"],
+    getForRepo: ["GET /repos/{owner}/{repo}/license"]
+  },
+  markdown: {
+    render: ["POST /markdown"],
+    renderRaw: [
+      "POST /markdown/raw",
+      { headers: { "content-type": "text/plain; charset=utf-8" } }
+    ]
+  },
+  meta: {
+    get: ["GET /meta"],
+    getAllVersions: ["GET /versions"],
+    getOctocat: ["GET /octocat"],
+    getZen: ["GET /zen"],
+    root: ["GET /"]
+  },
+  migrations: {
+    deleteArchiveForAuthenticatedUser: [
+      "DELETE /user/migrations/{migration_id}/archive"
+    ],
+    deleteArchiveForOrg: [
+      "DELETE /orgs/{org}/migrations/{migration_id}/archive"
+    ],
+    downloadArchiveForOrg: [
+      "GET /orgs/{org}/migrations/{migration_id}/archive"
+    ],
+    getArchiveForAuthenticatedUser: [
+      "GET /user/migrations/{migration_id}/archive"
+    ],
+    getStatusForAuthenticatedUser: ["GET /user/migrations/{migration_id}"],
+    getStatusForOrg: ["GET /orgs/{org}/migrations/{migration_id}"],
+    listForAuthenticatedUser: ["GET /user/migrations"],
+    listForOrg: ["GET /orgs/{org}/migrations"],
+    listReposForAuthenticatedUser: [
+      "GET /user/migrations/{migration_id}/repositories"
+    ],
+    listReposForOrg: ["GET /orgs/{org}/migrations/{migration_id}/repositories"],
+    listReposForUser: [
+      "GET /user/migrations/{migration_id}/repositories",
+      {},
+      { renamed: ["migrations", "listReposForAuthenticatedUser"] }
+    ],
+    startForAuthenticatedUser: ["POST /user/migrations"],
+    startForOrg: ["POST /orgs/{org}/migrations"],
+    unlockRepoForAuthenticatedUser: [
+      "DELETE /user/migrations/{migration_id}/repos/{repo_name}/lock"
+    ],
+    unlockRepoForOrg: [
+      "DELETE /orgs/{org}/migrations/{migration_id}/repos/{repo_name}/lock"
+    ]
+  },
+  oidc: {
+    getOidcCustomSubTemplateForOrg: [
+      "GET /orgs/{org}/actions/oidc/customization/sub"
+    ],
+    updateOidcCustomSubTemplateForOrg: [
+      "PUT /orgs/{org}/actions/oidc/customization/sub"
+    ]
+  },
+  orgs: {
+    addSecurityManagerTeam: [
+      "PUT /orgs/{org}/security-managers/teams/{team_slug}",
+      {},
+      {
+        deprecated: "octokit.rest.orgs.addSecurityManagerTeam() is deprecated, see https://docs.github.com/rest/orgs/security-managers#add-a-security-manager-team"
+      }
+    ],
+    assignTeamToOrgRole: [
+      "PUT /orgs/{org}/organization-roles/teams/{team_slug}/{role_id}"
+    ],
+    assignUserToOrgRole: [
+      "PUT /orgs/{org}/organization-roles/users/{username}/{role_id}"
+    ],
+    blockUser: ["PUT /orgs/{org}/blocks/{username}"],
+    cancelInvitation: ["DELETE /orgs/{org}/invitations/{invitation_id}"],
+    checkBlockedUser: ["GET /orgs/{org}/blocks/{username}"],
+    checkMembershipForUser: ["GET /orgs/{org}/members/{username}"],
+    checkPublicMembershipForUser: ["GET /orgs/{org}/public_members/{username}"],
+    convertMemberToOutsideCollaborator: [
+      "PUT /orgs/{org}/outside_collaborators/{username}"
+    ],
+    createArtifactStorageRecord: [
+      "POST /orgs/{org}/artifacts/metadata/storage-record"
+    ],
+    createInvitation: ["POST /orgs/{org}/invitations"],
+    createIssueType: ["POST /orgs/{org}/issue-types"],
+    createWebhook: ["POST /orgs/{org}/hooks"],
+    customPropertiesForOrgsCreateOrUpdateOrganizationValues: [
+      "PATCH /organizations/{org}/org-properties/values"
+    ],
+    customPropertiesForOrgsGetOrganizationValues: [
+      "GET /organizations/{org}/org-properties/values"
+    ],
+    customPropertiesForReposCreateOrUpdateOrganizationDefinition: [
+      "PUT /orgs/{org}/properties/schema/{custom_property_name}"
+    ],
+    customPropertiesForReposCreateOrUpdateOrganizationDefinitions: [
+      "PATCH /orgs/{org}/properties/schema"
+    ],
+    customPropertiesForReposCreateOrUpdateOrganizationValues: [
+      "PATCH /orgs/{org}/properties/values"
+    ],
+    customPropertiesForReposDeleteOrganizationDefinition: [
+      "DELETE /orgs/{org}/properties/schema/{custom_property_name}"
+    ],
+    customPropertiesForReposGetOrganizationDefinition: [
+      "GET /orgs/{org}/properties/schema/{custom_property_name}"
+    ],
+    customPropertiesForReposGetOrganizationDefinitions: [
+      "GET /orgs/{org}/properties/schema"
+    ],
+    customPropertiesForReposGetOrganizationValues: [
+      "GET /orgs/{org}/properties/values"
+    ],
+    delete: ["DELETE /orgs/{org}"],
+    deleteAttestationsBulk: ["POST /orgs/{org}/attestations/delete-request"],
+    deleteAttestationsById: [
+      "DELETE /orgs/{org}/attestations/{attestation_id}"
+    ],
+    deleteAttestationsBySubjectDigest: [
+      "DELETE /orgs/{org}/attestations/digest/{subject_digest}"
+    ],
+    deleteIssueType: ["DELETE /orgs/{org}/issue-types/{issue_type_id}"],
+    deleteWebhook: ["DELETE /orgs/{org}/hooks/{hook_id}"],
+    disableSelectedRepositoryImmutableReleasesOrganization: [
+      "DELETE /orgs/{org}/settings/immutable-releases/repositories/{repository_id}"
+    ],
+    enableSelectedRepositoryImmutableReleasesOrganization: [
+      "PUT /orgs/{org}/settings/immutable-releases/repositories/{repository_id}"
+    ],
+    get: ["GET /orgs/{org}"],
+    getImmutableReleasesSettings: [
+      "GET /orgs/{org}/settings/immutable-releases"
+    ],
+    getImmutableReleasesSettingsRepositories: [
+      "GET /orgs/{org}/settings/immutable-releases/repositories"
+    ],
+    getMembershipForAuthenticatedUser: ["GET /user/memberships/orgs/{org}"],
+    getMembershipForUser: ["GET /orgs/{org}/memberships/{username}"],
+    getOrgRole: ["GET /orgs/{org}/organization-roles/{role_id}"],
+    getOrgRulesetHistory: ["GET /orgs/{org}/rulesets/{ruleset_id}/history"],
+    getOrgRulesetVersion: [
+      "GET /orgs/{org}/rulesets/{ruleset_id}/history/{version_id}"
+    ],
+    getWebhook: ["GET /orgs/{org}/hooks/{hook_id}"],
+    getWebhookConfigForOrg: ["GET /orgs/{org}/hooks/{hook_id}/config"],
+    getWebhookDelivery: [
+      "GET /orgs/{org}/hooks/{hook_id}/deliveries/{delivery_id}"
+    ],
+    list: ["GET /organizations"],
+    listAppInstallations: ["GET /orgs/{org}/installations"],
+    listArtifactStorageRecords: [
+      "GET /orgs/{org}/artifacts/{subject_digest}/metadata/storage-records"
+    ],
+    listAttestationRepositories: ["GET /orgs/{org}/attestations/repositories"],
+    listAttestations: ["GET /orgs/{org}/attestations/{subject_digest}"],
+    listAttestationsBulk: [
+      "POST /orgs/{org}/attestations/bulk-list{?per_page,before,after}"
+    ],
+    listBlockedUsers: ["GET /orgs/{org}/blocks"],
+    listFailedInvitations: ["GET /orgs/{org}/failed_invitations"],
+    listForAuthenticatedUser: ["GET /user/orgs"],
+    listForUser: ["GET /users/{username}/orgs"],
+    listInvitationTeams: ["GET /orgs/{org}/invitations/{invitation_id}/teams"],
+    listIssueTypes: ["GET /orgs/{org}/issue-types"],
+    listMembers: ["GET /orgs/{org}/members"],
+    listMembershipsForAuthenticatedUser: ["GET /user/memberships/orgs"],
+    listOrgRoleTeams: ["GET /orgs/{org}/organization-roles/{role_id}/teams"],
+    listOrgRoleUsers: ["GET /orgs/{org}/organization-roles/{role_id}/users"],
+    listOrgRoles: ["GET /orgs/{org}/organization-roles"],
+    listOrganizationFineGrainedPermissions: [
+      "GET /orgs/{org}/organization-fine-grained-permissions"
+    ],
+    listOutsideCollaborators: ["GET /orgs/{org}/outside_collaborators"],
+    listPatGrantRepositories: [
+      "GET /orgs/{org}/personal-access-tokens/{pat_id}/repositories"
+    ],
+    listPatGrantRequestRepositories: [
+      "GET /orgs/{org}/personal-access-token-requests/{pat_request_id}/repositories"
+    ],
+    listPatGrantRequests: ["GET /orgs/{org}/personal-access-token-requests"],
+    listPatGrants: ["GET /orgs/{org}/personal-access-tokens"],
+    listPendingInvitations: ["GET /orgs/{org}/invitations"],
+    listPublicMembers: ["GET /orgs/{org}/public_members"],
+    listSecurityManagerTeams: [
+      "GET /orgs/{org}/security-managers",
+      {},
+      {
+        deprecated: "octokit.rest.orgs.listSecurityManagerTeams() is deprecated, see https://docs.github.com/rest/orgs/security-managers#list-security-manager-teams"
+      }
+    ],
+    listWebhookDeliveries: ["GET /orgs/{org}/hooks/{hook_id}/deliveries"],
+    listWebhooks: ["GET /orgs/{org}/hooks"],
+    pingWebhook: ["POST /orgs/{org}/hooks/{hook_id}/pings"],
+    redeliverWebhookDelivery: [
+      "POST /orgs/{org}/hooks/{hook_id}/deliveries/{delivery_id}/attempts"
+    ],
+    removeMember: ["DELETE /orgs/{org}/members/{username}"],
+    removeMembershipForUser: ["DELETE /orgs/{org}/memberships/{username}"],
+    removeOutsideCollaborator: [
+      "DELETE /orgs/{org}/outside_collaborators/{username}"
+    ],
+    removePublicMembershipForAuthenticatedUser: [
+      "DELETE /orgs/{org}/public_members/{username}"
+    ],
+    removeSecurityManagerTeam: [
+      "DELETE /orgs/{org}/security-managers/teams/{team_slug}",
+      {},
+      {
+        deprecated: "octokit.rest.orgs.removeSecurityManagerTeam() is deprecated, see https://docs.github.com/rest/orgs/security-managers#remove-a-security-manager-team"
+      }
+    ],
+    reviewPatGrantRequest: [
+      "POST /orgs/{org}/personal-access-token-requests/{pat_request_id}"
+    ],
+    reviewPatGrantRequestsInBulk: [
+      "POST /orgs/{org}/personal-access-token-requests"
+    ],
+    revokeAllOrgRolesTeam: [
+      "DELETE /orgs/{org}/organization-roles/teams/{team_slug}"
+    ],
+    revokeAllOrgRolesUser: [
+      "DELETE /orgs/{org}/organization-roles/users/{username}"
+    ],
+    revokeOrgRoleTeam: [
+      "DELETE /orgs/{org}/organization-roles/teams/{team_slug}/{role_id}"
+    ],
+    revokeOrgRoleUser: [
+      "DELETE /orgs/{org}/organization-roles/users/{username}/{role_id}"
+    ],
+    setImmutableReleasesSettings: [
+      "PUT /orgs/{org}/settings/immutable-releases"
+    ],
+    setImmutableReleasesSettingsRepositories: [
+      "PUT /orgs/{org}/settings/immutable-releases/repositories"
+    ],
+    setMembershipForUser: ["PUT /orgs/{org}/memberships/{username}"],
+    setPublicMembershipForAuthenticatedUser: [
+      "PUT /orgs/{org}/public_members/{username}"
+    ],
+    unblockUser: ["DELETE /orgs/{org}/blocks/{username}"],
+    update: ["PATCH /orgs/{org}"],
+    updateIssueType: ["PUT /orgs/{org}/issue-types/{issue_type_id}"],
+    updateMembershipForAuthenticatedUser: [
+      "PATCH /user/memberships/orgs/{org}"
+    ],
+    updatePatAccess: ["POST /orgs/{org}/personal-access-tokens/{pat_id}"],
+    updatePatAccesses: ["POST /orgs/{org}/personal-access-tokens"],
+    updateWebhook: ["PATCH /orgs/{org}/hooks/{hook_id}"],
+    updateWebhookConfigForOrg: ["PATCH /orgs/{org}/hooks/{hook_id}/config"]
+  },
+  packages: {
+    deletePackageForAuthenticatedUser: [
+      "DELETE /user/packages/{package_type}/{package_name}"
+    ],
+    deletePackageForOrg: [
+      "DELETE /orgs/{org}/packages/{package_type}/{package_name}"
+    ],
+    deletePackageForUser: [
+      "DELETE /users/{username}/packages/{package_type}/{package_name}"
+    ],
+    deletePackageVersionForAuthenticatedUser: [
+      "DELETE /user/packages/{package_type}/{package_name}/versions/{package_version_id}"
+    ],
+    deletePackageVersionForOrg: [
+      "DELETE /orgs/{org}/packages/{package_type}/{package_name}/versions/{package_version_id}"
+    ],
+    deletePackageVersionForUser: [
+      "DELETE /users/{username}/packages/{package_type}/{package_name}/versions/{package_version_id}"
+    ],
+    getAllPackageVersionsForAPackageOwnedByAnOrg: [
+      "GET /orgs/{org}/packages/{package_type}/{package_name}/versions",
+      {},
+      { renamed: ["packages", "getAllPackageVersionsForPackageOwnedByOrg"] }
+    ],
+    getAllPackageVersionsForAPackageOwnedByTheAuthenticatedUser: [
+      "GET /user/packages/{package_type}/{package_name}/versions",
+      {},
+      {
+        renamed: [
+          "packages",
+          "getAllPackageVersionsForPackageOwnedByAuthenticatedUser"
+        ]
+      }
+    ],
+    getAllPackageVersionsForPackageOwnedByAuthenticatedUser: [
+      "GET /user/packages/{package_type}/{package_name}/versions"
+    ],
+    getAllPackageVersionsForPackageOwnedByOrg: [
+      "GET /orgs/{org}/packages/{package_type}/{package_name}/versions"
+    ],
+    getAllPackageVersionsForPackageOwnedByUser: [
+      "GET /users/{username}/packages/{package_type}/{package_name}/versions"
+    ],
+    getPackageForAuthenticatedUser: [
+      "GET /user/packages/{package_type}/{package_name}"
+    ],
+    getPackageForOrganization: [
+      "GET /orgs/{org}/packages/{package_type}/{package_name}"
+    ],
+    getPackageForUser: [
+      "GET /users/{username}/packages/{package_type}/{package_name}"
+    ],
+    getPackageVersionForAuthenticatedUser: [
+      "GET /user/packages/{package_type}/{package_name}/versions/{package_version_id}"
+    ],
+    getPackageVersionForOrganization: [
+      "GET /orgs/{org}/packages/{package_type}/{package_name}/versions/{package_version_id}"
+    ],
+    getPackageVersionForUser: [
+      "GET /users/{username}/packages/{package_type}/{package_name}/versions/{package_version_id}"
+    ],
+    listDockerMigrationConflictingPackagesForAuthenticatedUser: [
+      "GET /user/docker/conflicts"
+    ],
+    listDockerMigrationConflictingPackagesForOrganization: [
+      "GET /orgs/{org}/docker/conflicts"
+    ],
+    listDockerMigrationConflictingPackagesForUser: [
+      "GET /users/{username}/docker/conflicts"
+    ],
+    listPackagesForAuthenticatedUser: ["GET /user/packages"],
+    listPackagesForOrganization: ["GET /orgs/{org}/packages"],
+    listPackagesForUser: ["GET /users/{username}/packages"],
+    restorePackageForAuthenticatedUser: [
+      "POST /user/packages/{package_type}/{package_name}/restore{?token}"
+    ],
+    restorePackageForOrg: [
+      "POST /orgs/{org}/packages/{package_type}/{package_name}/restore{?token}"
+    ],
+    restorePackageForUser: [
+      "POST /users/{username}/packages/{package_type}/{package_name}/restore{?token}"
+    ],
+    restorePackageVersionForAuthenticatedUser: [
+      "POST /user/packages/{package_type}/{package_name}/versions/{package_version_id}/restore"
+    ],
+    restorePackageVersionForOrg: [
+      "POST /orgs/{org}/packages/{package_type}/{package_name}/versions/{package_version_id}/restore"
+    ],
+    restorePackageVersionForUser: [
+      "POST /users/{username}/packages/{package_type}/{package_name}/versions/{package_version_id}/restore"
+    ]
+  },
+  privateRegistries: {
+    createOrgPrivateRegistry: ["POST /orgs/{org}/private-registries"],
+    deleteOrgPrivateRegistry: [
+      "DELETE /orgs/{org}/private-registries/{secret_name}"
+    ],
+    getOrgPrivateRegistry: ["GET /orgs/{org}/private-registries/{secret_name}"],
+    getOrgPublicKey: ["GET /orgs/{org}/private-registries/public-key"],
+    listOrgPrivateRegistries: ["GET /orgs/{org}/private-registries"],
+    updateOrgPrivateRegistry: [
+      "PATCH /orgs/{org}/private-registries/{secret_name}"
+    ]
+  },
+  projects: {
+    addItemForOrg: ["POST /orgs/{org}/projectsV2/{project_number}/items"],
+    addItemForUser: [
+      "POST /users/{username}/projectsV2/{project_number}/items"
+    ],
+    deleteItemForOrg: [
+      "DELETE /orgs/{org}/projectsV2/{project_number}/items/{item_id}"
+    ],
+    deleteItemForUser: [
+      "DELETE /users/{username}/projectsV2/{project_number}/items/{item_id}"
+    ],
+    getFieldForOrg: [
+      "GET /orgs/{org}/projectsV2/{project_number}/fields/{field_id}"
+    ],
+    getFieldForUser: [
+      "GET /users/{username}/projectsV2/{project_number}/fields/{field_id}"
+    ],
+    getForOrg: ["GET /orgs/{org}/projectsV2/{project_number}"],
+    getForUser: ["GET /users/{username}/projectsV2/{project_number}"],
+    getOrgItem: ["GET /orgs/{org}/projectsV2/{project_number}/items/{item_id}"],
+    getUserItem: [
+      "GET /users/{username}/projectsV2/{project_number}/items/{item_id}"
+    ],
+    listFieldsForOrg: ["GET /orgs/{org}/projectsV2/{project_number}/fields"],
+    listFieldsForUser: [
+      "GET /users/{username}/projectsV2/{project_number}/fields"
+    ],
+    listForOrg: ["GET /orgs/{org}/projectsV2"],
+    listForUser: ["GET /users/{username}/projectsV2"],
+    listItemsForOrg: ["GET /orgs/{org}/projectsV2/{project_number}/items"],
+    listItemsForUser: [
+      "GET /users/{username}/projectsV2/{project_number}/items"
+    ],
+    updateItemForOrg: [
+      "PATCH /orgs/{org}/projectsV2/{project_number}/items/{item_id}"
+    ],
+    updateItemForUser: [
+      "PATCH /users/{username}/projectsV2/{project_number}/items/{item_id}"
+    ]
+  },
+  pulls: {
+    checkIfMerged: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/merge"],
+    create: ["POST /repos/{owner}/{repo}/pulls"],
+    createReplyForReviewComment: [
+      "POST /repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies"
+    ],
+    createReview: ["POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews"],
+    createReviewComment: [
+      "POST /repos/{owner}/{repo}/pulls/{pull_number}/comments"
+    ],
+    deletePendingReview: [
+      "DELETE /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"
+    ],
+    deleteReviewComment: [
+      "DELETE /repos/{owner}/{repo}/pulls/comments/{comment_id}"
+    ],
+    dismissReview: [
+      "PUT /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/dismissals"
+    ],
+    get: ["GET /repos/{owner}/{repo}/pulls/{pull_number}"],
+    getReview: [
+      "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"
+    ],
+    getReviewComment: ["GET /repos/{owner}/{repo}/pulls/comments/{comment_id}"],
+    list: ["GET /repos/{owner}/{repo}/pulls"],
+    listCommentsForReview: [
+      "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments"
+    ],
+    listCommits: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/commits"],
+    listFiles: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/files"],
+    listRequestedReviewers: [
+      "GET /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
+    ],
+    listReviewComments: [
+      "GET /repos/{owner}/{repo}/pulls/{pull_number}/comments"
+    ],
+    listReviewCommentsForRepo: ["GET /repos/{owner}/{repo}/pulls/comments"],
+    listReviews: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews"],
+    merge: ["PUT /repos/{owner}/{repo}/pulls/{pull_number}/merge"],
+    removeRequestedReviewers: [
+      "DELETE /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
+    ],
+    requestReviewers: [
+      "POST /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
+    ],
+    submitReview: [
+      "POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/events"
+    ],
+    update: ["PATCH /repos/{owner}/{repo}/pulls/{pull_number}"],
+    updateBranch: [
+      "PUT /repos/{owner}/{repo}/pulls/{pull_number}/update-branch"
+    ],
+    updateReview: [
+      "PUT /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"
+    ],
+    updateReviewComment: [
+      "PATCH /repos/{owner}/{repo}/pulls/comments/{comment_id}"
+    ]
+  },
+  rateLimit: { get: ["GET /rate_limit"] },
+  reactions: {
+    createForCommitComment: [
+      "POST /repos/{owner}/{repo}/comments/{comment_id}/reactions"
+    ],
+    createForIssue: [
+      "POST /repos/{owner}/{repo}/issues/{issue_number}/reactions"
+    ],
+    createForIssueComment: [
+      "POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"
+    ],
+    createForPullRequestReviewComment: [
+      "POST /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions"
+    ],
+    createForRelease: [
+      "POST /repos/{owner}/{repo}/releases/{release_id}/reactions"
+    ],
+    createForTeamDiscussionCommentInOrg: [
+      "POST /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions"
+    ],
+    createForTeamDiscussionInOrg: [
+      "POST /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions"
+    ],
+    deleteForCommitComment: [
+      "DELETE /repos/{owner}/{repo}/comments/{comment_id}/reactions/{reaction_id}"
+    ],
+    deleteForIssue: [
+      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/reactions/{reaction_id}"
+    ],
+    deleteForIssueComment: [
+      "DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions/{reaction_id}"
+    ],
+    deleteForPullRequestComment: [
+      "DELETE /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions/{reaction_id}"
+    ],
+    deleteForRelease: [
+      "DELETE /repos/{owner}/{repo}/releases/{release_id}/reactions/{reaction_id}"
+    ],
+    deleteForTeamDiscussion: [
+      "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions/{reaction_id}"
+    ],
+    deleteForTeamDiscussionComment: [
+      "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions/{reaction_id}"
+    ],
+    listForCommitComment: [
+      "GET /repos/{owner}/{repo}/comments/{comment_id}/reactions"
+    ],
+    listForIssue: ["GET /repos/{owner}/{repo}/issues/{issue_number}/reactions"],
+    listForIssueComment: [
+      "GET /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"
+    ],
+    listForPullRequestReviewComment: [
+      "GET /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions"
+    ],
+    listForRelease: [
+      "GET /repos/{owner}/{repo}/releases/{release_id}/reactions"
+    ],
+    listForTeamDiscussionCommentInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions"
+    ],
+    listForTeamDiscussionInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions"
+    ]
+  },
+  repos: {
+    acceptInvitation: [
+      "PATCH /user/repository_invitations/{invitation_id}",
+      {},
+      { renamed: ["repos", "acceptInvitationForAuthenticatedUser"] }
+    ],
+    acceptInvitationForAuthenticatedUser: [
+      "PATCH /user/repository_invitations/{invitation_id}"
+    ],
+    addAppAccessRestrictions: [
+      "POST /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps",
+      {},
+      { mapToData: "apps" }
+    ],
+    addCollaborator: ["PUT /repos/{owner}/{repo}/collaborators/{username}"],
+    addStatusCheckContexts: [
+      "POST /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts",
+      {},
+      { mapToData: "contexts" }
+    ],
+    addTeamAccessRestrictions: [
+      "POST /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams",
+      {},
+      { mapToData: "teams" }
+    ],
+    addUserAccessRestrictions: [
+      "POST /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users",
+      {},
+      { mapToData: "users" }
+    ],
+    cancelPagesDeployment: [
+      "POST /repos/{owner}/{repo}/pages/deployments/{pages_deployment_id}/cancel"
+    ],
+    checkAutomatedSecurityFixes: [
+      "GET /repos/{owner}/{repo}/automated-security-fixes"
+    ],
+    checkCollaborator: ["GET /repos/{owner}/{repo}/collaborators/{username}"],
+    checkImmutableReleases: ["GET /repos/{owner}/{repo}/immutable-releases"],
+    checkPrivateVulnerabilityReporting: [
+      "GET /repos/{owner}/{repo}/private-vulnerability-reporting"
+    ],
+    checkVulnerabilityAlerts: [
+      "GET /repos/{owner}/{repo}/vulnerability-alerts"
+    ],
+    codeownersErrors: ["GET /repos/{owner}/{repo}/codeowners/errors"],
+    compareCommits: ["GET /repos/{owner}/{repo}/compare/{base}...{head}"],
+    compareCommitsWithBasehead: [
+      "GET /repos/{owner}/{repo}/compare/{basehead}"
+    ],
+    createAttestation: ["POST /repos/{owner}/{repo}/attestations"],
+    createAutolink: ["POST /repos/{owner}/{repo}/autolinks"],
+    createCommitComment: [
+      "POST /repos/{owner}/{repo}/commits/{commit_sha}/comments"
+    ],
+    createCommitSignatureProtection: [
+      "POST /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
+    ],
+    createCommitStatus: ["POST /repos/{owner}/{repo}/statuses/{sha}"],
+    createDeployKey: ["POST /repos/{owner}/{repo}/keys"],
+    createDeployment: ["POST /repos/{owner}/{repo}/deployments"],
+    createDeploymentBranchPolicy: [
+      "POST /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies"
+    ],
+    createDeploymentProtectionRule: [
+      "POST /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules"
+    ],
+    createDeploymentStatus: [
+      "POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"
+    ],
+    createDispatchEvent: ["POST /repos/{owner}/{repo}/dispatches"],
+    createForAuthenticatedUser: ["POST /user/repos"],
+    createFork: ["POST /repos/{owner}/{repo}/forks"],
+    createInOrg: ["POST /orgs/{org}/repos"],
+    createOrUpdateEnvironment: [
+      "PUT /repos/{owner}/{repo}/environments/{environment_name}"
+    ],
+    createOrUpdateFileContents: ["PUT /repos/{owner}/{repo}/contents/{path}"],
+    createOrgRuleset: ["POST /orgs/{org}/rulesets"],
+    createPagesDeployment: ["POST /repos/{owner}/{repo}/pages/deployments"],
+    createPagesSite: ["POST /repos/{owner}/{repo}/pages"],
+    createRelease: ["POST /repos/{owner}/{repo}/releases"],
+    createRepoRuleset: ["POST /repos/{owner}/{repo}/rulesets"],
+    createUsingTemplate: [
+      "POST /repos/{template_owner}/{template_repo}/generate"
+    ],
+    createWebhook: ["POST /repos/{owner}/{repo}/hooks"],
+    customPropertiesForReposCreateOrUpdateRepositoryValues: [
+      "PATCH /repos/{owner}/{repo}/properties/values"
+    ],
+    customPropertiesForReposGetRepositoryValues: [
+      "GET /repos/{owner}/{repo}/properties/values"
+    ],
+    declineInvitation: [
+      "DELETE /user/repository_invitations/{invitation_id}",
+      {},
+      { renamed: ["repos", "declineInvitationForAuthenticatedUser"] }
+    ],
+    declineInvitationForAuthenticatedUser: [
+      "DELETE /user/repository_invitations/{invitation_id}"
+    ],
+    delete: ["DELETE /repos/{owner}/{repo}"],
+    deleteAccessRestrictions: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions"
+    ],
+    deleteAdminBranchProtection: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins"
+    ],
+    deleteAnEnvironment: [
+      "DELETE /repos/{owner}/{repo}/environments/{environment_name}"
+    ],
+    deleteAutolink: ["DELETE /repos/{owner}/{repo}/autolinks/{autolink_id}"],
+    deleteBranchProtection: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection"
+    ],
+    deleteCommitComment: ["DELETE /repos/{owner}/{repo}/comments/{comment_id}"],
+    deleteCommitSignatureProtection: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
+    ],
+    deleteDeployKey: ["DELETE /repos/{owner}/{repo}/keys/{key_id}"],
+    deleteDeployment: [
+      "DELETE /repos/{owner}/{repo}/deployments/{deployment_id}"
+    ],
+    deleteDeploymentBranchPolicy: [
+      "DELETE /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}"
+    ],
+    deleteFile: ["DELETE /repos/{owner}/{repo}/contents/{path}"],
+    deleteInvitation: [
+      "DELETE /repos/{owner}/{repo}/invitations/{invitation_id}"
+    ],
+    deleteOrgRuleset: ["DELETE /orgs/{org}/rulesets/{ruleset_id}"],
+    deletePagesSite: ["DELETE /repos/{owner}/{repo}/pages"],
+    deletePullRequestReviewProtection: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews"
+    ],
+    deleteRelease: ["DELETE /repos/{owner}/{repo}/releases/{release_id}"],
+    deleteReleaseAsset: [
+      "DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}"
+    ],
+    deleteRepoRuleset: ["DELETE /repos/{owner}/{repo}/rulesets/{ruleset_id}"],
+    deleteWebhook: ["DELETE /repos/{owner}/{repo}/hooks/{hook_id}"],
+    disableAutomatedSecurityFixes: [
+      "DELETE /repos/{owner}/{repo}/automated-security-fixes"
+    ],
+    disableDeploymentProtectionRule: [
+      "DELETE /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/{protection_rule_id}"
+    ],
+    disableImmutableReleases: [
+      "DELETE /repos/{owner}/{repo}/immutable-releases"
+    ],
+    disablePrivateVulnerabilityReporting: [
+      "DELETE /repos/{owner}/{repo}/private-vulnerability-reporting"
+    ],
+    disableVulnerabilityAlerts: [
+      "DELETE /repos/{owner}/{repo}/vulnerability-alerts"
+    ],
+    downloadArchive: [
+      "GET /repos/{owner}/{repo}/zipball/{ref}",
+      {},
+      { renamed: ["repos", "downloadZipballArchive"] }
+    ],
+    downloadTarballArchive: ["GET /repos/{owner}/{repo}/tarball/{ref}"],
+    downloadZipballArchive: ["GET /repos/{owner}/{repo}/zipball/{ref}"],
+    enableAutomatedSecurityFixes: [
+      "PUT /repos/{owner}/{repo}/automated-security-fixes"
+    ],
+    enableImmutableReleases: ["PUT /repos/{owner}/{repo}/immutable-releases"],
+    enablePrivateVulnerabilityReporting: [
+      "PUT /repos/{owner}/{repo}/private-vulnerability-reporting"
+    ],
+    enableVulnerabilityAlerts: [
+      "PUT /repos/{owner}/{repo}/vulnerability-alerts"
+    ],
+    generateReleaseNotes: [
+      "POST /repos/{owner}/{repo}/releases/generate-notes"
+    ],
+    get: ["GET /repos/{owner}/{repo}"],
+    getAccessRestrictions: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions"
+    ],
+    getAdminBranchProtection: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins"
+    ],
+    getAllDeploymentProtectionRules: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules"
+    ],
+    getAllEnvironments: ["GET /repos/{owner}/{repo}/environments"],
+    getAllStatusCheckContexts: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts"
+    ],
+    getAllTopics: ["GET /repos/{owner}/{repo}/topics"],
+    getAppsWithAccessToProtectedBranch: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps"
+    ],
+    getAutolink: ["GET /repos/{owner}/{repo}/autolinks/{autolink_id}"],
+    getBranch: ["GET /repos/{owner}/{repo}/branches/{branch}"],
+    getBranchProtection: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection"
+    ],
+    getBranchRules: ["GET /repos/{owner}/{repo}/rules/branches/{branch}"],
+    getClones: ["GET /repos/{owner}/{repo}/traffic/clones"],
+    getCodeFrequencyStats: ["GET /repos/{owner}/{repo}/stats/code_frequency"],
+    getCollaboratorPermissionLevel: [
+      "GET /repos/{owner}/{repo}/collaborators/{username}/permission"
+    ],
+    getCombinedStatusForRef: ["GET /repos/{owner}/{repo}/commits/{ref}/status"],
+    getCommit: ["GET /repos/{owner}/{repo}/commits/{ref}"],
+    getCommitActivityStats: ["GET /repos/{owner}/{repo}/stats/commit_activity"],
+    getCommitComment: ["GET /repos/{owner}/{repo}/comments/{comment_id}"],
+    getCommitSignatureProtection: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
+    ],
+    getCommunityProfileMetrics: ["GET /repos/{owner}/{repo}/community/profile"],
+    getContent: ["GET /repos/{owner}/{repo}/contents/{path}"],
+    getContributorsStats: ["GET /repos/{owner}/{repo}/stats/contributors"],
+    getCustomDeploymentProtectionRule: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/{protection_rule_id}"
+    ],
+    getDeployKey: ["GET /repos/{owner}/{repo}/keys/{key_id}"],
+    getDeployment: ["GET /repos/{owner}/{repo}/deployments/{deployment_id}"],
+    getDeploymentBranchPolicy: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}"
+    ],
+    getDeploymentStatus: [
+      "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses/{status_id}"
+    ],
+    getEnvironment: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}"
+    ],
+    getLatestPagesBuild: ["GET /repos/{owner}/{repo}/pages/builds/latest"],
+    getLatestRelease: ["GET /repos/{owner}/{repo}/releases/latest"],
+    getOrgRuleSuite: ["GET /orgs/{org}/rulesets/rule-suites/{rule_suite_id}"],
+    getOrgRuleSuites: ["GET /orgs/{org}/rulesets/rule-suites"],
+    getOrgRuleset: ["GET /orgs/{org}/rulesets/{ruleset_id}"],
+    getOrgRulesets: ["GET /orgs/{org}/rulesets"],
+    getPages: ["GET /repos/{owner}/{repo}/pages"],
+    getPagesBuild: ["GET /repos/{owner}/{repo}/pages/builds/{build_id}"],
+    getPagesDeployment: [
+      "GET /repos/{owner}/{repo}/pages/deployments/{pages_deployment_id}"
+    ],
+    getPagesHealthCheck: ["GET /repos/{owner}/{repo}/pages/health"],
+    getParticipationStats: ["GET /repos/{owner}/{repo}/stats/participation"],
+    getPullRequestReviewProtection: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews"
+    ],
+    getPunchCardStats: ["GET /repos/{owner}/{repo}/stats/punch_card"],
+    getReadme: ["GET /repos/{owner}/{repo}/readme"],
+    getReadmeInDirectory: ["GET /repos/{owner}/{repo}/readme/{dir}"],
+    getRelease: ["GET /repos/{owner}/{repo}/releases/{release_id}"],
+    getReleaseAsset: ["GET /repos/{owner}/{repo}/releases/assets/{asset_id}"],
+    getReleaseByTag: ["GET /repos/{owner}/{repo}/releases/tags/{tag}"],
+    getRepoRuleSuite: [
+      "GET /repos/{owner}/{repo}/rulesets/rule-suites/{rule_suite_id}"
+    ],
+    getRepoRuleSuites: ["GET /repos/{owner}/{repo}/rulesets/rule-suites"],
+    getRepoRuleset: ["GET /repos/{owner}/{repo}/rulesets/{ruleset_id}"],
+    getRepoRulesetHistory: [
+      "GET /repos/{owner}/{repo}/rulesets/{ruleset_id}/history"
+    ],
+    getRepoRulesetVersion: [
+      "GET /repos/{owner}/{repo}/rulesets/{ruleset_id}/history/{version_id}"
+    ],
+    getRepoRulesets: ["GET /repos/{owner}/{repo}/rulesets"],
+    getStatusChecksProtection: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"
+    ],
+    getTeamsWithAccessToProtectedBranch: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams"
+    ],
+    getTopPaths: ["GET /repos/{owner}/{repo}/traffic/popular/paths"],
+    getTopReferrers: ["GET /repos/{owner}/{repo}/traffic/popular/referrers"],
+    getUsersWithAccessToProtectedBranch: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users"
+    ],
+    getViews: ["GET /repos/{owner}/{repo}/traffic/views"],
+    getWebhook: ["GET /repos/{owner}/{repo}/hooks/{hook_id}"],
+    getWebhookConfigForRepo: [
+      "GET /repos/{owner}/{repo}/hooks/{hook_id}/config"
+    ],
+    getWebhookDelivery: [
+      "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}"
+    ],
+    listActivities: ["GET /repos/{owner}/{repo}/activity"],
+    listAttestations: [
+      "GET /repos/{owner}/{repo}/attestations/{subject_digest}"
+    ],
+    listAutolinks: ["GET /repos/{owner}/{repo}/autolinks"],
+    listBranches: ["GET /repos/{owner}/{repo}/branches"],
+    listBranchesForHeadCommit: [
+      "GET /repos/{owner}/{repo}/commits/{commit_sha}/branches-where-head"
+    ],
+    listCollaborators: ["GET /repos/{owner}/{repo}/collaborators"],
+    listCommentsForCommit: [
+      "GET /repos/{owner}/{repo}/commits/{commit_sha}/comments"
+    ],
+    listCommitCommentsForRepo: ["GET /repos/{owner}/{repo}/comments"],
+    listCommitStatusesForRef: [
+      "GET /repos/{owner}/{repo}/commits/{ref}/statuses"
+    ],
+    listCommits: ["GET /repos/{owner}/{repo}/commits"],
+    listContributors: ["GET /repos/{owner}/{repo}/contributors"],
+    listCustomDeploymentRuleIntegrations: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/apps"
+    ],
+    listDeployKeys: ["GET /repos/{owner}/{repo}/keys"],
+    listDeploymentBranchPolicies: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies"
+    ],
+    listDeploymentStatuses: [
+      "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"
+    ],
+    listDeployments: ["GET /repos/{owner}/{repo}/deployments"],
+    listForAuthenticatedUser: ["GET /user/repos"],
+    listForOrg: ["GET /orgs/{org}/repos"],
+    listForUser: ["GET /users/{username}/repos"],
+    listForks: ["GET /repos/{owner}/{repo}/forks"],
+    listInvitations: ["GET /repos/{owner}/{repo}/invitations"],
+    listInvitationsForAuthenticatedUser: ["GET /user/repository_invitations"],
+    listLanguages: ["GET /repos/{owner}/{repo}/languages"],
+    listPagesBuilds: ["GET /repos/{owner}/{repo}/pages/builds"],
+    listPublic: ["GET /repositories"],
+    listPullRequestsAssociatedWithCommit: [
+      "GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls"
+    ],
+    listReleaseAssets: [
+      "GET /repos/{owner}/{repo}/releases/{release_id}/assets"
+    ],
+    listReleases: ["GET /repos/{owner}/{repo}/releases"],
+    listTags: ["GET /repos/{owner}/{repo}/tags"],
+    listTeams: ["GET /repos/{owner}/{repo}/teams"],
+    listWebhookDeliveries: [
+      "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries"
+    ],
+    listWebhooks: ["GET /repos/{owner}/{repo}/hooks"],
+    merge: ["POST /repos/{owner}/{repo}/merges"],
+    mergeUpstream: ["POST /repos/{owner}/{repo}/merge-upstream"],
+    pingWebhook: ["POST /repos/{owner}/{repo}/hooks/{hook_id}/pings"],
+    redeliverWebhookDelivery: [
+      "POST /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts"
+    ],
+    removeAppAccessRestrictions: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps",
+      {},
+      { mapToData: "apps" }
+    ],
+    removeCollaborator: [
+      "DELETE /repos/{owner}/{repo}/collaborators/{username}"
+    ],
+    removeStatusCheckContexts: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts",
+      {},
+      { mapToData: "contexts" }
+    ],
+    removeStatusCheckProtection: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"
+    ],
+    removeTeamAccessRestrictions: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams",
+      {},
+      { mapToData: "teams" }
+    ],
+    removeUserAccessRestrictions: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users",
+      {},
+      { mapToData: "users" }
+    ],
+    renameBranch: ["POST /repos/{owner}/{repo}/branches/{branch}/rename"],
+    replaceAllTopics: ["PUT /repos/{owner}/{repo}/topics"],
+    requestPagesBuild: ["POST /repos/{owner}/{repo}/pages/builds"],
+    setAdminBranchProtection: [
+      "POST /repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins"
+    ],
+    setAppAccessRestrictions: [
+      "PUT /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps",
+      {},
+      { mapToData: "apps" }
+    ],
+    setStatusCheckContexts: [
+      "PUT /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts",
+      {},
+      { mapToData: "contexts" }
+    ],
+    setTeamAccessRestrictions: [
+      "PUT /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams",
+      {},
+      { mapToData: "teams" }
+    ],
+    setUserAccessRestrictions: [
+      "PUT /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users",
+      {},
+      { mapToData: "users" }
+    ],
+    testPushWebhook: ["POST /repos/{owner}/{repo}/hooks/{hook_id}/tests"],
+    transfer: ["POST /repos/{owner}/{repo}/transfer"],
+    update: ["PATCH /repos/{owner}/{repo}"],
+    updateBranchProtection: [
+      "PUT /repos/{owner}/{repo}/branches/{branch}/protection"
+    ],
+    updateCommitComment: ["PATCH /repos/{owner}/{repo}/comments/{comment_id}"],
+    updateDeploymentBranchPolicy: [
+      "PUT /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}"
+    ],
+    updateInformationAboutPagesSite: ["PUT /repos/{owner}/{repo}/pages"],
+    updateInvitation: [
+      "PATCH /repos/{owner}/{repo}/invitations/{invitation_id}"
+    ],
+    updateOrgRuleset: ["PUT /orgs/{org}/rulesets/{ruleset_id}"],
+    updatePullRequestReviewProtection: [
+      "PATCH /repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews"
+    ],
+    updateRelease: ["PATCH /repos/{owner}/{repo}/releases/{release_id}"],
+    updateReleaseAsset: [
+      "PATCH /repos/{owner}/{repo}/releases/assets/{asset_id}"
+    ],
+    updateRepoRuleset: ["PUT /repos/{owner}/{repo}/rulesets/{ruleset_id}"],
+    updateStatusCheckPotection: [
+      "PATCH /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks",
+      {},
+      { renamed: ["repos", "updateStatusCheckProtection"] }
+    ],
+    updateStatusCheckProtection: [
+      "PATCH /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"
+    ],
+    updateWebhook: ["PATCH /repos/{owner}/{repo}/hooks/{hook_id}"],
+    updateWebhookConfigForRepo: [
+      "PATCH /repos/{owner}/{repo}/hooks/{hook_id}/config"
+    ],
+    uploadReleaseAsset: [
+      "POST /repos/{owner}/{repo}/releases/{release_id}/assets{?name,label}",
+      { baseUrl: "https://uploads.github.com" }
+    ]
+  },
+  search: {
+    code: ["GET /search/code"],
+    commits: ["GET /search/commits"],
+    issuesAndPullRequests: ["GET /search/issues"],
+    labels: ["GET /search/labels"],
+    repos: ["GET /search/repositories"],
+    topics: ["GET /search/topics"],
+    users: ["GET /search/users"]
+  },
+  secretScanning: {
+    createPushProtectionBypass: [
+      "POST /repos/{owner}/{repo}/secret-scanning/push-protection-bypasses"
+    ],
+    getAlert: [
+      "GET /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}"
+    ],
+    getScanHistory: ["GET /repos/{owner}/{repo}/secret-scanning/scan-history"],
+    listAlertsForOrg: ["GET /orgs/{org}/secret-scanning/alerts"],
+    listAlertsForRepo: ["GET /repos/{owner}/{repo}/secret-scanning/alerts"],
+    listLocationsForAlert: [
+      "GET /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}/locations"
+    ],
+    listOrgPatternConfigs: [
+      "GET /orgs/{org}/secret-scanning/pattern-configurations"
+    ],
+    updateAlert: [
+      "PATCH /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}"
+    ],
+    updateOrgPatternConfigs: [
+      "PATCH /orgs/{org}/secret-scanning/pattern-configurations"
+    ]
+  },
+  securityAdvisories: {
+    createFork: [
+      "POST /repos/{owner}/{repo}/security-advisories/{ghsa_id}/forks"
+    ],
+    createPrivateVulnerabilityReport: [
+      "POST /repos/{owner}/{repo}/security-advisories/reports"
+    ],
+    createRepositoryAdvisory: [
+      "POST /repos/{owner}/{repo}/security-advisories"
+    ],
+    createRepositoryAdvisoryCveRequest: [
+      "POST /repos/{owner}/{repo}/security-advisories/{ghsa_id}/cve"
+    ],
+    getGlobalAdvisory: ["GET /advisories/{ghsa_id}"],
+    getRepositoryAdvisory: [
+      "GET /repos/{owner}/{repo}/security-advisories/{ghsa_id}"
+    ],
+    listGlobalAdvisories: ["GET /advisories"],
+    listOrgRepositoryAdvisories: ["GET /orgs/{org}/security-advisories"],
+    listRepositoryAdvisories: ["GET /repos/{owner}/{repo}/security-advisories"],
+    updateRepositoryAdvisory: [
+      "PATCH /repos/{owner}/{repo}/security-advisories/{ghsa_id}"
+    ]
+  },
+  teams: {
+    addOrUpdateMembershipForUserInOrg: [
+      "PUT /orgs/{org}/teams/{team_slug}/memberships/{username}"
+    ],
+    addOrUpdateRepoPermissionsInOrg: [
+      "PUT /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"
+    ],
+    checkPermissionsForRepoInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"
+    ],
+    create: ["POST /orgs/{org}/teams"],
+    createDiscussionCommentInOrg: [
+      "POST /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments"
+    ],
+    createDiscussionInOrg: ["POST /orgs/{org}/teams/{team_slug}/discussions"],
+    deleteDiscussionCommentInOrg: [
+      "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}"
+    ],
+    deleteDiscussionInOrg: [
+      "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}"
+    ],
+    deleteInOrg: ["DELETE /orgs/{org}/teams/{team_slug}"],
+    getByName: ["GET /orgs/{org}/teams/{team_slug}"],
+    getDiscussionCommentInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}"
+    ],
+    getDiscussionInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}"
+    ],
+    getMembershipForUserInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/memberships/{username}"
+    ],
+    list: ["GET /orgs/{org}/teams"],
+    listChildInOrg: ["GET /orgs/{org}/teams/{team_slug}/teams"],
+    listDiscussionCommentsInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments"
+    ],
+    listDiscussionsInOrg: ["GET /orgs/{org}/teams/{team_slug}/discussions"],
+    listForAuthenticatedUser: ["GET /user/teams"],
+    listMembersInOrg: ["GET /orgs/{org}/teams/{team_slug}/members"],
+    listPendingInvitationsInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/invitations"
+    ],
+    listReposInOrg: ["GET /orgs/{org}/teams/{team_slug}/repos"],
+    removeMembershipForUserInOrg: [
+      "DELETE /orgs/{org}/teams/{team_slug}/memberships/{username}"
+    ],
+    removeRepoInOrg: [
+      "DELETE /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"
+    ],
+    updateDiscussionCommentInOrg: [
+      "PATCH /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}"
+    ],
+    updateDiscussionInOrg: [
+      "PATCH /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}"
+    ],
+    updateInOrg: ["PATCH /orgs/{org}/teams/{team_slug}"]
+  },
+  users: {
+    addEmailForAuthenticated: [
+      "POST /user/emails",
+      {},
+      { renamed: ["users", "addEmailForAuthenticatedUser"] }
+    ],
+    addEmailForAuthenticatedUser: ["POST /user/emails"],
+    addSocialAccountForAuthenticatedUser: ["POST /user/social_accounts"],
+    block: ["PUT /user/blocks/{username}"],
+    checkBlocked: ["GET /user/blocks/{username}"],
+    checkFollowingForUser: ["GET /users/{username}/following/{target_user}"],
+    checkPersonIsFollowedByAuthenticated: ["GET /user/following/{username}"],
+    createGpgKeyForAuthenticated: [
+      "POST /user/gpg_keys",
+      {},
+      { renamed: ["users", "createGpgKeyForAuthenticatedUser"] }
+    ],
+    createGpgKeyForAuthenticatedUser: ["POST /user/gpg_keys"],
+    createPublicSshKeyForAuthenticated: [
+      "POST /user/keys",
+      {},
+      { renamed: ["users", "createPublicSshKeyForAuthenticatedUser"] }
+    ],
+    createPublicSshKeyForAuthenticatedUser: ["POST /user/keys"],
+    createSshSigningKeyForAuthenticatedUser: ["POST /user/ssh_signing_keys"],
+    deleteAttestationsBulk: [
+      "POST /users/{username}/attestations/delete-request"
+    ],
+    deleteAttestationsById: [
+      "DELETE /users/{username}/attestations/{attestation_id}"
+    ],
+    deleteAttestationsBySubjectDigest: [
+      "DELETE /users/{username}/attestations/digest/{subject_digest}"
+    ],
+    deleteEmailForAuthenticated: [
+      "DELETE /user/emails",
+      {},
+      { renamed: ["users", "deleteEmailForAuthenticatedUser"] }
+    ],
+    deleteEmailForAuthenticatedUser: ["DELETE /user/emails"],
+    deleteGpgKeyForAuthenticated: [
+      "DELETE /user/gpg_keys/{gpg_key_id}",
+      {},
+      { renamed: ["users", "deleteGpgKeyForAuthenticatedUser"] }
+    ],
+    deleteGpgKeyForAuthenticatedUser: ["DELETE /user/gpg_keys/{gpg_key_id}"],
+    deletePublicSshKeyForAuthenticated: [
+      "DELETE /user/keys/{key_id}",
+      {},
+      { renamed: ["users", "deletePublicSshKeyForAuthenticatedUser"] }
+    ],
+    deletePublicSshKeyForAuthenticatedUser: ["DELETE /user/keys/{key_id}"],
+    deleteSocialAccountForAuthenticatedUser: ["DELETE /user/social_accounts"],
+    deleteSshSigningKeyForAuthenticatedUser: [
+      "DELETE /user/ssh_signing_keys/{ssh_signing_key_id}"
+    ],
+    follow: ["PUT /user/following/{username}"],
+    getAuthenticated: ["GET /user"],
+    getById: ["GET /user/{account_id}"],
+    getByUsername: ["GET /users/{username}"],
+    getContextForUser: ["GET /users/{username}/hovercard"],
+    getGpgKeyForAuthenticated: [
+      "GET /user/gpg_keys/{gpg_key_id}",
+      {},
+      { renamed: ["users", "getGpgKeyForAuthenticatedUser"] }
+    ],
+    getGpgKeyForAuthenticatedUser: ["GET /user/gpg_keys/{gpg_key_id}"],
+    getPublicSshKeyForAuthenticated: [
+      "GET /user/keys/{key_id}",
+      {},
+      { renamed: ["users", "getPublicSshKeyForAuthenticatedUser"] }
+    ],
+    getPublicSshKeyForAuthenticatedUser: ["GET /user/keys/{key_id}"],
+    getSshSigningKeyForAuthenticatedUser: [
+      "GET /user/ssh_signing_keys/{ssh_signing_key_id}"
+    ],
+    list: ["GET /users"],
+    listAttestations: ["GET /users/{username}/attestations/{subject_digest}"],
+    listAttestationsBulk: [
+      "POST /users/{username}/attestations/bulk-list{?per_page,before,after}"
+    ],
+    listBlockedByAuthenticated: [
+      "GET /user/blocks",
+      {},
+      { renamed: ["users", "listBlockedByAuthenticatedUser"] }
+    ],
+    listBlockedByAuthenticatedUser: ["GET /user/blocks"],
+    listEmailsForAuthenticated: [
+      "GET /user/emails",
+      {},
+      { renamed: ["users", "listEmailsForAuthenticatedUser"] }
+    ],
+    listEmailsForAuthenticatedUser: ["GET /user/emails"],
+    listFollowedByAuthenticated: [
+      "GET /user/following",
+      {},
+      { renamed: ["users", "listFollowedByAuthenticatedUser"] }
+    ],
+    listFollowedByAuthenticatedUser: ["GET /user/following"],
+    listFollowersForAuthenticatedUser: ["GET /user/followers"],
+    listFollowersForUser: ["GET /users/{username}/followers"],
+    listFollowingForUser: ["GET /users/{username}/following"],
+    listGpgKeysForAuthenticated: [
+      "GET /user/gpg_keys",
+      {},
+      { renamed: ["users", "listGpgKeysForAuthenticatedUser"] }
+    ],
+    listGpgKeysForAuthenticatedUser: ["GET /user/gpg_keys"],
+    listGpgKeysForUser: ["GET /users/{username}/gpg_keys"],
+    listPublicEmailsForAuthenticated: [
+      "GET /user/public_emails",
+      {},
+      { renamed: ["users", "listPublicEmailsForAuthenticatedUser"] }
+    ],
+    listPublicEmailsForAuthenticatedUser: ["GET /user/public_emails"],
+    listPublicKeysForUser: ["GET /users/{username}/keys"],
+    listPublicSshKeysForAuthenticated: [
+      "GET /user/keys",
+      {},
+      { renamed: ["users", "listPublicSshKeysForAuthenticatedUser"] }
+    ],
+    listPublicSshKeysForAuthenticatedUser: ["GET /user/keys"],
+    listSocialAccountsForAuthenticatedUser: ["GET /user/social_accounts"],
+    listSocialAccountsForUser: ["GET /users/{username}/social_accounts"],
+    listSshSigningKeysForAuthenticatedUser: ["GET /user/ssh_signing_keys"],
+    listSshSigningKeysForUser: ["GET /users/{username}/ssh_signing_keys"],
+    setPrimaryEmailVisibilityForAuthenticated: [
+      "PATCH /user/email/visibility",
+      {},
+      { renamed: ["users", "setPrimaryEmailVisibilityForAuthenticatedUser"] }
+    ],
+    setPrimaryEmailVisibilityForAuthenticatedUser: [
+      "PATCH /user/email/visibility"
+    ],
+    unblock: ["DELETE /user/blocks/{username}"],
+    unfollow: ["DELETE /user/following/{username}"],
+    updateAuthenticated: ["PATCH /user"]
+  }
+};
+var endpoints_default = Endpoints;
+
+//# sourceMappingURL=endpoints.js.map
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/endpoints-to-methods.js
+
+const endpointMethodsMap = /* @__PURE__ */ new Map();
+for (const [scope, endpoints] of Object.entries(endpoints_default)) {
+  for (const [methodName, endpoint] of Object.entries(endpoints)) {
+    const [route, defaults, decorations] = endpoint;
+    const [method, url] = route.split(/ /);
+    const endpointDefaults = Object.assign(
+      {
+        method,
+        url
+      },
+      defaults
+    );
+    if (!endpointMethodsMap.has(scope)) {
+      endpointMethodsMap.set(scope, /* @__PURE__ */ new Map());
+    }
+    endpointMethodsMap.get(scope).set(methodName, {
+      scope,
+      methodName,
+      endpointDefaults,
+      decorations
+    });
+  }
+}
+const handler = {
+  has({ scope }, methodName) {
+    return endpointMethodsMap.get(scope).has(methodName);
+  },
+  getOwnPropertyDescriptor(target, methodName) {
+    return {
+      value: this.get(target, methodName),
+      // ensures method is in the cache
+      configurable: true,
+      writable: true,
+      enumerable: true
+    };
+  },
+  defineProperty(target, methodName, descriptor) {
+    Object.defineProperty(target.cache, methodName, descriptor);
+    return true;
+  },
+  deleteProperty(target, methodName) {
+    delete target.cache[methodName];
+    return true;
+  },
+  ownKeys({ scope }) {
+    return [...endpointMethodsMap.get(scope).keys()];
+  },
+  set(target, methodName, value) {
+    return target.cache[methodName] = value;
+  },
+  get({ octokit, scope, cache }, methodName) {
+    if (cache[methodName]) {
+      return cache[methodName];
+    }
+    const method = endpointMethodsMap.get(scope).get(methodName);
+    if (!method) {
+      return void 0;
+    }
+    const { endpointDefaults, decorations } = method;
+    if (decorations) {
+      cache[methodName] = decorate(
+        octokit,
+        scope,
+        methodName,
+        endpointDefaults,
+        decorations
+      );
+    } else {
+      cache[methodName] = octokit.request.defaults(endpointDefaults);
+    }
+    return cache[methodName];
+  }
+};
+function endpointsToMethods(octokit) {
+  const newMethods = {};
+  for (const scope of endpointMethodsMap.keys()) {
+    newMethods[scope] = new Proxy({ octokit, scope, cache: {} }, handler);
+  }
+  return newMethods;
+}
+function decorate(octokit, scope, methodName, defaults, decorations) {
+  const requestWithDefaults = octokit.request.defaults(defaults);
+  function withDecorations(...args) {
+    let options = requestWithDefaults.endpoint.merge(...args);
+    if (decorations.mapToData) {
+      options = Object.assign({}, options, {
+        data: options[decorations.mapToData],
+        [decorations.mapToData]: void 0
+      });
+      return requestWithDefaults(options);
+    }
+    if (decorations.renamed) {
+      const [newScope, newMethodName] = decorations.renamed;
+      octokit.log.warn(
+        `octokit.${scope}.${methodName}() has been renamed to octokit.${newScope}.${newMethodName}()`
+      );
+    }
+    if (decorations.deprecated) {
+      octokit.log.warn(decorations.deprecated);
+    }
+    if (decorations.renamedParameters) {
+      const options2 = requestWithDefaults.endpoint.merge(...args);
+      for (const [name, alias] of Object.entries(
+        decorations.renamedParameters
+      )) {
+        if (name in options2) {
+          octokit.log.warn(
+            `"${name}" parameter is deprecated for "octokit.${scope}.${methodName}()". Use "${alias}" instead`
+          );
+          if (!(alias in options2)) {
+            options2[alias] = options2[name];
+          }
+          delete options2[name];
+        }
+      }
+      return requestWithDefaults(options2);
+    }
+    return requestWithDefaults(...args);
+  }
+  return Object.assign(withDecorations, requestWithDefaults);
+}
+
+//# sourceMappingURL=endpoints-to-methods.js.map
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/index.js
+
+
+function restEndpointMethods(octokit) {
+  const api = endpointsToMethods(octokit);
+  return {
+    rest: api
+  };
+}
+restEndpointMethods.VERSION = dist_src_version_VERSION;
+function legacyRestEndpointMethods(octokit) {
+  const api = endpointsToMethods(octokit);
+  return {
+    ...api,
+    rest: api
+  };
+}
+legacyRestEndpointMethods.VERSION = dist_src_version_VERSION;
+
+//# sourceMappingURL=index.js.map
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/plugin-paginate-rest/dist-bundle/index.js
+// pkg/dist-src/version.js
+var plugin_paginate_rest_dist_bundle_VERSION = "0.0.0-development";
+
+// pkg/dist-src/normalize-paginated-list-response.js
+function normalizePaginatedListResponse(response) {
+  if (!response.data) {
+    return {
+      ...response,
+      data: []
+    };
+  }
+  const responseNeedsNormalization = ("total_count" in response.data || "total_commits" in response.data) && !("url" in response.data);
+  if (!responseNeedsNormalization) return response;
+  const incompleteResults = response.data.incomplete_results;
+  const repositorySelection = response.data.repository_selection;
+  const totalCount = response.data.total_count;
+  const totalCommits = response.data.total_commits;
+  delete response.data.incomplete_results;
+  delete response.data.repository_selection;
+  delete response.data.total_count;
+  delete response.data.total_commits;
+  const namespaceKey = Object.keys(response.data)[0];
+  const data = response.data[namespaceKey];
+  response.data = data;
+  if (typeof incompleteResults !== "undefined") {
+    response.data.incomplete_results = incompleteResults;
+  }
+  if (typeof repositorySelection !== "undefined") {
+    response.data.repository_selection = repositorySelection;
+  }
+  response.data.total_count = totalCount;
+  response.data.total_commits = totalCommits;
+  return response;
+}
+
+// pkg/dist-src/iterator.js
+function iterator(octokit, route, parameters) {
+  const options = typeof route === "function" ? route.endpoint(parameters) : octokit.request.endpoint(route, parameters);
+  const requestMethod = typeof route === "function" ? route : octokit.request;
+  const method = options.method;
+  const headers = options.headers;
+  let url = options.url;
+  return {
+    [Symbol.asyncIterator]: () => ({
+      async next() {
+        if (!url) return { done: true };
+        try {
+          const response = await requestMethod({ method, url, headers });
+          const normalizedResponse = normalizePaginatedListResponse(response);
+          url = ((normalizedResponse.headers.link || "").match(
+            /<([^<>]+)>;\s*rel="next"/
+          ) || [])[1];
+          if (!url && "total_commits" in normalizedResponse.data) {
+            const parsedUrl = new URL(normalizedResponse.url);
+            const params = parsedUrl.searchParams;
+            const page = parseInt(params.get("page") || "1", 10);
+            const per_page = parseInt(params.get("per_page") || "250", 10);
+            if (page * per_page < normalizedResponse.data.total_commits) {
+              params.set("page", String(page + 1));
+              url = parsedUrl.toString();
+            }
+          }
+          return { value: normalizedResponse };
+        } catch (error) {
+          if (error.status !== 409) throw error;
+          url = "";
+          return {
+            value: {
+              status: 200,
+              headers: {},
+              data: []
+            }
+          };
+        }
+      }
+    })
+  };
+}
+
+// pkg/dist-src/paginate.js
+function paginate(octokit, route, parameters, mapFn) {
+  if (typeof parameters === "function") {
+    mapFn = parameters;
+    parameters = void 0;
+  }
+  return gather(
+    octokit,
+    [],
+    iterator(octokit, route, parameters)[Symbol.asyncIterator](),
+    mapFn
+  );
+}
+function gather(octokit, results, iterator2, mapFn) {
+  return iterator2.next().then((result) => {
+    if (result.done) {
+      return results;
+    }
+    let earlyExit = false;
+    function done() {
+      earlyExit = true;
+    }
+    results = results.concat(
+      mapFn ? mapFn(result.value, done) : result.value.data
+    );
+    if (earlyExit) {
+      return results;
+    }
+    return gather(octokit, results, iterator2, mapFn);
+  });
+}
+
+// pkg/dist-src/compose-paginate.js
+var composePaginateRest = Object.assign(paginate, {
+  iterator
+});
+
+// pkg/dist-src/generated/paginating-endpoints.js
+var paginatingEndpoints = (/* unused pure expression or super */ null && ([
+  "GET /advisories",
+  "GET /app/hook/deliveries",
+  "GET /app/installation-requests",
+  "GET /app/installations",
+  "GET /assignments/{assignment_id}/accepted_assignments",
+  "GET /classrooms",
+  "GET /classrooms/{classroom_id}/assignments",
+  "GET /enterprises/{enterprise}/code-security/configurations",
+  "GET /enterprises/{enterprise}/code-security/configurations/{configuration_id}/repositories",
+  "GET /enterprises/{enterprise}/dependabot/alerts",
+  "GET /enterprises/{enterprise}/teams",
+  "GET /enterprises/{enterprise}/teams/{enterprise-team}/memberships",
+  "GET /enterprises/{enterprise}/teams/{enterprise-team}/organizations",
+  "GET /events",
+  "GET /gists",
+  "GET /gists/public",
+  "GET /gists/starred",
+  "GET /gists/{gist_id}/comments",
+  "GET /gists/{gist_id}/commits",
+  "GET /gists/{gist_id}/forks",
+  "GET /installation/repositories",
+  "GET /issues",
+  "GET /licenses",
+  "GET /marketplace_listing/plans",
+  "GET /marketplace_listing/plans/{plan_id}/accounts",
+  "GET /marketplace_listing/stubbed/plans",
+  "GET /marketplace_listing/stubbed/plans/{plan_id}/accounts",
+  "GET /networks/{owner}/{repo}/events",
+  "GET /notifications",
+  "GET /organizations",
+  "GET /organizations/{org}/dependabot/repository-access",
+  "GET /orgs/{org}/actions/cache/usage-by-repository",
+  "GET /orgs/{org}/actions/hosted-runners",
+  "GET /orgs/{org}/actions/permissions/repositories",
+  "GET /orgs/{org}/actions/permissions/self-hosted-runners/repositories",
+  "GET /orgs/{org}/actions/runner-groups",
+  "GET /orgs/{org}/actions/runner-groups/{runner_group_id}/hosted-runners",
+  "GET /orgs/{org}/actions/runner-groups/{runner_group_id}/repositories",
+  "GET /orgs/{org}/actions/runner-groups/{runner_group_id}/runners",
+  "GET /orgs/{org}/actions/runners",
+  "GET /orgs/{org}/actions/secrets",
+  "GET /orgs/{org}/actions/secrets/{secret_name}/repositories",
+  "GET /orgs/{org}/actions/variables",
+  "GET /orgs/{org}/actions/variables/{name}/repositories",
+  "GET /orgs/{org}/attestations/repositories",
+  "GET /orgs/{org}/attestations/{subject_digest}",
+  "GET /orgs/{org}/blocks",
+  "GET /orgs/{org}/campaigns",
+  "GET /orgs/{org}/code-scanning/alerts",
+  "GET /orgs/{org}/code-security/configurations",
+  "GET /orgs/{org}/code-security/configurations/{configuration_id}/repositories",
+  "GET /orgs/{org}/codespaces",
+  "GET /orgs/{org}/codespaces/secrets",
+  "GET /orgs/{org}/codespaces/secrets/{secret_name}/repositories",
+  "GET /orgs/{org}/copilot/billing/seats",
+  "GET /orgs/{org}/copilot/metrics",
+  "GET /orgs/{org}/dependabot/alerts",
+  "GET /orgs/{org}/dependabot/secrets",
+  "GET /orgs/{org}/dependabot/secrets/{secret_name}/repositories",
+  "GET /orgs/{org}/events",
+  "GET /orgs/{org}/failed_invitations",
+  "GET /orgs/{org}/hooks",
+  "GET /orgs/{org}/hooks/{hook_id}/deliveries",
+  "GET /orgs/{org}/insights/api/route-stats/{actor_type}/{actor_id}",
+  "GET /orgs/{org}/insights/api/subject-stats",
+  "GET /orgs/{org}/insights/api/user-stats/{user_id}",
+  "GET /orgs/{org}/installations",
+  "GET /orgs/{org}/invitations",
+  "GET /orgs/{org}/invitations/{invitation_id}/teams",
+  "GET /orgs/{org}/issues",
+  "GET /orgs/{org}/members",
+  "GET /orgs/{org}/members/{username}/codespaces",
+  "GET /orgs/{org}/migrations",
+  "GET /orgs/{org}/migrations/{migration_id}/repositories",
+  "GET /orgs/{org}/organization-roles/{role_id}/teams",
+  "GET /orgs/{org}/organization-roles/{role_id}/users",
+  "GET /orgs/{org}/outside_collaborators",
+  "GET /orgs/{org}/packages",
+  "GET /orgs/{org}/packages/{package_type}/{package_name}/versions",
+  "GET /orgs/{org}/personal-access-token-requests",
+  "GET /orgs/{org}/personal-access-token-requests/{pat_request_id}/repositories",
+  "GET /orgs/{org}/personal-access-tokens",
+  "GET /orgs/{org}/personal-access-tokens/{pat_id}/repositories",
+  "GET /orgs/{org}/private-registries",
+  "GET /orgs/{org}/projects",
+  "GET /orgs/{org}/projectsV2",
+  "GET /orgs/{org}/projectsV2/{project_number}/fields",
+  "GET /orgs/{org}/projectsV2/{project_number}/items",
+  "GET /orgs/{org}/properties/values",
+  "GET /orgs/{org}/public_members",
+  "GET /orgs/{org}/repos",
+  "GET /orgs/{org}/rulesets",
+  "GET /orgs/{org}/rulesets/rule-suites",
+  "GET /orgs/{org}/rulesets/{ruleset_id}/history",
+  "GET /orgs/{org}/secret-scanning/alerts",
+  "GET /orgs/{org}/security-advisories",
+  "GET /orgs/{org}/settings/immutable-releases/repositories",
+  "GET /orgs/{org}/settings/network-configurations",
+  "GET /orgs/{org}/team/{team_slug}/copilot/metrics",
+  "GET /orgs/{org}/teams",
+  "GET /orgs/{org}/teams/{team_slug}/discussions",
+  "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments",
+  "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions",
+  "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions",
+  "GET /orgs/{org}/teams/{team_slug}/invitations",
+  "GET /orgs/{org}/teams/{team_slug}/members",
+  "GET /orgs/{org}/teams/{team_slug}/projects",
+  "GET /orgs/{org}/teams/{team_slug}/repos",
+  "GET /orgs/{org}/teams/{team_slug}/teams",
+  "GET /projects/{project_id}/collaborators",
+  "GET /repos/{owner}/{repo}/actions/artifacts",
+  "GET /repos/{owner}/{repo}/actions/caches",
+  "GET /repos/{owner}/{repo}/actions/organization-secrets",
+  "GET /repos/{owner}/{repo}/actions/organization-variables",
+  "GET /repos/{owner}/{repo}/actions/runners",
+  "GET /repos/{owner}/{repo}/actions/runs",
+  "GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts",
+  "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs",
+  "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
+  "GET /repos/{owner}/{repo}/actions/secrets",
+  "GET /repos/{owner}/{repo}/actions/variables",
+  "GET /repos/{owner}/{repo}/actions/workflows",
+  "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs",
+  "GET /repos/{owner}/{repo}/activity",
+  "GET /repos/{owner}/{repo}/assignees",
+  "GET /repos/{owner}/{repo}/attestations/{subject_digest}",
+  "GET /repos/{owner}/{repo}/branches",
+  "GET /repos/{owner}/{repo}/check-runs/{check_run_id}/annotations",
+  "GET /repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs",
+  "GET /repos/{owner}/{repo}/code-scanning/alerts",
+  "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/instances",
+  "GET /repos/{owner}/{repo}/code-scanning/analyses",
+  "GET /repos/{owner}/{repo}/codespaces",
+  "GET /repos/{owner}/{repo}/codespaces/devcontainers",
+  "GET /repos/{owner}/{repo}/codespaces/secrets",
+  "GET /repos/{owner}/{repo}/collaborators",
+  "GET /repos/{owner}/{repo}/comments",
+  "GET /repos/{owner}/{repo}/comments/{comment_id}/reactions",
+  "GET /repos/{owner}/{repo}/commits",
+  "GET /repos/{owner}/{repo}/commits/{commit_sha}/comments",
+  "GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls",
+  "GET /repos/{owner}/{repo}/commits/{ref}/check-runs",
+  "GET /repos/{owner}/{repo}/commits/{ref}/check-suites",
+  "GET /repos/{owner}/{repo}/commits/{ref}/status",
+  "GET /repos/{owner}/{repo}/commits/{ref}/statuses",
+  "GET /repos/{owner}/{repo}/compare/{basehead}",
+  "GET /repos/{owner}/{repo}/compare/{base}...{head}",
+  "GET /repos/{owner}/{repo}/contributors",
+  "GET /repos/{owner}/{repo}/dependabot/alerts",
+  "GET /repos/{owner}/{repo}/dependabot/secrets",
+  "GET /repos/{owner}/{repo}/deployments",
+  "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
+  "GET /repos/{owner}/{repo}/environments",
+  "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies",
+  "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/apps",
+  "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets",
+  "GET /repos/{owner}/{repo}/environments/{environment_name}/variables",
+  "GET /repos/{owner}/{repo}/events",
+  "GET /repos/{owner}/{repo}/forks",
+  "GET /repos/{owner}/{repo}/hooks",
+  "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries",
+  "GET /repos/{owner}/{repo}/invitations",
+  "GET /repos/{owner}/{repo}/issues",
+  "GET /repos/{owner}/{repo}/issues/comments",
+  "GET /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
+  "GET /repos/{owner}/{repo}/issues/events",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/comments",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocking",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/events",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/labels",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/reactions",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/sub_issues",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/timeline",
+  "GET /repos/{owner}/{repo}/keys",
+  "GET /repos/{owner}/{repo}/labels",
+  "GET /repos/{owner}/{repo}/milestones",
+  "GET /repos/{owner}/{repo}/milestones/{milestone_number}/labels",
+  "GET /repos/{owner}/{repo}/notifications",
+  "GET /repos/{owner}/{repo}/pages/builds",
+  "GET /repos/{owner}/{repo}/projects",
+  "GET /repos/{owner}/{repo}/pulls",
+  "GET /repos/{owner}/{repo}/pulls/comments",
+  "GET /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions",
+  "GET /repos/{owner}/{repo}/pulls/{pull_number}/comments",
+  "GET /repos/{owner}/{repo}/pulls/{pull_number}/commits",
+  "GET /repos/{owner}/{repo}/pulls/{pull_number}/files",
+  "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+  "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments",
+  "GET /repos/{owner}/{repo}/releases",
+  "GET /repos/{owner}/{repo}/releases/{release_id}/assets",
+  "GET /repos/{owner}/{repo}/releases/{release_id}/reactions",
+  "GET /repos/{owner}/{repo}/rules/branches/{branch}",
+  "GET /repos/{owner}/{repo}/rulesets",
+  "GET /repos/{owner}/{repo}/rulesets/rule-suites",
+  "GET /repos/{owner}/{repo}/rulesets/{ruleset_id}/history",
+  "GET /repos/{owner}/{repo}/secret-scanning/alerts",
+  "GET /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}/locations",
+  "GET /repos/{owner}/{repo}/security-advisories",
+  "GET /repos/{owner}/{repo}/stargazers",
+  "GET /repos/{owner}/{repo}/subscribers",
+  "GET /repos/{owner}/{repo}/tags",
+  "GET /repos/{owner}/{repo}/teams",
+  "GET /repos/{owner}/{repo}/topics",
+  "GET /repositories",
+  "GET /search/code",
+  "GET /search/commits",
+  "GET /search/issues",
+  "GET /search/labels",
+  "GET /search/repositories",
+  "GET /search/topics",
+  "GET /search/users",
+  "GET /teams/{team_id}/discussions",
+  "GET /teams/{team_id}/discussions/{discussion_number}/comments",
+  "GET /teams/{team_id}/discussions/{discussion_number}/comments/{comment_number}/reactions",
+  "GET /teams/{team_id}/discussions/{discussion_number}/reactions",
+  "GET /teams/{team_id}/invitations",
+  "GET /teams/{team_id}/members",
+  "GET /teams/{team_id}/projects",
+  "GET /teams/{team_id}/repos",
+  "GET /teams/{team_id}/teams",
+  "GET /user/blocks",
+  "GET /user/codespaces",
+  "GET /user/codespaces/secrets",
+  "GET /user/emails",
+  "GET /user/followers",
+  "GET /user/following",
+  "GET /user/gpg_keys",
+  "GET /user/installations",
+  "GET /user/installations/{installation_id}/repositories",
+  "GET /user/issues",
+  "GET /user/keys",
+  "GET /user/marketplace_purchases",
+  "GET /user/marketplace_purchases/stubbed",
+  "GET /user/memberships/orgs",
+  "GET /user/migrations",
+  "GET /user/migrations/{migration_id}/repositories",
+  "GET /user/orgs",
+  "GET /user/packages",
+  "GET /user/packages/{package_type}/{package_name}/versions",
+  "GET /user/public_emails",
+  "GET /user/repos",
+  "GET /user/repository_invitations",
+  "GET /user/social_accounts",
+  "GET /user/ssh_signing_keys",
+  "GET /user/starred",
+  "GET /user/subscriptions",
+  "GET /user/teams",
+  "GET /users",
+  "GET /users/{username}/attestations/{subject_digest}",
+  "GET /users/{username}/events",
+  "GET /users/{username}/events/orgs/{org}",
+  "GET /users/{username}/events/public",
+  "GET /users/{username}/followers",
+  "GET /users/{username}/following",
+  "GET /users/{username}/gists",
+  "GET /users/{username}/gpg_keys",
+  "GET /users/{username}/keys",
+  "GET /users/{username}/orgs",
+  "GET /users/{username}/packages",
+  "GET /users/{username}/projects",
+  "GET /users/{username}/projectsV2",
+  "GET /users/{username}/projectsV2/{project_number}/fields",
+  "GET /users/{username}/projectsV2/{project_number}/items",
+  "GET /users/{username}/received_events",
+  "GET /users/{username}/received_events/public",
+  "GET /users/{username}/repos",
+  "GET /users/{username}/social_accounts",
+  "GET /users/{username}/ssh_signing_keys",
+  "GET /users/{username}/starred",
+  "GET /users/{username}/subscriptions"
+]));
+
+// pkg/dist-src/paginating-endpoints.js
+function isPaginatingEndpoint(arg) {
+  if (typeof arg === "string") {
+    return paginatingEndpoints.includes(arg);
+  } else {
+    return false;
+  }
+}
+
+// pkg/dist-src/index.js
+function paginateRest(octokit) {
+  return {
+    paginate: Object.assign(paginate.bind(null, octokit), {
+      iterator: iterator.bind(null, octokit)
+    })
+  };
+}
+paginateRest.VERSION = plugin_paginate_rest_dist_bundle_VERSION;
+
+
+;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/utils.js
+
+
+// octokit + plugins
+
+
+
+const context = new Context();
+const baseUrl = getApiBaseUrl();
+const utils_defaults = {
+    baseUrl,
+    request: {
+        agent: getProxyAgent(baseUrl),
+        fetch: getProxyFetch(baseUrl)
+    }
+};
+const GitHub = Octokit.plugin(restEndpointMethods, paginateRest).defaults(utils_defaults);
+
+/**
+ * Convience function to correctly format Octokit Options to pass into the constructor.
+ *
+ * @param     token    the repo PAT or GITHUB_TOKEN
+ * @param     options  other options to set
+ */
+function getOctokitOptions(token, options) {
+    const opts = Object.assign({}, options || {}); // Shallow clone - don't mutate the object provided by the caller
+    // Auth
+    const auth = getAuthString(token, opts);
+    if (auth) {
+        opts.auth = auth;
+    }
+    // Orchestration ID
+    const userAgent = getUserAgentWithOrchestrationId(opts.userAgent);
+    if (userAgent) {
+        opts.userAgent = userAgent;
+    }
+    return opts;
+}
+//# sourceMappingURL=utils.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/github.js
+
+
+const github_context = new Context();
+/**
+ * Returns a hydrated octokit ready to use for GitHub Actions
+ *
+ * @param     token    the repo PAT or GITHUB_TOKEN
+ * @param     options  other options to set
+ */
+function getOctokit(token, options, ...additionalPlugins) {
+    const GitHubWithPlugins = GitHub.plugin(...additionalPlugins);
+    return new GitHubWithPlugins(getOctokitOptions(token, options));
+}
+//# sourceMappingURL=github.js.map
+;// CONCATENATED MODULE: ./src/target/deployments.ts
+/**
+ * `target-version` through GitHub deployments: the cutoff is the moment the
+ * environment moved past the release, i.e. the creation time of the first
+ * deployment after the release's latest deployment there. Everything the
+ * database applied from then on came with later releases.
+ *
+ * Through @actions/github's octokit at GITHUB_API_URL (so GitHub Enterprise
+ * Server works), which sends every request through the runner's proxy:
+ * HTTPS_PROXY (HTTP_PROXY for an http:// API URL), except for NO_PROXY hosts
+ * and loopback addresses. @actions/github decides that once, when it is
+ * imported, for the GITHUB_API_URL of that moment; the target's apiUrl is read
+ * from the same variable, so the decision is the one for this URL.
+ */
+
+
+
 const PER_PAGE = 100;
-const RECENT_SHOWN = 10;
+const RELEASES_SHOWN = 10;
 const REQUEST_TIMEOUT_MS = 30_000;
-const REPOSITORY = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
+const API_VERSION = '2022-11-28';
+/** The same pattern octokit's paginate follows, so the check below looks at the page it will request. */
+const NEXT_LINK = /<([^<>]+)>;\s*rel="next"/;
 async function resolveFromDeployments(t, log = () => { }) {
     try {
         return await resolve(t, log);
@@ -41650,209 +47779,203 @@ async function resolveFromDeployments(t, log = () => { }) {
     catch (error) {
         // Belt and braces: no path is meant to print the token, but nothing that leaves here may carry it.
         const e = error;
-        if (t.token && typeof e?.message === 'string' && e.message.includes(t.token)) {
+        if (typeof e?.message === 'string' && e.message.includes(t.token)) {
             e.message = e.message.split(t.token).join('***');
         }
         throw error;
     }
 }
 async function resolve(t, log) {
-    const tag = t.version.trim().replace(/^refs\/tags\//, '');
-    if (!tag)
-        throw new DeploymentsError('target-version is empty: expected a release tag such as v2.150.0');
-    if (!t.environment)
-        throw new DeploymentsError('environment is empty: name the GitHub environment the releases are deployed to, e.g. production');
-    if (!REPOSITORY.test(t.repository)) {
-        throw new DeploymentsError(`deployments-repository ${JSON.stringify(t.repository)} is not valid: expected owner/name (default: the workflow's repository, GITHUB_REPOSITORY)`);
-    }
-    const api = new GitHubApi(t.apiUrl, t.token);
-    const tagSha = await resolveTagSha(api, t.repository, tag, log);
+    const tag = t.version.replace(/^refs\/tags\//, '');
+    const [owner, repo] = t.repository.split('/');
+    const octokit = client(t);
+    const tagSha = await resolveTagSha(octokit, t, tag, log);
     const isRelease = (d) => d.ref === tag || d.ref === `refs/tags/${tag}` || (tagSha !== null && d.sha === tagSha);
-    const environmentQuery = `environment=${encodeURIComponent(t.environment)}&per_page=${PER_PAGE}`;
-    let url = api.url(`/repos/${t.repository}/deployments?${environmentQuery}`);
-    const recent = [];
+    const origin = new URL(t.apiUrl).origin;
+    const pages = octokit.paginate.iterator(octokit.rest.repos.listDeployments, { owner, repo, environment: t.environment, per_page: PER_PAGE });
+    /** Distinct refs, newest first, for the message when the release is not among them. */
+    const releases = [];
     const followed = new Set();
     let newer = null; // in the API's newest-first order, the one just before the current
     let count = 0;
-    for (let page = 1; url; page++) {
-        followed.add(url);
-        const response = await api.get(url);
-        if (response.status !== 200)
-            throw deploymentsListError(response, t);
-        const deployments = response.body;
-        log(`Deployments of ${JSON.stringify(t.environment)} in ${t.repository}, page ${page}: ${deployments.length}`);
-        for (const deployment of deployments) {
-            if (isRelease(deployment)) {
-                // The API lists newest first, so the first match is the latest deployment of the release
-                // and the one listed just before it is the first deployment after it: no need to read further.
-                const target = toRef(deployment);
-                const next = newer ? toRef(newer) : null;
-                const cutoff = next ? parseCutoff(next.createdAt, `created_at of deployment ${next.id}`) : null;
-                log(`${tag} was last deployed to ${t.environment} as deployment ${target.id} (${target.ref}) at ${target.createdAt}`);
-                log(next
-                    ? `The next deployment, ${next.id} (${next.ref}), was created at ${next.createdAt}: that is the cutoff`
-                    : `Nothing was deployed to ${t.environment} after it`);
-                return { version: tag, environment: t.environment, repository: t.repository, target, next, cutoff, tagSha };
+    let page = 0;
+    try {
+        for await (const response of pages) {
+            page++;
+            followed.add(response.url);
+            const deployments = response.data;
+            log(`Deployments of ${JSON.stringify(t.environment)} in ${t.repository}, page ${page}: ${deployments.length}`);
+            for (const deployment of deployments) {
+                if (isRelease(deployment)) {
+                    // The API lists newest first, so the first match is the latest deployment of the release
+                    // and the one listed just before it is the first deployment after it: no need to read further.
+                    const target = toRef(deployment);
+                    const next = newer ? toRef(newer) : null;
+                    const cutoff = next ? parseCutoff(next.createdAt, `created_at of deployment ${next.id}`) : null;
+                    log(`${tag} was last deployed to ${t.environment} as deployment ${target.id} (${target.ref}) at ${target.createdAt}`);
+                    log(next
+                        ? `The next deployment, ${next.id} (${next.ref}), was created at ${next.createdAt}: that is the cutoff`
+                        : `Nothing was deployed to ${t.environment} after it`);
+                    return { version: tag, environment: t.environment, repository: t.repository, target, next, cutoff, tagSha };
+                }
+                newer = deployment;
+                count++;
+                const release = deployment.ref.replace(/^refs\/tags\//, '');
+                if (releases.length < RELEASES_SHOWN && !releases.includes(release))
+                    releases.push(release);
             }
-            newer = deployment;
-            count++;
-            if (recent.length < RECENT_SHOWN)
-                recent.push(deployment);
+            // Checked before paginate requests the next page: it would send the token to any URL the Link header names.
+            const next = NEXT_LINK.exec(response.headers.link ?? '')?.[1];
+            if (next && new URL(next).origin !== origin) {
+                throw new RollbackError('target', `The GitHub API's next page is on another host (${new URL(next).origin}, not ${origin}); not sending the token there`);
+            }
+            if (next && followed.has(next)) {
+                throw new RollbackError('target', `The GitHub API's Link header points back to a page already read (${next}); cannot list the deployments reliably`);
+            }
         }
-        url = api.nextPage(response.headers.get('link'));
-        if (url && followed.has(url))
-            throw new DeploymentsError(`The GitHub API's Link header points back to a page already read (${url}); cannot list the deployments reliably`);
+    }
+    catch (error) {
+        throw isRequestError(error) ? deploymentsListError(error, t) : error;
     }
     if (count === 0)
-        throw await noDeploymentsError(api, t);
-    const shown = recent.map(d => `  ${d.ref} (${d.sha.slice(0, 7)}), ${d.created_at}`).join('\n');
-    throw new DeploymentsError(`target-version ${tag} was never deployed to environment ${JSON.stringify(t.environment)} of ${t.repository}: ` +
+        throw await noDeploymentsError(octokit, t);
+    throw new RollbackError('target', `target-version ${tag} was never deployed to environment ${JSON.stringify(t.environment)} of ${t.repository}: ` +
         `none of its ${count} deployments has ref ${tag} or refs/tags/${tag}` +
         (tagSha ? ` or the tag's commit ${tagSha}` : ' (the tag was not found, so commits could not be compared)') +
-        `. The most recent deployments there:\n${shown}\n` +
+        `; the releases deployed there most recently are ${releases.join(', ')}. ` +
         'Use one of these releases, or target-datetime with the time to roll back to.');
 }
+function client(t) {
+    // No `request` option here: it would replace, not extend, @actions/github's, which carries the proxy-aware fetch.
+    const octokit = getOctokit(t.token, { baseUrl: t.apiUrl, userAgent: 'django-migration-rollback-action' });
+    octokit.hook.before('request', options => {
+        // A fresh signal per request (paginate's later pages too); new objects, as octokit shares these between requests.
+        options.request = { ...options.request, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) };
+        options.headers = { ...options.headers, 'x-github-api-version': API_VERSION };
+    });
+    return octokit;
+}
 /** The tag's commit, so a release deployed by sha or from a branch at that commit still matches. */
-async function resolveTagSha(api, repository, tag, log) {
-    const path = tag.split('/').map(encodeURIComponent).join('/');
-    const response = await api.get(api.url(`/repos/${repository}/commits/${path}`));
-    if (response.status === 200) {
-        const sha = response.body.sha;
+async function resolveTagSha(octokit, t, tag, log) {
+    const [owner, repo] = t.repository.split('/');
+    let status;
+    let message;
+    try {
+        // {+ref}: a slash in the tag stays a path separator, as GitHub expects, instead of becoming %2F.
+        const response = await octokit.request('GET /repos/{owner}/{repo}/commits/{+ref}', { owner, repo, ref: tag });
+        const sha = response.data.sha;
         if (typeof sha === 'string') {
             log(`Tag ${tag} is commit ${sha}`);
             return sha;
         }
+        status = response.status;
+        message = '(no sha in the answer)';
     }
-    // 404/422: no such tag (or the token cannot read contents). Deployments by ref can still match.
-    if ([200, 403, 404, 409, 422].includes(response.status)) {
-        log(`Could not resolve tag ${tag} to a commit (HTTP ${response.status}: ${messageOf(response)}); matching deployments by ref only (matching by commit needs the tag and \`contents: read\`)`);
-        return null;
+    catch (error) {
+        if (!isRequestError(error))
+            throw error;
+        const fatal = commonApiError(error, t);
+        if (fatal)
+            throw fatal;
+        // 404/422: no such tag (or the token cannot read contents). Deployments by ref can still match.
+        if (![403, 404, 409, 422].includes(error.status))
+            throw unexpectedStatus(error, `GET /repos/${t.repository}/commits/${tag}`);
+        status = error.status;
+        message = messageOf(error);
     }
-    throw unexpectedStatus(response, `GET /repos/${repository}/commits/${path}`);
+    log(`Could not resolve tag ${tag} to a commit (HTTP ${status}: ${message}); matching deployments by ref only (matching by commit needs the tag and \`contents: read\`)`);
+    return null;
 }
-function deploymentsListError(response, t) {
-    if (response.status === 403 || response.status === 404) {
-        return new DeploymentsError(`Cannot list the deployments of ${t.repository} (HTTP ${response.status}: ${messageOf(response)}). ` +
+function deploymentsListError(error, t) {
+    const fatal = commonApiError(error, t);
+    if (fatal)
+        return fatal;
+    if (error.status === 403 || error.status === 404) {
+        return new RollbackError('target', `Cannot list the deployments of ${t.repository} (HTTP ${error.status}: ${messageOf(error)}). ` +
             'The token in github-token needs read access to deployments: add `deployments: read` to the permissions: ' +
             'block of the workflow or job (with `contents: read` to resolve the tag), e.g.\n' +
             '  permissions:\n    contents: read\n    deployments: read\n' +
-            (response.status === 404 ? `Check also that deployments-repository ${JSON.stringify(t.repository)} is spelled owner/name. ` : '') +
+            (error.status === 404 ? `Check also that deployments-repository ${JSON.stringify(t.repository)} is spelled owner/name. ` : '') +
             "The default token (github.token) only reaches the workflow's own repository; for another repository pass a token that can read it.");
     }
-    return unexpectedStatus(response, `GET /repos/${t.repository}/deployments`);
+    return unexpectedStatus(error, `GET /repos/${t.repository}/deployments`);
 }
 /** No deployment at all in the environment: usually a misspelled (or differently cased) environment name. */
-async function noDeploymentsError(api, t) {
+async function noDeploymentsError(octokit, t) {
+    const [owner, repo] = t.repository.split('/');
     let others = '';
     // One extra request, with the permission already proven, to name the environments that do have deployments.
-    const response = await api.get(api.url(`/repos/${t.repository}/deployments?per_page=${PER_PAGE}`)).catch(() => null);
-    if (response?.status === 200) {
-        const names = [...new Set(response.body.map(d => d.environment))];
+    const response = await octokit.rest.repos.listDeployments({ owner, repo, per_page: PER_PAGE }).catch(() => null);
+    if (response) {
+        const names = [...new Set(response.data.map(d => d.environment))];
         const sameButCase = names.find(name => name.toLowerCase() === t.environment.toLowerCase());
         if (sameButCase)
             others = ` Did you mean ${JSON.stringify(sameButCase)}?`;
         else if (names.length)
             others = ` Recent deployments went to: ${names.map(n => JSON.stringify(n)).join(', ')}.`;
     }
-    return new DeploymentsError(`Environment ${JSON.stringify(t.environment)} of ${t.repository} has no deployments.${others} ` +
+    return new RollbackError('target', `Environment ${JSON.stringify(t.environment)} of ${t.repository} has no deployments.${others} ` +
         'Set environment to the exact name the deploy workflow uses in its `environment:` key (names are case-sensitive, ' +
         'as GitHub creates them from that key), or set deployments-repository if the deployments are recorded in another repository.');
 }
-function unexpectedStatus(response, request) {
-    return new DeploymentsError(`The GitHub API answered ${request} with HTTP ${response.status}: ${messageOf(response)}. ` +
+/** What no caller can handle, whichever the request: no answer, bad credentials, rate limits. */
+function commonApiError(error, t) {
+    if (!error.response) {
+        const host = URL.canParse(t.apiUrl) ? new URL(t.apiUrl).host : JSON.stringify(t.apiUrl);
+        return new RollbackError('target', `Could not reach the GitHub API at ${host} (${networkReason(error)}). ` +
+            `The API URL comes from GITHUB_API_URL (${t.apiUrl}): on github.com it is https://api.github.com, ` +
+            'on GitHub Enterprise Server https://HOST/api/v3, and the runner must be able to reach that host ' +
+            '(through the proxy in HTTPS_PROXY, HTTP_PROXY for an http:// URL, if the runner has one; NO_PROXY hosts are reached directly).');
+    }
+    const headers = error.response.headers;
+    if (error.status === 401) {
+        return new RollbackError('target', `GitHub rejected github-token (HTTP 401: ${messageOf(error)}): it is invalid or expired. ` +
+            'Leave github-token at its default (${{ github.token }}) or pass a valid token from a secret.');
+    }
+    if (error.status === 403 || error.status === 429) {
+        const reset = Number(headers['x-ratelimit-reset']);
+        const retryAfter = headers['retry-after'];
+        if (headers['x-ratelimit-remaining'] === '0') {
+            const when = Number.isFinite(reset) && reset > 0 ? new Date(reset * 1000).toISOString() : 'within the hour';
+            return new RollbackError('target', `The GitHub API rate limit for github-token is used up (HTTP ${error.status}: ${messageOf(error)}); it resets at ${when}. Run again after that.`);
+        }
+        if (retryAfter || /secondary rate limit/i.test(messageOf(error))) {
+            return new RollbackError('target', `The GitHub API's secondary rate limit stopped the request (HTTP ${error.status}: ${messageOf(error)}); run again after ${retryAfter ?? 'a few'} seconds.`);
+        }
+    }
+    return undefined;
+}
+function unexpectedStatus(error, request) {
+    return new RollbackError('target', `The GitHub API answered ${request} with HTTP ${error.status}: ${messageOf(error)}. ` +
         'Try again; if it persists, check GITHUB_API_URL and the GitHub status page.');
 }
-function messageOf(response) {
-    const body = response.body;
+/** GitHub's own message from the error body, or the start of a non-JSON body (a proxy's error page). */
+function messageOf(error) {
+    const body = error.response?.data;
     if (body && typeof body === 'object' && typeof body.message === 'string') {
         return body.message;
     }
     return typeof body === 'string' && body ? body.slice(0, 200) : '(no message)';
 }
+function isRequestError(error) {
+    const e = error;
+    return e?.name === 'HttpError' && typeof e.status === 'number';
+}
 function toRef(d) {
     return { id: d.id, ref: d.ref, sha: d.sha, createdAt: d.created_at, creator: d.creator?.login ?? null, url: d.url };
 }
-/** GET with GitHub's headers. Throws DeploymentsError for what no caller can handle: network, bad credentials, rate limits. */
-class GitHubApi {
-    token;
-    base;
-    constructor(apiUrl, token) {
-        this.token = token;
-        try {
-            this.base = new URL(apiUrl.replace(/\/+$/, ''));
-        }
-        catch {
-            throw new DeploymentsError(`GITHUB_API_URL ${JSON.stringify(apiUrl)} is not a URL: expected https://api.github.com or, on GitHub Enterprise Server, https://HOST/api/v3`);
-        }
-    }
-    url(path) {
-        return `${this.base.href.replace(/\/+$/, '')}${path}`;
-    }
-    /** The `rel="next"` page; only on the API's own origin, since the token goes with it. */
-    nextPage(link) {
-        for (const part of (link ?? '').split(',')) {
-            const match = /<([^>]+)>\s*;\s*rel="([^"]+)"/.exec(part);
-            if (!match || !match[2].split(/\s+/).includes('next'))
-                continue;
-            if (new URL(match[1]).origin !== this.base.origin) {
-                throw new DeploymentsError(`The GitHub API's next page is on another host (${new URL(match[1]).origin}, not ${this.base.origin}); not sending the token there`);
-            }
-            return match[1];
-        }
-        return null;
-    }
-    async get(url) {
-        let response;
-        try {
-            response = await fetch(url, {
-                headers: {
-                    Authorization: `Bearer ${this.token}`,
-                    Accept: 'application/vnd.github+json',
-                    'X-GitHub-Api-Version': '2022-11-28',
-                    'User-Agent': 'django-migration-rollback-action'
-                },
-                signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)
-            });
-        }
-        catch (error) {
-            throw new DeploymentsError(`Could not reach the GitHub API at ${this.base.host} (${networkReason(error)}). ` +
-                `The API URL comes from GITHUB_API_URL (${this.base.href}): on github.com it is https://api.github.com, ` +
-                'on GitHub Enterprise Server https://HOST/api/v3, and the runner must be able to reach that host.');
-        }
-        const text = await response.text();
-        let body = text;
-        try {
-            body = JSON.parse(text);
-        }
-        catch {
-            // Not JSON: keep the text for the message.
-        }
-        const result = { status: response.status, headers: response.headers, body };
-        if (response.status === 401) {
-            throw new DeploymentsError(`GitHub rejected github-token (HTTP 401: ${messageOf(result)}): it is invalid or expired. ` +
-                'Leave github-token at its default (${{ github.token }}) or pass a valid token from a secret.');
-        }
-        if (response.status === 403 || response.status === 429) {
-            const remaining = response.headers.get('x-ratelimit-remaining');
-            const reset = Number(response.headers.get('x-ratelimit-reset'));
-            const retryAfter = response.headers.get('retry-after');
-            if (remaining === '0') {
-                const when = Number.isFinite(reset) && reset > 0 ? new Date(reset * 1000).toISOString() : 'within the hour';
-                throw new DeploymentsError(`The GitHub API rate limit for github-token is used up (HTTP ${response.status}: ${messageOf(result)}); it resets at ${when}. Run again after that.`);
-            }
-            if (retryAfter || /secondary rate limit/i.test(messageOf(result))) {
-                throw new DeploymentsError(`The GitHub API's secondary rate limit stopped the request (HTTP ${response.status}: ${messageOf(result)}); run again after ${retryAfter ?? 'a few'} seconds.`);
-            }
-        }
-        return result;
-    }
-}
+/** The innermost cause says what happened (octokit's and fetch's wrappers say "fetch failed", "Request was cancelled"). */
 function networkReason(error) {
-    // Duck-typed: fetch's errors come from Node's own realm, where `instanceof Error` can fail (e.g. under jest's VM).
-    const e = error;
-    if (e?.name === 'TimeoutError')
-        return `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`;
-    return e?.cause?.message ?? e?.cause?.code ?? e?.message ?? String(error);
+    let reason = error.message;
+    for (let cause = error.cause, depth = 0; cause && depth < 8; cause = cause.cause, depth++) {
+        if (cause.name === 'TimeoutError')
+            return `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`;
+        if (typeof cause.message === 'string' && cause.message)
+            reason = cause.message;
+        else if (typeof cause.code === 'string')
+            reason = cause.code;
+    }
+    return reason;
 }
 
 ;// CONCATENATED MODULE: ./src/target/source.ts
@@ -41865,13 +47988,9 @@ function networkReason(error) {
 
 
 
+
 /** The source cannot be used; the message says what to fix. */
-class SourceError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'SourceError';
-    }
-}
+const sourceError = (message) => new RollbackError('target', message);
 /**
  * Never descended into: VCS data, JavaScript dependencies, bytecode caches and
  * installed Python packages (a virtualenv's site-packages holds other
@@ -41883,9 +48002,8 @@ const SKIP = new Set(['node_modules', '__pycache__', 'site-packages', 'dist-pack
 /**
  * What Django's MigrationLoader loads from a migrations package: every module
  * (pkgutil.iter_modules: here `*.py`) whose name does not start with `_` or
- * `~`. Issue 4 says `NNNN_*.py`; Django's rule is the one that decides what the
- * release has (`0001-initial.py`-style or unnumbered names load too), so it is
- * the one used.
+ * `~`. Not only `NNNN_*.py`: Django's rule decides what the release has
+ * (`0001-initial.py`-style or unnumbered names load too), so it is the one used.
  */
 function migrationName(file) {
     if (!file.endsWith('.py'))
@@ -41896,7 +48014,7 @@ function migrationName(file) {
     return name;
 }
 /** `label = "x"` / `label = 'x'` (optionally annotated) as a class attribute (indented) in apps.py. */
-const source_LABEL = /^[ \t]+label\s*(?::\s*[\w.[\]]+\s*)?=\s*(["'])([A-Za-z_][A-Za-z0-9_]*)\1/m;
+const LABEL = /^[ \t]+label\s*(?::\s*[\w.[\]]+\s*)?=\s*(["'])([A-Za-z_][A-Za-z0-9_]*)\1/m;
 /** `replaces = [("app", "name"), ...]` of a squashed migration. */
 const REPLACES = /^[ \t]+replaces\s*(?::[^=\n]+)?=\s*[[(]([\s\S]*?)[\])]\s*$/m;
 const PAIR = /\(\s*(["'])([\w]+)\1\s*,\s*(["'])([\w]+)\3\s*\)/g;
@@ -41923,9 +48041,9 @@ async function scanSource(root) {
     const abs = external_node_path_default().resolve(root);
     const stat = await external_node_fs_namespaceObject.promises.stat(abs).catch(() => undefined);
     if (!stat)
-        throw new SourceError(`target-source ${root} does not exist. ${fixHint(root)}`);
+        throw sourceError(`target-source ${root} does not exist. ${fixHint(root)}`);
     if (!stat.isDirectory())
-        throw new SourceError(`target-source ${root} is not a directory. ${fixHint(root)}`);
+        throw sourceError(`target-source ${root} is not a directory. ${fixHint(root)}`);
     const found = [];
     async function walk(dir) {
         const entries = await external_node_fs_namespaceObject.promises.readdir(dir, { withFileTypes: true });
@@ -41960,12 +48078,12 @@ async function scanSource(root) {
     for (const { appDir, names } of found) {
         const rel = external_node_path_default().relative(abs, appDir).split((external_node_path_default()).sep).join('/') || '.';
         const apps = await readText(external_node_path_default().join(appDir, 'apps.py'));
-        const label = apps?.match(source_LABEL)?.[2];
+        const label = apps?.match(LABEL)?.[2];
         const app = label ?? external_node_path_default().basename(appDir);
         const labelFrom = label ? 'apps.py' : 'folder';
         const other = where.get(app);
         if (other !== undefined) {
-            throw new SourceError(`target-source ${root}: two migrations folders have the app label "${app}": ${other}/migrations and ` +
+            throw sourceError(`target-source ${root}: two migrations folders have the app label "${app}": ${other}/migrations and ` +
                 `${rel}/migrations. Django refuses duplicate labels; give one of them a distinct \`label = "..."\` ` +
                 "in its apps.py AppConfig (as the release does), or point target-source at the release's own checkout");
         }
@@ -41975,7 +48093,7 @@ async function scanSource(root) {
         migrations.set(app, new Set(names));
     }
     if (!folders.some(f => (migrations.get(f.app)?.size ?? 0) > 0)) {
-        throw new SourceError(`target-source ${root} holds no Django migrations (no */migrations/ with __init__.py). ${fixHint(root)}`);
+        throw sourceError(`target-source ${root} holds no Django migrations (no */migrations/ with __init__.py). ${fixHint(root)}`);
     }
     // A squashed migration's file replaces the files of the migrations it stands
     // for, which may have been deleted since; their rows (recorded when they were
@@ -42119,6 +48237,11 @@ function verify(plan, rowsNow, leaveAlone, before = {}) {
 }
 
 ;// CONCATENATED MODULE: ./src/main.ts
+/**
+ * The story of one run: inputs -> target -> lock -> history and plan -> backup
+ * -> check and run in the target -> verify -> schema. Each phase gathers facts;
+ * outcome.ts decides the status from them; outputs and the summary report it.
+ */
 
 
 
@@ -42136,6 +48259,10 @@ function verify(plan, rowsNow, leaveAlone, before = {}) {
 
 
 
+
+
+
+const main_DEFAULTS = { readInputs: () => readInputs(), createExecutor: config => createExecutor(config) };
 /**
  * A noop-reverse name applied before the cutoff belongs to the release being restored: refuse it before any
  * change. Names not applied at all are left to the script, which tells a typo from a migration an earlier run
@@ -42145,168 +48272,173 @@ function checkNoopReverse(names, plan) {
     const before = new Set(plan.before.map(key));
     const early = names.filter(name => before.has(name));
     if (early.length > 0) {
-        throw new InputError(`noop-reverse names ${early.join(', ')}, which ${early.length === 1 ? 'was' : 'were'} applied before the cutoff: ` +
+        throw inputError(`noop-reverse names ${early.join(', ')}, which ${early.length === 1 ? 'was' : 'were'} applied before the cutoff: ` +
             'this rollback does not unapply it (it belongs to the release you are going back to); expected migrations of the plan, ' +
             `e.g. ${plan.after.slice(0, 3).map(key).join(', ')}`);
     }
 }
-const message = (error) => (error instanceof Error ? error.message : String(error));
-/** Reads django_migrations from the database, or through Django in the target (history-source: container). */
-function historyReader(config, executor) {
-    return config.historySource === 'container'
-        ? cutoff => readHistoryInContainer(executor(), config.manageCommand, config.databaseAlias, cutoff)
-        : cutoff => readHistory(config.databaseUrl, cutoff);
+/** The executor and the lock of one run: opened on first use, closed once at the end. */
+class Resources {
+    config;
+    connect;
+    executor;
+    lock;
+    constructor(config, connect) {
+        this.config = config;
+        this.connect = connect;
+    }
+    async target() {
+        this.executor ??= await this.connect(this.config);
+        return this.executor;
+    }
+    get where() {
+        return this.executor?.where;
+    }
+    async close() {
+        await this.executor?.close().catch(e => warning(`closing the executor: ${errorMessage(e)}`));
+        const lost = this.lock?.lost();
+        await this.lock?.release().catch(e => warning(`releasing the rollback lock: ${errorMessage(e)}`));
+        return lost && `lost during the run (${lost.message}): another rollback could have started meanwhile`;
+    }
 }
-/** inputs -> target -> history -> plan -> backup -> check and run in the target -> verify -> outputs and summary */
-async function run() {
-    const started = Date.now();
-    const outcome = { status: 'failed', unchanged: true, seconds: 0 };
-    let executor;
-    let lock;
+/** Reads django_migrations from the database, or through Django in the target (history-source: container). */
+function historyReader(config, resources) {
+    return config.historySource === 'container'
+        ? async (cutoff) => readHistoryInContainer(await resources.target(), config.manageCommand, config.databaseAlias, cutoff)
+        : cutoff => readHistory(config.database, cutoff);
+}
+/** One rollback at a time, held for the whole run; released when the session ends, even if the runner dies. */
+async function takeLock(config, resources) {
+    if (config.dryRun)
+        return 'not needed for a dry run';
+    if (config.historySource === 'container')
+        return 'not taken: history-source is container';
+    const database = config.database;
+    resources.lock = await acquireRollbackLock(database).catch(error => {
+        throw isRollbackError(error, 'lock-held') ? error : databaseError(error, database);
+    });
+    return `held (PostgreSQL session ${resources.lock.pid})`;
+}
+/** pg_dump before any change; a dump only reads, and each attempt writes a fresh temporary file: safe to retry. */
+async function backUp(config, outcome) {
+    if (!config.backup || config.dryRun)
+        return;
+    const database = config.database;
+    const path = config.backupPath ?? defaultBackupPath(database);
+    info(`Backing up the database to ${path} (pg_dump --format=custom)`);
+    outcome.backup = await withRetries(describePostgres(database), () => backupDatabase(database, path), { isTransient: isTransient });
+}
+/** Runs the plan in the target; an error there is a fact too, since Django may have unapplied before it. */
+async function runInTarget(config, plan, resources, facts) {
+    const executor = await resources.target();
+    facts.where = executor.where;
     try {
-        const config = readInputs();
-        outcome.config = config;
-        const target = await resolveTarget(config.target);
-        outcome.evidence = target.evidence;
-        if (!target.cutoff && !target.source) {
-            outcome.status = 'nothing-to-roll-back';
-            return outcome;
-        }
-        if (config.historySource === 'container' || config.dryRun) {
-            outcome.lock = config.dryRun ? 'not needed for a dry run' : 'not taken: history-source is container';
-        }
-        else {
-            // One rollback at a time, held for the whole run; released when the session ends, even if the runner dies.
-            lock = await acquireRollbackLock(config.databaseUrl).catch(error => {
-                throw error instanceof LockHeldError ? error : explainDatabaseError(error, config.databaseUrl);
-            });
-            outcome.lock = `held (PostgreSQL session ${lock.pid})`;
-        }
-        if (config.historySource === 'container') {
-            executor = await createExecutor(config);
-            outcome.where = executor.where;
-        }
-        const readHistoryNow = historyReader(config, () => executor);
-        const cutoff = target.cutoff ?? undefined;
-        const history = await readHistoryNow(cutoff);
-        const plan = planForTarget(target, history);
-        outcome.plan = plan;
-        outcome.batches = recentBatches(deploymentBatches(history.rows, plan.cutoff.utc));
-        info(`Cutoff ${plan.cutoff.utc}: ${plan.after.length} rows to roll back, in ${plan.apps.length} apps`);
-        if (plan.after.length === 0) {
-            outcome.status = 'nothing-to-roll-back';
-            return outcome;
-        }
-        checkNoopReverse(config.noopReverse, plan);
-        if (config.backup && !config.dryRun) {
-            const path = config.backupPath ?? defaultBackupPath(config.databaseUrl);
-            info(`Backing up the database to ${path} (pg_dump --format=custom)`);
-            // A dump only reads, and each attempt writes a fresh temporary file: safe to retry.
-            outcome.backup = await withRetries(describePostgres(config.databaseUrl), () => backupDatabase(config.databaseUrl, path), {
-                isTransient: e => e instanceof BackupError && e.kind === 'connection'
-            });
-        }
-        executor ??= await createExecutor(config);
-        outcome.where = executor.where;
-        try {
-            outcome.run = await checkAndRun(executor, config, plan);
-        }
-        catch (error) {
-            // The connection may have dropped while Django was unapplying: find out from the database.
-            outcome.error = message(error);
-        }
-        const result = outcome.run;
-        if (result?.refused) {
-            outcome.error = result.refused;
-            return outcome;
-        }
-        if (result && result.report.plan.length === 0 && result.report.rowsOnly.length === 0 && !result.failed) {
-            outcome.status = 'nothing-to-roll-back';
-            return outcome;
-        }
-        if (config.dryRun && result) {
-            // A dry run, trial or not, ends with everything as it was; a trial that failed says why.
-            if (result.failed) {
-                outcome.error = `${result.failed.command} failed: ${result.failed.message}`;
-                return outcome;
-            }
-            if (config.expectedSchema) {
-                outcome.schema = await group('Schema', () => checkSchema(config, result.report, true));
-                if (!outcome.schema.comparison.equal) {
-                    outcome.error = schemaError(outcome.schema);
-                    return outcome;
-                }
-            }
-            outcome.status = 'planned';
-            return outcome;
-        }
-        let after;
-        try {
-            after = await readHistoryNow(cutoff);
-            // Something before the cutoff changed (never expected): read everything, to name what is gone.
-            if (beforeUnchanged(history.before, after.before) === false)
-                after = { ...(await readHistoryNow()), before: after.before };
-        }
-        catch (error) {
-            // Django may have unapplied everything: never report "unchanged" when the result is unknown.
-            outcome.unchanged = false;
-            outcome.error =
-                `${outcome.error ? `${outcome.error}; ` : ''}the rollback ran in ${executor.where}, but reading ` +
-                    `django_migrations back failed: ${message(error)}. The database state is unknown: run again with the same ` +
-                    'inputs once the database is reachable (it rolls back what remains, or finds nothing to do)';
-            return outcome;
-        }
-        const verification = verify(plan, after.rows, leftAlone(result), { then: history.before, now: after.before });
-        outcome.verification = verification;
-        outcome.unchanged = verification.unapplied.length === 0 && verification.lostBefore.length === 0 && verification.lostBeforeUnnamed === 0;
-        if (outcome.error)
-            return outcome;
-        if (result?.timedOut) {
-            outcome.error = result.timedOut.message;
-        }
-        else if (result?.failed) {
-            outcome.error = `${result.failed.command} failed: ${result.failed.message}`;
-        }
-        else if (verification.lostBefore.length > 0 || verification.lostBeforeUnnamed > 0) {
-            const unnamed = verification.lostBeforeUnnamed
-                ? `${verification.lostBefore.length ? ' and ' : ''}${verification.lostBeforeUnnamed} more rows`
-                : '';
-            outcome.error = `migrations applied before the cutoff were unapplied: ${verification.lostBefore.join(', ')}${unnamed}`;
-        }
-        else if (verification.remaining.length > 0) {
-            const left = verification.remaining.map(r => `${r.app}.${r.name}`).join(', ');
-            outcome.error = `the commands ran, but these are still applied at or after the cutoff: ${left}`;
-        }
-        else if (config.expectedSchema && result) {
-            outcome.schema = await group('Schema', () => checkSchema(config, result.report, false));
-            if (outcome.schema.comparison.equal)
-                outcome.status = 'rolled-back';
-            else
-                outcome.error = schemaError(outcome.schema);
-        }
-        else {
-            outcome.status = 'rolled-back';
-        }
-        return outcome;
+        facts.run = await checkAndRun(executor, config, plan);
     }
     catch (error) {
-        outcome.error = message(error);
-        return outcome;
+        if (isRollbackError(error, 'command-timeout')) {
+            const stopped = error;
+            facts.runTimedOut = { command: stopped.command, seconds: stopped.seconds, message: stopped.message };
+        }
+        else {
+            facts.runError = errorMessage(error);
+        }
+    }
+}
+/** Reads django_migrations back and compares it with the plan; never reports "unchanged" when the read fails. */
+async function verifyRun(plan, history, read, facts) {
+    const cutoff = plan.selection === 'cutoff' ? plan.cutoff : undefined;
+    let after;
+    try {
+        after = await read(cutoff);
+        // Something before the cutoff changed (never expected): read everything, to name what is gone.
+        if (beforeUnchanged(history.before, after.before) === false)
+            after = { ...(await read()), before: after.before };
+    }
+    catch (error) {
+        facts.readBackError = errorMessage(error);
+        return;
+    }
+    facts.verification = verify(plan, after.rows, leftAlone(facts.run), { then: history.before, now: after.before });
+}
+/** Whether the run reached a point where expected-schema is to be compared. */
+function schemaDue(config, facts) {
+    if (!config.expectedSchema)
+        return false;
+    const decision = decide(facts);
+    return config.dryRun ? decision.status === 'planned' : decision.status === 'rolled-back';
+}
+async function story(config, resources, outcome, facts) {
+    const target = await group('Target', () => resolveTarget(config.target));
+    outcome.evidence = target.evidence;
+    if (!target.cutoff && !target.source)
+        return;
+    outcome.lock = await group('Lock', () => takeLock(config, resources));
+    const read = historyReader(config, resources);
+    const { history, plan } = await group('History and plan', async () => {
+        const history = await read(target.cutoff ?? undefined);
+        const plan = planForTarget(target, history);
+        info(`Cutoff ${plan.cutoff.utc}: ${plan.after.length} rows to roll back, in ${plan.apps.length} apps`);
+        return { history, plan };
+    });
+    facts.plan = outcome.plan = plan;
+    outcome.batches = recentBatches(deploymentBatches(history.rows, plan.cutoff.utc));
+    if (plan.after.length === 0)
+        return;
+    checkNoopReverse(config.noopReverse, plan);
+    await group('Backup', () => backUp(config, outcome));
+    await group('Check and run in the target', () => runInTarget(config, plan, resources, facts));
+    outcome.where = facts.where;
+    if (!config.dryRun) {
+        const decided = decide(facts);
+        if (decided.failure?.kind === 'refused' || decided.status === 'nothing-to-roll-back')
+            return;
+        await group('Verify', () => verifyRun(plan, history, read, facts));
+    }
+    const report = facts.run?.report;
+    if (report && schemaDue(config, facts))
+        facts.schema = await group('Schema', () => checkSchema(config, report, config.dryRun));
+}
+function stoppedBy(error) {
+    return isRollbackError(error)
+        ? { kind: error.kind, message: error.message }
+        : { kind: 'internal', message: errorMessage(error) };
+}
+async function run(dependencies = {}) {
+    const deps = { ...main_DEFAULTS, ...dependencies };
+    const started = Date.now();
+    const facts = { dryRun: false };
+    const outcome = { status: 'failed', unchanged: true, seconds: 0 };
+    let resources;
+    try {
+        const config = await group('Inputs', async () => {
+            const read = deps.readInputs();
+            maskSecrets(read);
+            return read;
+        });
+        facts.dryRun = config.dryRun;
+        outcome.config = configView(config);
+        resources = new Resources(config, deps.createExecutor);
+        await story(config, resources, outcome, facts);
+    }
+    catch (error) {
+        facts.stopped = stoppedBy(error);
     }
     finally {
-        await executor?.close().catch(e => warning(`closing the executor: ${message(e)}`));
-        const lost = lock?.lost();
-        if (lost)
-            outcome.lock = `lost during the run (${lost.message}): another rollback could have started meanwhile`;
-        await lock?.release().catch(e => warning(`releasing the rollback lock: ${message(e)}`));
+        const lockLost = await resources?.close();
+        if (lockLost)
+            outcome.lock = lockLost;
+        outcome.where ??= resources?.where;
+        Object.assign(outcome, decide(facts), { run: facts.run, verification: facts.verification, schema: facts.schema });
         outcome.seconds = (Date.now() - started) / 1000;
         setOutputs(outcome);
-        await writeSummary(outcome).catch(e => warning(`writing the job summary: ${message(e)}`));
-        if (outcome.status === 'failed')
-            setFailed(outcome.error ?? 'rollback failed');
+        await writeSummary(outcome).catch(e => warning(`writing the job summary: ${errorMessage(e)}`));
+        if (outcome.failure)
+            setFailed(failureMessage(outcome.failure));
         else
             info(`Status: ${outcome.status}`);
     }
+    return outcome;
 }
 
 
@@ -42580,7 +48712,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util/types")
 /******/ 	// Execute the module function
 /******/ 	var threw = true;
 /******/ 	try {
-/******/ 		__webpack_modules__[moduleId](module, module.exports, __nccwpck_require__);
+/******/ 		__webpack_modules__[moduleId].call(module.exports, module, module.exports, __nccwpck_require__);
 /******/ 		threw = false;
 /******/ 	} finally {
 /******/ 		if(threw) delete __webpack_module_cache__[moduleId];

@@ -35,12 +35,14 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import django, psycopg2' 
   # Where the machine has a local package mirror, use it first: the public index
   # may be unreachable and pip spends ~30 s retrying it before falling back.
   if [ -d /opt/pypi/simple ]; then export PIP_INDEX_URL=file:///opt/pypi/simple; fi
-  .venv/bin/pip install -q 'django>=5.2,<5.3' psycopg2-binary
+  .venv/bin/pip install -q 'django>=5.2,<5.3' psycopg2-binary ||
+    { echo "setup-test-env.sh: pip could not install Django 5.2 and psycopg2-binary into .venv (no package index? set PIP_INDEX_URL)" >&2; exit 1; }
 fi
 # scripts/lint-python.sh runs pyflakes on src/django/*.py.
 if ! .venv/bin/python -c 'import pyflakes' 2>/dev/null; then
   if [ -d /opt/pypi/simple ]; then export PIP_INDEX_URL=file:///opt/pypi/simple; fi
-  .venv/bin/pip install -q pyflakes
+  .venv/bin/pip install -q pyflakes ||
+    { echo "setup-test-env.sh: pip could not install pyflakes into .venv (no package index? set PIP_INDEX_URL)" >&2; exit 1; }
 fi
 .venv/bin/python -c 'import django; print("django", django.get_version())'
 
@@ -54,3 +56,6 @@ fi
 import django, cas_server, health_check, axes, taggit, reversion, django_celery_beat, oauth2_provider
 assert django.VERSION[:2] == (3, 2), django.get_version()
 print(".venv-django32: django", django.get_version())'
+# kubectl is expected on PATH, not installed by this script: say now when it is missing, not in the middle of the tests.
+command -v kubectl >/dev/null 2>&1 ||
+  echo "setup-test-env.sh: warning: kubectl is not on PATH; the kubectl tests and npm run bench need it" >&2

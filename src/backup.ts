@@ -3,9 +3,12 @@ import {constants as fsConstants} from 'node:fs'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import * as io from '@actions/io'
+import type {Database} from './config.js'
+import {isRollbackError, RollbackError} from './errors.js'
 import {childEnvironment, runProcess} from './executors/process.js'
 
-export type BackupFailure =
+export type DumpFailure =
   | 'not-installed'
   | 'version-mismatch'
   | 'connection' // refused, timed out, unresolvable: the only kind worth retrying
@@ -15,15 +18,9 @@ export type BackupFailure =
   | 'permission'
   | 'other'
 
-/** The dump could not be made; the message says why and what to do. Nothing was changed. */
-export class BackupError extends Error {
-  constructor(
-    message: string,
-    readonly kind: BackupFailure = 'other'
-  ) {
-    super(message)
-    this.name = 'BackupError'
-  }
+/** The dump could not be made; the message says why and what to do. A connection fault is worth another attempt. */
+export function dumpError(message: string, reason: DumpFailure = 'other'): RollbackError {
+  return new RollbackError('dump', message, {code: reason, hint: reason === 'connection' ? 'transient' : undefined})
 }
 
 export interface Backup {
@@ -44,54 +41,16 @@ export interface BackupOptions {
 
 const DEBIAN_LIB_DIR = '/usr/lib/postgresql'
 
-/** libpq's URL query parameters that have an environment variable of their own. */
-const QUERY_TO_ENV: Record<string, string> = {
-  sslmode: 'PGSSLMODE',
-  sslrootcert: 'PGSSLROOTCERT',
-  sslcert: 'PGSSLCERT',
-  sslkey: 'PGSSLKEY',
-  sslcrl: 'PGSSLCRL',
-  connect_timeout: 'PGCONNECT_TIMEOUT',
-  options: 'PGOPTIONS',
-  target_session_attrs: 'PGTARGETSESSIONATTRS',
-  host: 'PGHOST', // a Unix socket directory: postgres://user@/db?host=/var/run/postgresql
-  port: 'PGPORT',
-  user: 'PGUSER',
-  password: 'PGPASSWORD',
-  dbname: 'PGDATABASE'
-}
-
 /**
  * The connection as libpq environment variables, so that the password never
  * appears in pg_dump's argv (visible to every user through ps). Without a URL
  * the runner's own PG* variables are used as they are.
  */
-export function pgEnvironment(databaseUrl: string | undefined, appName = 'django-migration-rollback backup'): Record<string, string> {
+export function pgEnvironment(database: Database, appName = 'django-migration-rollback backup'): Record<string, string> {
   const env = childEnvironment()
-  const settings: Record<string, string> = {PGAPPNAME: appName}
-  if (databaseUrl) {
-    // Inherited PG* variables (PGSERVICE, PGSSLMODE...) must not mix with the URL's connection.
-    for (const key of Object.keys(env)) if (key.startsWith('PG')) delete env[key]
-    let url: URL
-    try {
-      url = new URL(databaseUrl)
-    } catch {
-      throw new BackupError('database-url is not a URL such as postgres://user:password@host:5432/name, so pg_dump cannot be given it')
-    }
-    if (!/^postgres(ql)?:$/.test(url.protocol)) {
-      throw new BackupError(`database-url must start with postgres:// or postgresql://, not ${url.protocol}//`)
-    }
-    const host = url.hostname.replace(/^\[(.*)\]$/, '$1') // IPv6 literals lose their brackets
-    if (host) settings.PGHOST = decodeURIComponent(host)
-    if (url.port) settings.PGPORT = url.port
-    if (url.username) settings.PGUSER = decodeURIComponent(url.username)
-    if (url.password) settings.PGPASSWORD = decodeURIComponent(url.password)
-    const database = decodeURIComponent(url.pathname.replace(/^\//, ''))
-    if (database) settings.PGDATABASE = database
-    for (const [name, value] of url.searchParams) {
-      if (QUERY_TO_ENV[name]) settings[QUERY_TO_ENV[name]] = value
-    }
-  }
+  // Inherited PG* variables (PGSERVICE, PGSSLMODE...) must not mix with the URL's connection.
+  if (database.url) for (const key of Object.keys(env)) if (key.startsWith('PG')) delete env[key]
+  const settings: Record<string, string> = {PGAPPNAME: appName, ...database.libpq}
   // A silent firewall would otherwise hold pg_dump for minutes before the rollback starts.
   if (!settings.PGCONNECT_TIMEOUT && !env.PGCONNECT_TIMEOUT) settings.PGCONNECT_TIMEOUT = '15'
   return {...env, ...settings}
@@ -125,21 +84,13 @@ function compareVersions(a: string, b: string): number {
  * dump every older server, while /usr/bin/pg_dump's wrapper may choose another.
  * Otherwise the first pg_dump on PATH.
  */
-export async function findPgDump(libDir = DEBIAN_LIB_DIR, searchPath = process.env.PATH ?? ''): Promise<string | undefined> {
+export async function findPgDump(libDir = DEBIAN_LIB_DIR): Promise<string | undefined> {
   const versions = (await fs.readdir(libDir).catch(() => [] as string[])).filter(v => /^\d+(\.\d+)?$/.test(v))
   for (const version of versions.sort(compareVersions).reverse()) {
     const candidate = path.join(libDir, version, 'bin', 'pg_dump')
     if (await isExecutable(candidate)) return candidate
   }
-  return findOnPath('pg_dump', searchPath)
-}
-
-async function findOnPath(name: string, searchPath: string): Promise<string | undefined> {
-  for (const dir of searchPath.split(path.delimiter).filter(Boolean)) {
-    const candidate = path.join(dir, name)
-    if (await isExecutable(candidate)) return candidate
-  }
-  return undefined
+  return (await io.which('pg_dump')) || undefined
 }
 
 /** How to get a pg_dump of major version `major` (or newer) onto an Ubuntu/Debian runner. */
@@ -182,14 +133,14 @@ export async function explainFailure(
   where: string,
   target: string,
   consequence = 'Nothing was changed.'
-): Promise<BackupError> {
+): Promise<RollbackError> {
   const detail = lastLines(stderr) || `(no message; exit code ${exitCode})`
   const mismatch = /server version: ([^;\n]+); pg_dump version: ([^\s\n]+)/.exec(stderr)
   if (/server version mismatch/i.test(stderr) || mismatch) {
     const server = mismatch?.[1].trim()
     const needed = server ? majorVersion(server) : undefined
     const have = mismatch?.[2] ?? majorVersion(pgDumpVersion) ?? pgDumpVersion
-    return new BackupError(
+    return dumpError(
       `pg_dump ${have} (${pgDump}) is older than the PostgreSQL server${server ? ` (${server})` : ''} at ${where}: ` +
         `the backup needs pg_dump ${needed ?? "of the server's major version"} or newer. ` +
         installHint(needed) +
@@ -198,7 +149,7 @@ export async function explainFailure(
     )
   }
   if (/No space left on device|disk full|could not write to output file|could not write to file/i.test(stderr)) {
-    return new BackupError(
+    return dumpError(
       `the disk holding ${target} filled up during the dump (${await freeSpace(path.dirname(target))}): ` +
         `choose a backup-path on a larger disk, or free space. ${consequence} The partial file was removed.\n` +
         `pg_dump said:\n${detail}`,
@@ -207,7 +158,7 @@ export async function explainFailure(
   }
   const missing = /database "([^"]*)" does not exist/.exec(stderr)
   if (missing) {
-    return new BackupError(
+    return dumpError(
       `the database "${missing[1]}" does not exist on the PostgreSQL server at ${where}: check the database name in database-url. ` +
         `${consequence}\npg_dump said:\n${detail}`,
       'no-database'
@@ -218,7 +169,7 @@ export async function explainFailure(
       stderr
     )
   ) {
-    return new BackupError(
+    return dumpError(
       `pg_dump could not log in to PostgreSQL at ${where}: check the user and password in database-url. ${consequence}\n` +
         `pg_dump said:\n${detail}`,
       'authentication'
@@ -229,7 +180,7 @@ export async function explainFailure(
       stderr
     )
   ) {
-    return new BackupError(
+    return dumpError(
       `pg_dump could not connect to PostgreSQL at ${where}: check database-url's host and port, and that this runner ` +
         `can reach the database. ${consequence}\n` +
         `pg_dump said:\n${detail}`,
@@ -237,31 +188,22 @@ export async function explainFailure(
     )
   }
   if (/permission denied/i.test(stderr)) {
-    return new BackupError(
+    return dumpError(
       `pg_dump was refused access to part of the database at ${where}: the user in database-url must be able to read ` +
         `every table (the application's owner role usually can). ${consequence}\n` +
         `pg_dump said:\n${detail}`,
       'permission'
     )
   }
-  return new BackupError(`pg_dump failed (exit code ${exitCode}) dumping ${where}. ${consequence}\npg_dump said:\n${detail}`)
-}
-
-export function describeWhere(env: Record<string, string>): string {
-  return `${env.PGHOST || 'localhost'}:${env.PGPORT || 5432}/${env.PGDATABASE || env.PGUSER || '(default database)'}`
+  return dumpError(`pg_dump failed (exit code ${exitCode}) dumping ${where}. ${consequence}\npg_dump said:\n${detail}`)
 }
 
 /**
  * The default backup-path: under RUNNER_TEMP (emptied after the job, so
  * upload it with actions/upload-artifact), named after the database and the time.
  */
-export function defaultBackupPath(databaseUrl: string | undefined, now = new Date(), env = process.env): string {
-  let name = env.PGDATABASE || 'database'
-  try {
-    if (databaseUrl) name = decodeURIComponent(new URL(databaseUrl).pathname.replace(/^\//, '')) || name
-  } catch {
-    // the dump itself will report the bad URL
-  }
+export function defaultBackupPath(database: Database, now = new Date(), env = process.env): string {
+  const name = database.name || 'database'
   const stamp = now
     .toISOString()
     .replace(/\.\d+Z$/, 'Z')
@@ -289,17 +231,17 @@ export async function usablePgDump(options: BackupOptions, env: Record<string, s
   const pgDump = options.pgDump
     ? path.isAbsolute(options.pgDump)
       ? options.pgDump
-      : await findOnPath(options.pgDump, process.env.PATH ?? '')
+      : (await io.which(options.pgDump)) || undefined
     : await findPgDump(options.libDir ?? DEBIAN_LIB_DIR)
   if (!pgDump || !(await isExecutable(pgDump))) {
-    throw new BackupError(
+    throw dumpError(
       `${purpose} needs pg_dump, and none was found (looked in ${options.libDir ?? DEBIAN_LIB_DIR}/*/bin and PATH). ${installHint()}.`,
       'not-installed'
     )
   }
   const versionRun = await runProcess([pgDump, '--version'], {env}).catch((e: Error) => ({exitCode: -1, stdout: '', stderr: e.message}))
   if (versionRun.exitCode !== 0) {
-    throw new BackupError(
+    throw dumpError(
       `${pgDump} --version failed (exit code ${versionRun.exitCode}): ${lastLines(versionRun.stderr || versionRun.stdout)}. ${installHint()}.`,
       'not-installed'
     )
@@ -309,17 +251,17 @@ export async function usablePgDump(options: BackupOptions, env: Record<string, s
   return {path: pgDump, version, label: `${pgDump} (PostgreSQL) ${version}`}
 }
 
-export async function backupDatabase(databaseUrl: string | undefined, target: string, options: BackupOptions = {}): Promise<Backup> {
+export async function backupDatabase(database: Database, target: string, options: BackupOptions = {}): Promise<Backup> {
   const started = Date.now()
-  const env = pgEnvironment(databaseUrl)
-  const where = describeWhere(env)
+  const env = pgEnvironment(database)
+  const where = database.where
   const file = path.resolve(target)
 
   const {path: pgDump, version: pgDumpVersion, label: pgDumpLabel} = await usablePgDump(options, env, 'backup: true')
 
   const dir = path.dirname(file)
   await fs.mkdir(dir, {recursive: true, mode: 0o700}).catch((e: Error) => {
-    throw new BackupError(`cannot create the backup directory ${dir}: ${e.message}`)
+    throw dumpError(`cannot create the backup directory ${dir}: ${e.message}`)
   })
   const partial = path.join(dir, `.${path.basename(file)}.partial-${randomBytes(4).toString('hex')}`)
   // Created 0600 before pg_dump opens it: pg_dump truncates it and keeps the mode, so the data is never world-readable.
@@ -336,15 +278,15 @@ export async function backupDatabase(databaseUrl: string | undefined, target: st
     await fs.rename(partial, file)
   } catch (error) {
     await fs.rm(partial, {force: true})
-    if (error instanceof BackupError) throw error
+    if (isRollbackError(error)) throw error
     const e = error as NodeJS.ErrnoException
     if (e.code === 'ENOSPC') {
-      throw new BackupError(
+      throw dumpError(
         `the disk holding ${file} is full (${await freeSpace(dir)}): choose a backup-path on a larger disk. Nothing was changed.`,
         'disk-full'
       )
     }
-    throw new BackupError(`backup to ${file} failed: ${e.message ?? String(error)}. Nothing was changed.`)
+    throw dumpError(`backup to ${file} failed: ${e.message ?? String(error)}. Nothing was changed.`)
   }
   const {size} = await fs.stat(file)
   return {path: file, bytes: size, seconds: (Date.now() - started) / 1000, pgDump: pgDumpLabel}

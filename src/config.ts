@@ -1,7 +1,7 @@
 /** The one typed configuration that inputs.ts builds from the action's inputs. */
 
-export type Strategy = 'exact' | 'per-app' | 'flagsmith'
-export type ExecutorKind = 'local' | 'docker' | 'ssh' | 'kubectl'
+export type StrategyName = 'exact' | 'per-app' | 'flagsmith'
+export type ExecutorKind = ExecutorConfig['kind']
 
 /** A cutoff parsed from `target-datetime`, normalised without passing through a JavaScript Date. */
 export interface Cutoff {
@@ -41,7 +41,20 @@ export interface DatetimeTarget {
 
 export type Target = DatetimeTarget | DeploymentsTarget | SourceTarget
 
+/** The application database as the runner reaches it, parsed once from database-url (or the PG* variables). */
+export interface Database {
+  /** Secret: database-url as given; absent: node-postgres and pg_dump read the runner's PG* variables. */
+  url?: string
+  /** `host:port/name`, never the user or password: for messages and logs. */
+  where: string
+  /** The database name, when known (it names the default backup file). */
+  name?: string
+  /** libpq variables from the URL (PGHOST, PGPASSWORD...), for pg_dump: a password never goes on its command line. */
+  libpq: Record<string, string>
+}
+
 export interface SshConfig {
+  kind: 'ssh'
   host: string
   port: number
   user: string
@@ -56,9 +69,12 @@ export interface SshConfig {
   connectTimeoutSeconds?: number
 }
 
+export type KubectlKind = 'deployment' | 'statefulset' | 'pod'
+
 export interface KubectlConfig {
-  /** `deployment/NAME`, `statefulset/NAME` or `pod/NAME`. */
-  resource: string
+  kind: 'kubectl'
+  /** kubectl-resource, normalised: `deployment/NAME`, `statefulset/NAME` or `pod/NAME`. */
+  resource: {kind: KubectlKind; name: string}
   namespace?: string
   container?: string
   context?: string
@@ -66,10 +82,23 @@ export interface KubectlConfig {
   kubeconfig?: string
 }
 
+export interface LocalConfig {
+  kind: 'local'
+}
+
+export interface DockerConfig {
+  kind: 'docker'
+  /** Name or ID of the running application container. */
+  container: string
+}
+
+/** Where the Django commands run: one shape per executor. */
+export type ExecutorConfig = LocalConfig | DockerConfig | SshConfig | KubectlConfig
+
 export interface Config {
   target: Target
-  /** Absent: node-postgres reads the PG* environment variables (or history comes from the container). */
-  databaseUrl?: string
+  /** Absent only with history-source: container and no database-url: then nothing on the runner reaches PostgreSQL. */
+  database?: Database
   /** Where django_migrations is read: from the runner over database-url, or through Django in the target. */
   historySource: 'database' | 'container'
   /** The Django database alias to roll back (`--database`). */
@@ -78,12 +107,9 @@ export interface Config {
   backup: boolean
   /** Where the dump goes; default under RUNNER_TEMP. */
   backupPath?: string
-  executor: ExecutorKind
+  executor: ExecutorConfig
   /** argv words, e.g. ["python", "manage.py"]. */
   manageCommand: string[]
-  container?: string
-  ssh?: SshConfig
-  kubectl?: KubectlConfig
   dryRun: boolean
   /** With dryRun: run the plan in a transaction and roll it back. */
   trial: boolean
@@ -96,7 +122,7 @@ export interface Config {
   expectedSchema?: {path: string; text: string}
   /** The summary answers a pull-request rehearsal's question: can this change be rolled back, what would it lose. */
   rehearsal: boolean
-  strategy: Strategy
+  strategy: StrategyName
   /** command-timeout in seconds: the limit of each command run in the target; absent: no limit. */
   commandTimeoutSeconds?: number
 }

@@ -1,12 +1,5 @@
 import type {Cutoff} from './config.js'
-
-/** A value a person typed that cannot be used; the message names the input and the expected form. */
-export class InputError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'InputError'
-  }
-}
+import {inputError, type RollbackError} from './errors.js'
 
 const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/
 
@@ -23,7 +16,7 @@ const pad = (value: number, width: number): string => String(value).padStart(wid
 export function parseCutoff(raw: string, inputName = 'target-datetime'): Cutoff {
   const text = raw.trim()
   const match = ISO_8601.exec(text)
-  const bad = (why: string): InputError => new InputError(`${inputName} ${JSON.stringify(raw)} ${why}: ${EXPECTED}`)
+  const bad = (why: string): RollbackError => inputError(`${inputName} ${JSON.stringify(raw)} ${why}: ${EXPECTED}`)
   if (!match) throw bad('is not an ISO 8601 datetime')
 
   const [, y, mo, d, h = '00', mi = '00', s = '00', fraction = '', offset] = match

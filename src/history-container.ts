@@ -8,9 +8,9 @@
  */
 import type {Cutoff} from './config.js'
 import {BOOTSTRAP} from './django/commands.js'
-import {HISTORY_PY} from './django/history-script.js'
+import {historyScript} from './django/scripts.js'
 import type {Executor} from './executors/executor.js'
-import {type BeforeSummary, crossCheck, type History, HistoryError, type MigrationRow} from './history.js'
+import {type BeforeSummary, crossCheck, type History, historyError, type MigrationRow} from './history.js'
 import {type HistoryQueries, historyQueries} from './history-query.js'
 
 export const HISTORY_PREFIX = 'ROLLBACK-HISTORY '
@@ -37,13 +37,13 @@ export interface HistoryReport {
   error: {kind: string; message: string; traceback?: string} | null
 }
 
-/** The same bootstrap as rollback.py: the script and the request travel on stdin, never on the command line. */
+/** The same bootstrap as the rollback script: the script and the request travel on stdin, never on the command line. */
 export function historyArgv(manageCommand: string[]): string[] {
   return [...manageCommand, 'shell', '-v', '0', '-c', BOOTSTRAP]
 }
 
 export function historyInput(request: HistoryRequest): string {
-  return `${HISTORY_PY}${REQUEST_SEPARATOR}${JSON.stringify(request)}`
+  return `${historyScript()}${REQUEST_SEPARATOR}${JSON.stringify(request)}`
 }
 
 function tail(stdout: string, stderr: string): string {
@@ -56,7 +56,7 @@ export function parseHistoryReport(stdout: string, stderr: string, exitCode: num
     .reverse()
     .find(l => l.startsWith(HISTORY_PREFIX))
   if (!line) {
-    throw new HistoryError(
+    throw historyError(
       `manage.py shell exited with ${exitCode} without a history report. Check manage-command (it must run the ` +
         `application's manage.py) and that the container runs the application. Last output:\n${tail(stdout, stderr)}`
     )
@@ -64,14 +64,14 @@ export function parseHistoryReport(stdout: string, stderr: string, exitCode: num
   try {
     return JSON.parse(line.slice(HISTORY_PREFIX.length)) as HistoryReport
   } catch (error) {
-    throw new HistoryError(`the history report is not valid JSON: ${(error as Error).message}`)
+    throw historyError(`the history report is not valid JSON: ${(error as Error).message}`)
   }
 }
 
 /**
  * Reads the whole migration history of database alias `database` in one Django
- * process in the target. Transport failures (ExecutorError) pass through as
- * they are; everything Django or the script reports becomes a HistoryError.
+ * process in the target. Transport failures (RollbackError kind executor) pass through as
+ * they are; everything Django or the script reports becomes a history error (kind database).
  */
 export async function readHistoryInContainer(
   executor: Executor,
@@ -88,16 +88,15 @@ export async function readHistoryInContainer(
   const result = await executor.exec(historyArgv(manageCommand), {input: historyInput(request)})
   const report = parseHistoryReport(result.stdout, result.stderr, result.exitCode)
   if (report.error) {
-    throw new HistoryError(
+    throw historyError(
       `reading django_migrations through Django (database alias '${database}') in ${executor.where} failed: ` + report.error.message
     )
   }
   if (report.version !== 1 || !Array.isArray(report.rows) || typeof report.now !== 'string') {
-    throw new HistoryError(`the history report from ${executor.where} is incomplete: ${JSON.stringify(report).slice(0, 300)}`)
+    throw historyError(`the history report from ${executor.where} is incomplete: ${JSON.stringify(report).slice(0, 300)}`)
   }
   const rows: MigrationRow[] = report.rows.map(({id, app, name, applied}) => ({id: Number(id), app, name, applied}))
   crossCheck(report.rows, cutoff)
-  if (cutoff && !report.before)
-    throw new HistoryError(`the history report from ${executor.where} has no summary of the rows before the cutoff`)
+  if (cutoff && !report.before) throw historyError(`the history report from ${executor.where} has no summary of the rows before the cutoff`)
   return {rows, now: report.now, ...(report.before ? {before: report.before} : {})}
 }

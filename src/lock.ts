@@ -1,6 +1,9 @@
 import * as core from '@actions/core'
 import type pg from 'pg'
-import {connectPostgres, describePostgres, type RetryOptions} from './retry.js'
+import type {Database} from './config.js'
+import {describePostgres} from './database.js'
+import {RollbackError} from './errors.js'
+import {connectPostgres, type RetryOptions} from './retry.js'
 
 /**
  * The advisory lock key every run of this action takes, in the database it
@@ -14,17 +17,6 @@ import {connectPostgres, describePostgres, type RetryOptions} from './retry.js'
 export const ROLLBACK_LOCK_KEY = '2677555551294010258'
 
 export const LOCK_APPLICATION_NAME = 'django-migration-rollback'
-
-/** Another session holds the lock; the message names it and says what to do. */
-export class LockHeldError extends Error {
-  constructor(
-    message: string,
-    readonly holder?: LockHolder
-  ) {
-    super(message)
-    this.name = 'LockHeldError'
-  }
-}
 
 export interface LockHolder {
   pid: number
@@ -116,16 +108,17 @@ function heldMessage(where: string, holder: LockHolder | undefined): string {
  * CREATE INDEX CONCURRENTLY) do not wait for it, and it ends with the session
  * if this process dies. Fails at once, without waiting, if another run holds it.
  */
-export async function acquireRollbackLock(databaseUrl: string | undefined, options: LockOptions = {}): Promise<RollbackLock> {
-  const where = describePostgres(databaseUrl).replace(/^PostgreSQL at /, '')
+export async function acquireRollbackLock(database: Database, options: LockOptions = {}): Promise<RollbackLock> {
+  const where = database.where
   const client = await connectPostgres(
     {
-      connectionString: databaseUrl,
+      connectionString: database.url,
       connectionTimeoutMillis: 15000,
       application_name: LOCK_APPLICATION_NAME,
       // Notices a vanished network path while the run is long.
       keepAlive: true
     },
+    describePostgres(database),
     options.retry
   )
   let lostError: Error | undefined
@@ -143,7 +136,7 @@ export async function acquireRollbackLock(databaseUrl: string | undefined, optio
     )
     if (!rows[0].locked) {
       const holder = await findHolder(client)
-      throw new LockHeldError(heldMessage(where, holder), holder)
+      throw new RollbackError('lock-held', heldMessage(where, holder))
     }
     const pid = Number(rows[0].pid)
     return {

@@ -1,22 +1,39 @@
+/**
+ * The story of one run: inputs -> target -> lock -> history and plan -> backup
+ * -> check and run in the target -> verify -> schema. Each phase gathers facts;
+ * outcome.ts decides the status from them; outputs and the summary report it.
+ */
 import * as core from '@actions/core'
-import {backupDatabase, BackupError, defaultBackupPath} from './backup.js'
+import {backupDatabase, defaultBackupPath} from './backup.js'
 import {deploymentBatches, recentBatches} from './batches.js'
-import type {Config, Cutoff} from './config.js'
+import type {Config, Cutoff, Database} from './config.js'
+import {databaseError, describePostgres} from './database.js'
+import {errorMessage, inputError, isRollbackError, isTransient, type RollbackError} from './errors.js'
 import {createExecutor} from './executors/index.js'
 import type {Executor} from './executors/executor.js'
+import type {CommandTimeoutError} from './executors/timeout.js'
 import {readHistoryInContainer} from './history-container.js'
-import {explainDatabaseError, type History, readHistory} from './history.js'
-import {InputError, readInputs} from './inputs.js'
-import {acquireRollbackLock, LockHeldError, type RollbackLock} from './lock.js'
-import {leftAlone, type Outcome} from './outcome.js'
+import {type History, readHistory} from './history.js'
+import {readInputs} from './inputs.js'
+import {acquireRollbackLock, type RollbackLock} from './lock.js'
+import {decide, failureMessage, leftAlone, type Outcome, type RunFacts} from './outcome.js'
 import {setOutputs} from './outputs.js'
-import {describePostgres, withRetries} from './retry.js'
 import {key, type Plan} from './plan.js'
+import {withRetries} from './retry.js'
 import {checkAndRun} from './rollback.js'
-import {checkSchema, schemaError} from './schema-check.js'
+import {checkSchema} from './schema-check.js'
+import {configView, maskSecrets} from './secrets.js'
 import {writeSummary} from './summary.js'
 import {planForTarget, resolveTarget} from './target/resolve.js'
 import {beforeUnchanged, verify} from './verify.js'
+
+/** What a run reaches outside itself; tests give their own. */
+export interface Dependencies {
+  readInputs: () => Config
+  createExecutor: (config: Config) => Promise<Executor>
+}
+
+const DEFAULTS: Dependencies = {readInputs: () => readInputs(), createExecutor: config => createExecutor(config)}
 
 /**
  * A noop-reverse name applied before the cutoff belongs to the release being restored: refuse it before any
@@ -27,7 +44,7 @@ function checkNoopReverse(names: string[], plan: Plan): void {
   const before = new Set(plan.before.map(key))
   const early = names.filter(name => before.has(name))
   if (early.length > 0) {
-    throw new InputError(
+    throw inputError(
       `noop-reverse names ${early.join(', ')}, which ${early.length === 1 ? 'was' : 'were'} applied before the cutoff: ` +
         'this rollback does not unapply it (it belongs to the release you are going back to); expected migrations of the plan, ' +
         `e.g. ${plan.after.slice(0, 3).map(key).join(', ')}`
@@ -35,149 +52,160 @@ function checkNoopReverse(names: string[], plan: Plan): void {
   }
 }
 
-const message = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+/** The executor and the lock of one run: opened on first use, closed once at the end. */
+class Resources {
+  private executor?: Executor
+  lock?: RollbackLock
 
-/** Reads django_migrations from the database, or through Django in the target (history-source: container). */
-function historyReader(config: Config, executor: () => Executor): (cutoff?: Cutoff) => Promise<History> {
-  return config.historySource === 'container'
-    ? cutoff => readHistoryInContainer(executor(), config.manageCommand, config.databaseAlias, cutoff)
-    : cutoff => readHistory(config.databaseUrl, cutoff)
+  constructor(
+    private readonly config: Config,
+    private readonly connect: Dependencies['createExecutor']
+  ) {}
+
+  async target(): Promise<Executor> {
+    this.executor ??= await this.connect(this.config)
+    return this.executor
+  }
+
+  get where(): string | undefined {
+    return this.executor?.where
+  }
+
+  async close(): Promise<string | undefined> {
+    await this.executor?.close().catch(e => core.warning(`closing the executor: ${errorMessage(e)}`))
+    const lost = this.lock?.lost()
+    await this.lock?.release().catch(e => core.warning(`releasing the rollback lock: ${errorMessage(e)}`))
+    return lost && `lost during the run (${lost.message}): another rollback could have started meanwhile`
+  }
 }
 
-/** inputs -> target -> history -> plan -> backup -> check and run in the target -> verify -> outputs and summary */
-export async function run(): Promise<Outcome> {
-  const started = Date.now()
-  const outcome: Outcome = {status: 'failed', unchanged: true, seconds: 0}
-  let executor: Executor | undefined
-  let lock: RollbackLock | undefined
+/** Reads django_migrations from the database, or through Django in the target (history-source: container). */
+function historyReader(config: Config, resources: Resources): (cutoff?: Cutoff) => Promise<History> {
+  return config.historySource === 'container'
+    ? async cutoff => readHistoryInContainer(await resources.target(), config.manageCommand, config.databaseAlias, cutoff)
+    : cutoff => readHistory(config.database as Database, cutoff)
+}
+
+/** One rollback at a time, held for the whole run; released when the session ends, even if the runner dies. */
+async function takeLock(config: Config, resources: Resources): Promise<string> {
+  if (config.dryRun) return 'not needed for a dry run'
+  if (config.historySource === 'container') return 'not taken: history-source is container'
+  const database = config.database as Database
+  resources.lock = await acquireRollbackLock(database).catch(error => {
+    throw isRollbackError(error, 'lock-held') ? error : databaseError(error, database)
+  })
+  return `held (PostgreSQL session ${resources.lock.pid})`
+}
+
+/** pg_dump before any change; a dump only reads, and each attempt writes a fresh temporary file: safe to retry. */
+async function backUp(config: Config, outcome: Outcome): Promise<void> {
+  if (!config.backup || config.dryRun) return
+  const database = config.database as Database
+  const path = config.backupPath ?? defaultBackupPath(database)
+  core.info(`Backing up the database to ${path} (pg_dump --format=custom)`)
+  outcome.backup = await withRetries(describePostgres(database), () => backupDatabase(database, path), {isTransient})
+}
+
+/** Runs the plan in the target; an error there is a fact too, since Django may have unapplied before it. */
+async function runInTarget(config: Config, plan: Plan, resources: Resources, facts: RunFacts): Promise<void> {
+  const executor = await resources.target()
+  facts.where = executor.where
   try {
-    const config = readInputs()
-    outcome.config = config
-    const target = await resolveTarget(config.target)
-    outcome.evidence = target.evidence
-    if (!target.cutoff && !target.source) {
-      outcome.status = 'nothing-to-roll-back'
-      return outcome
-    }
-    if (config.historySource === 'container' || config.dryRun) {
-      outcome.lock = config.dryRun ? 'not needed for a dry run' : 'not taken: history-source is container'
-    } else {
-      // One rollback at a time, held for the whole run; released when the session ends, even if the runner dies.
-      lock = await acquireRollbackLock(config.databaseUrl).catch(error => {
-        throw error instanceof LockHeldError ? error : explainDatabaseError(error, config.databaseUrl)
-      })
-      outcome.lock = `held (PostgreSQL session ${lock.pid})`
-    }
-    if (config.historySource === 'container') {
-      executor = await createExecutor(config)
-      outcome.where = executor.where
-    }
-    const readHistoryNow = historyReader(config, () => executor as Executor)
-    const cutoff = target.cutoff ?? undefined
-    const history = await readHistoryNow(cutoff)
-    const plan = planForTarget(target, history)
-    outcome.plan = plan
-    outcome.batches = recentBatches(deploymentBatches(history.rows, plan.cutoff.utc))
-    core.info(`Cutoff ${plan.cutoff.utc}: ${plan.after.length} rows to roll back, in ${plan.apps.length} apps`)
-    if (plan.after.length === 0) {
-      outcome.status = 'nothing-to-roll-back'
-      return outcome
-    }
-    checkNoopReverse(config.noopReverse, plan)
-
-    if (config.backup && !config.dryRun) {
-      const path = config.backupPath ?? defaultBackupPath(config.databaseUrl)
-      core.info(`Backing up the database to ${path} (pg_dump --format=custom)`)
-      // A dump only reads, and each attempt writes a fresh temporary file: safe to retry.
-      outcome.backup = await withRetries(describePostgres(config.databaseUrl), () => backupDatabase(config.databaseUrl, path), {
-        isTransient: e => e instanceof BackupError && e.kind === 'connection'
-      })
-    }
-
-    executor ??= await createExecutor(config)
-    outcome.where = executor.where
-    try {
-      outcome.run = await checkAndRun(executor, config, plan)
-    } catch (error) {
-      // The connection may have dropped while Django was unapplying: find out from the database.
-      outcome.error = message(error)
-    }
-    const result = outcome.run
-    if (result?.refused) {
-      outcome.error = result.refused
-      return outcome
-    }
-    if (result && result.report.plan.length === 0 && result.report.rowsOnly.length === 0 && !result.failed) {
-      outcome.status = 'nothing-to-roll-back'
-      return outcome
-    }
-    if (config.dryRun && result) {
-      // A dry run, trial or not, ends with everything as it was; a trial that failed says why.
-      if (result.failed) {
-        outcome.error = `${result.failed.command} failed: ${result.failed.message}`
-        return outcome
-      }
-      if (config.expectedSchema) {
-        outcome.schema = await core.group('Schema', () => checkSchema(config, result.report, true))
-        if (!outcome.schema.comparison.equal) {
-          outcome.error = schemaError(outcome.schema)
-          return outcome
-        }
-      }
-      outcome.status = 'planned'
-      return outcome
-    }
-
-    let after: History
-    try {
-      after = await readHistoryNow(cutoff)
-      // Something before the cutoff changed (never expected): read everything, to name what is gone.
-      if (beforeUnchanged(history.before, after.before) === false) after = {...(await readHistoryNow()), before: after.before}
-    } catch (error) {
-      // Django may have unapplied everything: never report "unchanged" when the result is unknown.
-      outcome.unchanged = false
-      outcome.error =
-        `${outcome.error ? `${outcome.error}; ` : ''}the rollback ran in ${executor.where}, but reading ` +
-        `django_migrations back failed: ${message(error)}. The database state is unknown: run again with the same ` +
-        'inputs once the database is reachable (it rolls back what remains, or finds nothing to do)'
-      return outcome
-    }
-    const verification = verify(plan, after.rows, leftAlone(result), {then: history.before, now: after.before})
-    outcome.verification = verification
-    outcome.unchanged = verification.unapplied.length === 0 && verification.lostBefore.length === 0 && verification.lostBeforeUnnamed === 0
-    if (outcome.error) return outcome
-    if (result?.timedOut) {
-      outcome.error = result.timedOut.message
-    } else if (result?.failed) {
-      outcome.error = `${result.failed.command} failed: ${result.failed.message}`
-    } else if (verification.lostBefore.length > 0 || verification.lostBeforeUnnamed > 0) {
-      const unnamed = verification.lostBeforeUnnamed
-        ? `${verification.lostBefore.length ? ' and ' : ''}${verification.lostBeforeUnnamed} more rows`
-        : ''
-      outcome.error = `migrations applied before the cutoff were unapplied: ${verification.lostBefore.join(', ')}${unnamed}`
-    } else if (verification.remaining.length > 0) {
-      const left = verification.remaining.map(r => `${r.app}.${r.name}`).join(', ')
-      outcome.error = `the commands ran, but these are still applied at or after the cutoff: ${left}`
-    } else if (config.expectedSchema && result) {
-      outcome.schema = await core.group('Schema', () => checkSchema(config, result.report, false))
-      if (outcome.schema.comparison.equal) outcome.status = 'rolled-back'
-      else outcome.error = schemaError(outcome.schema)
-    } else {
-      outcome.status = 'rolled-back'
-    }
-    return outcome
+    facts.run = await checkAndRun(executor, config, plan)
   } catch (error) {
-    outcome.error = message(error)
-    return outcome
+    if (isRollbackError(error, 'command-timeout')) {
+      const stopped = error as CommandTimeoutError
+      facts.runTimedOut = {command: stopped.command, seconds: stopped.seconds, message: stopped.message}
+    } else {
+      facts.runError = errorMessage(error)
+    }
+  }
+}
+
+/** Reads django_migrations back and compares it with the plan; never reports "unchanged" when the read fails. */
+async function verifyRun(plan: Plan, history: History, read: (cutoff?: Cutoff) => Promise<History>, facts: RunFacts): Promise<void> {
+  const cutoff = plan.selection === 'cutoff' ? plan.cutoff : undefined
+  let after: History
+  try {
+    after = await read(cutoff)
+    // Something before the cutoff changed (never expected): read everything, to name what is gone.
+    if (beforeUnchanged(history.before, after.before) === false) after = {...(await read()), before: after.before}
+  } catch (error) {
+    facts.readBackError = errorMessage(error)
+    return
+  }
+  facts.verification = verify(plan, after.rows, leftAlone(facts.run), {then: history.before, now: after.before})
+}
+
+/** Whether the run reached a point where expected-schema is to be compared. */
+function schemaDue(config: Config, facts: RunFacts): boolean {
+  if (!config.expectedSchema) return false
+  const decision = decide(facts)
+  return config.dryRun ? decision.status === 'planned' : decision.status === 'rolled-back'
+}
+
+async function story(config: Config, resources: Resources, outcome: Outcome, facts: RunFacts): Promise<void> {
+  const target = await core.group('Target', () => resolveTarget(config.target))
+  outcome.evidence = target.evidence
+  if (!target.cutoff && !target.source) return
+  outcome.lock = await core.group('Lock', () => takeLock(config, resources))
+  const read = historyReader(config, resources)
+  const {history, plan} = await core.group('History and plan', async () => {
+    const history = await read(target.cutoff ?? undefined)
+    const plan = planForTarget(target, history)
+    core.info(`Cutoff ${plan.cutoff.utc}: ${plan.after.length} rows to roll back, in ${plan.apps.length} apps`)
+    return {history, plan}
+  })
+  facts.plan = outcome.plan = plan
+  outcome.batches = recentBatches(deploymentBatches(history.rows, plan.cutoff.utc))
+  if (plan.after.length === 0) return
+  checkNoopReverse(config.noopReverse, plan)
+  await core.group('Backup', () => backUp(config, outcome))
+  await core.group('Check and run in the target', () => runInTarget(config, plan, resources, facts))
+  outcome.where = facts.where
+  if (!config.dryRun) {
+    const decided = decide(facts)
+    if (decided.failure?.kind === 'refused' || decided.status === 'nothing-to-roll-back') return
+    await core.group('Verify', () => verifyRun(plan, history, read, facts))
+  }
+  const report = facts.run?.report
+  if (report && schemaDue(config, facts)) facts.schema = await core.group('Schema', () => checkSchema(config, report, config.dryRun))
+}
+
+function stoppedBy(error: unknown): RunFacts['stopped'] {
+  return isRollbackError(error)
+    ? {kind: (error as RollbackError).kind, message: error.message}
+    : {kind: 'internal', message: errorMessage(error)}
+}
+
+export async function run(dependencies: Partial<Dependencies> = {}): Promise<Outcome> {
+  const deps = {...DEFAULTS, ...dependencies}
+  const started = Date.now()
+  const facts: RunFacts = {dryRun: false}
+  const outcome: Outcome = {status: 'failed', unchanged: true, seconds: 0}
+  let resources: Resources | undefined
+  try {
+    const config = await core.group('Inputs', async () => {
+      const read = deps.readInputs()
+      maskSecrets(read)
+      return read
+    })
+    facts.dryRun = config.dryRun
+    outcome.config = configView(config)
+    resources = new Resources(config, deps.createExecutor)
+    await story(config, resources, outcome, facts)
+  } catch (error) {
+    facts.stopped = stoppedBy(error)
   } finally {
-    await executor?.close().catch(e => core.warning(`closing the executor: ${message(e)}`))
-    const lost = lock?.lost()
-    if (lost) outcome.lock = `lost during the run (${lost.message}): another rollback could have started meanwhile`
-    await lock?.release().catch(e => core.warning(`releasing the rollback lock: ${message(e)}`))
+    const lockLost = await resources?.close()
+    if (lockLost) outcome.lock = lockLost
+    outcome.where ??= resources?.where
+    Object.assign(outcome, decide(facts), {run: facts.run, verification: facts.verification, schema: facts.schema})
     outcome.seconds = (Date.now() - started) / 1000
     setOutputs(outcome)
-    await writeSummary(outcome).catch(e => core.warning(`writing the job summary: ${message(e)}`))
-    if (outcome.status === 'failed') core.setFailed(outcome.error ?? 'rollback failed')
+    await writeSummary(outcome).catch(e => core.warning(`writing the job summary: ${errorMessage(e)}`))
+    if (outcome.failure) core.setFailed(failureMessage(outcome.failure))
     else core.info(`Status: ${outcome.status}`)
   }
+  return outcome
 }

@@ -5,30 +5,17 @@
  */
 import type {Cutoff} from './config.js'
 import type {MigrationRow} from './history.js'
+import {RollbackError} from './errors.js'
 import {ROWS_PER_APP} from './history-query.js'
 
 /** App labels and migration names cross process and shell boundaries; anything else stops the run. */
 export const SAFE_NAME = /^[A-Za-z0-9_]+$/
 
-export class UnsafeRowError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'UnsafeRowError'
-  }
-}
-
-export class FutureCutoffError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'FutureCutoffError'
-  }
-}
-
 export interface AppRollback {
   app: string
   /** The app's latest applied migration now. */
   from: string
-  /** Its newest row applied before the cutoff, or `zero` (Django picks the real target: see rollback.py perApp). */
+  /** Its newest row applied before the cutoff, or `zero` (Django picks the real target: see src/django/rollback/commands.py). */
   to: string
   /** Its rows applied before the cutoff, newest first (at most MAX_BEFORE). */
   before: string[]
@@ -68,7 +55,8 @@ export const newestFirst = (a: MigrationRow, b: MigrationRow): number =>
 function checkNames(rows: MigrationRow[]): void {
   for (const row of rows) {
     if (!SAFE_NAME.test(row.app) || !SAFE_NAME.test(row.name)) {
-      throw new UnsafeRowError(
+      throw new RollbackError(
+        'unsafe-row',
         `django_migrations row id ${row.id} has app ${JSON.stringify(row.app)} and name ${JSON.stringify(row.name)}: ` +
           'app labels and migration names must match ^[A-Za-z0-9_]+$. Nothing was changed. ' +
           'A row like this was not written by Django; inspect it and remove it by hand before rolling back'
@@ -98,7 +86,8 @@ export function planRollback(rows: MigrationRow[], cutoff: Cutoff, serverNow: st
   checkNames(rows)
   // Strings of one fixed UTC format with microseconds compare exactly as the instants do.
   if (cutoff.utc > serverNow) {
-    throw new FutureCutoffError(
+    throw new RollbackError(
+      'future-cutoff',
       `target-datetime ${cutoff.input} (${cutoff.utc}) is in the future: the database clock says ${serverNow}. ` +
         'Nothing can have been applied after it, so this is almost certainly the wrong date or time zone' +
         (cutoff.assumedUtc ? ' (it had no offset, so it was read as UTC)' : '')
@@ -127,34 +116,4 @@ export function planFromSelection(
   checkNames(rows)
   const cutoff: Cutoff = {input: description, utc: selection.cutoffUtc ?? serverNow, assumedUtc: false}
   return withApps(cutoff, 'source', [...selection.after].sort(newestFirst), [...selection.before].sort(newestFirst))
-}
-
-export interface VendorStep extends MigrateCommand {
-  /** Set when Flagsmith's command cannot compute a target (a name that does not start with a number). */
-  error?: string
-}
-
-/**
- * What Flagsmith's `rollbackmigrationsappliedafter` and its documented SQL do:
- * per app, in order of the app's earliest row in S, "number of that row minus
- * one" as a prefix, or `zero`. Modelled so the check can show where it is wrong.
- */
-export function vendorCommands(plan: Plan): VendorStep[] {
-  const earliestFirst = [...plan.after].reverse()
-  const steps: VendorStep[] = []
-  for (const row of earliestFirst) {
-    if (steps.some(s => s.app === row.app)) continue
-    const prefix = row.name.split('_', 1)[0]
-    if (!/^\d+$/.test(prefix)) {
-      steps.push({
-        app: row.app,
-        target: '',
-        error: `${key(row)} does not start with a number, so "number minus one" has no answer (the vendor command stops with a ValueError)`
-      })
-      continue
-    }
-    const number = Number(prefix)
-    steps.push({app: row.app, target: number > 1 ? String(number - 1).padStart(4, '0') : 'zero'})
-  }
-  return steps
 }

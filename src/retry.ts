@@ -112,27 +112,14 @@ export async function withRetries<T>(what: string, fn: () => Promise<T>, opts: R
   }
 }
 
-/** "PostgreSQL at host:port" for logs, never with the user or password. */
-export function describePostgres(databaseUrl: string | undefined): string {
-  if (!databaseUrl) {
-    return `PostgreSQL at ${process.env.PGHOST || 'localhost'}:${process.env.PGPORT || 5432} (PG* variables)`
-  }
-  try {
-    const url = new URL(databaseUrl)
-    const host = url.hostname || url.searchParams.get('host') || 'localhost'
-    return `PostgreSQL at ${decodeURIComponent(host)}:${url.port || url.searchParams.get('port') || 5432}`
-  } catch {
-    return 'PostgreSQL at database-url'
-  }
-}
-
 /**
  * A connected pg.Client, retrying transient connection faults. A pg.Client
  * cannot connect twice, so each attempt builds a new one.
  */
-export async function connectPostgres(config: pg.ClientConfig, opts: RetryOptions = {}): Promise<pg.Client> {
+/** `what` names the server in the retry log lines, e.g. describePostgres(database). */
+export async function connectPostgres(config: pg.ClientConfig, what: string, opts: RetryOptions = {}): Promise<pg.Client> {
   return withRetries(
-    describePostgres(config.connectionString),
+    what,
     async () => {
       const client = new pg.Client(config)
       try {

@@ -1,6 +1,6 @@
 /** expected-schema: the database's schema dumped now and compared with the release's, as one verdict. */
 import * as core from '@actions/core'
-import type {Config} from './config.js'
+import type {Config, Database} from './config.js'
 import type {DjangoReport} from './django/commands.js'
 import type {SchemaCheck} from './outcome.js'
 import {compareSchemas, describeDifference, tablesNamedIn} from './schema-compare.js'
@@ -15,7 +15,8 @@ export async function checkSchema(config: Config, report: DjangoReport, partial:
   const consequence = partial
     ? 'Nothing was changed.'
     : 'The rollback itself is done (see the history below); only the schema check could not run.'
-  const dump = await dumpSchema(config.databaseUrl, consequence)
+  // inputs.ts refuses expected-schema without a database the runner can dump.
+  const dump = await dumpSchema(config.database as Database, consequence)
   const skip = partial ? tablesNamedIn(report.plan.flatMap(m => m.sql ?? [])) : new Set<string>()
   const comparison = compareSchemas(expected.text, dump.text, skip)
   core.info(

@@ -1,5 +1,6 @@
 /** The database's schema as `pg_dump --schema-only` prints it, for expected-schema. */
-import {BackupError, describeWhere, explainFailure, pgEnvironment, usablePgDump, type BackupOptions} from './backup.js'
+import {dumpError, explainFailure, pgEnvironment, usablePgDump, type BackupOptions} from './backup.js'
+import type {Database} from './config.js'
 import {runProcess} from './executors/process.js'
 
 export interface SchemaDump {
@@ -12,15 +13,15 @@ export interface SchemaDump {
  * Dumps the schema with the newest pg_dump on the runner, the connection only through PG* variables (never
  * the password in argv). `consequence` says what a failure means at this point of the run.
  */
-export async function dumpSchema(databaseUrl: string | undefined, consequence: string, options: BackupOptions = {}): Promise<SchemaDump> {
-  const env = pgEnvironment(databaseUrl, 'django-migration-rollback schema check')
+export async function dumpSchema(database: Database, consequence: string, options: BackupOptions = {}): Promise<SchemaDump> {
+  const env = pgEnvironment(database, 'django-migration-rollback schema check')
   const tool = await usablePgDump(options, env, 'expected-schema')
   const result = await runProcess([tool.path, '--schema-only', '--no-owner', '--no-privileges', '--no-password'], {env}).catch(
     (e: Error) => ({exitCode: -1, stdout: '', stderr: e.message})
   )
   if (result.exitCode !== 0) {
-    throw await explainFailure(result.stderr, result.exitCode, tool.path, tool.version, describeWhere(env), '(stdout)', consequence)
+    throw await explainFailure(result.stderr, result.exitCode, tool.path, tool.version, database.where, '(stdout)', consequence)
   }
-  if (!result.stdout.trim()) throw new BackupError(`${tool.path} printed nothing for the schema. ${consequence}`)
+  if (!result.stdout.trim()) throw dumpError(`${tool.path} printed nothing for the schema. ${consequence}`)
   return {text: result.stdout, pgDump: tool.label}
 }

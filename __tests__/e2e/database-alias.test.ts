@@ -6,6 +6,7 @@
  * change there, and leave `default` as it was. history.py must read that
  * database's table.
  */
+import {parseDatabaseUrl} from '../../src/database.js'
 import path from 'node:path'
 import type {Cutoff} from '../../src/config.js'
 import {migrateArgv, withDatabase} from '../../src/django/commands.js'
@@ -100,10 +101,10 @@ test('the fixture: audit lives only in analytics, every other app only in defaul
 test('history.py reads the alias’s own django_migrations, exactly as a direct connection to that database', async () => {
   const local = new LocalExecutor()
   const viaAlias = await readHistoryInContainer(local, manageCommand(), 'analytics', cutoff)
-  const direct = await readHistory(analytics, cutoff)
+  const direct = await readHistory(parseDatabaseUrl(analytics), cutoff)
   expect(viaAlias.rows).toEqual(direct.rows)
   const viaDefault = await readHistoryInContainer(local, manageCommand(), 'default', cutoff)
-  expect(viaDefault.rows).toEqual((await readHistory(db, cutoff)).rows)
+  expect(viaDefault.rows).toEqual((await readHistory(parseDatabaseUrl(db), cutoff)).rows)
   // Two databases, two different tables (same names, different times).
   expect(viaAlias.rows.map(r => r.applied)).not.toEqual(viaDefault.rows.map(r => r.applied))
 })

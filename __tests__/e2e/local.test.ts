@@ -2,6 +2,7 @@
  * End to end: the built action (`node dist/index.js`, run as the runner runs it)
  * against a real PostgreSQL and the real Django test project, executor local.
  */
+import {parseDatabaseUrl} from '../../src/database.js'
 import {spawnSync} from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -263,7 +264,7 @@ describe('safety around the run', () => {
   it('one rollback at a time: a second run fails at once, naming the holder, and changes nothing', async () => {
     const d = await deployAThenB()
     const before = await appliedMigrations(d.db)
-    const held = await acquireRollbackLock(d.db)
+    const held = await acquireRollbackLock(parseDatabaseUrl(d.db))
     try {
       const run = await rollback(d)
       expect(run.exitCode).toBe(1)

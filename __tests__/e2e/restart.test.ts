@@ -29,7 +29,7 @@ interface GlobalSetup {
   asPostgres(args: string[]): string[]
 }
 // Plain JS without type declarations: a specifier typed as string keeps tsc from resolving it.
-const GLOBAL_SETUP: string = './support/global-setup.mjs'
+const GLOBAL_SETUP: string = '../support/global-setup.mjs'
 const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin'
 
 let setup: GlobalSetup
@@ -134,7 +134,7 @@ async function deployAThenB(name: string) {
 
 const STOPPED = '## ⛔ Rollback stopped before any change: the database is as it was'
 const LOCK_ROW = /<tr><th align="left">One rollback at a time<\/th><td>([^<]*)<\/td><\/tr>/
-const RETRY_LINE = /^PostgreSQL at 127\.0\.0\.1:\d+: .*retrying in [\d.]+ s \(attempt \d of \d\)$/
+const RETRY_LINE = /^PostgreSQL at 127\.0\.0\.1:\d+\/\w+: .*retrying in [\d.]+ s \(attempt \d of \d\)$/
 
 describe('PostgreSQL restarted between the plan and the run (its own server)', () => {
   it('the rollback completes: Django connects after the restart, the verification reconnects, the summary says the lock was lost', async () => {
@@ -164,7 +164,7 @@ describe('PostgreSQL restarted between the plan and the run (its own server)', (
     expect(await schema(db)).toEqual(schemaA)
 
     // The lock's session died with the restart: the log warns, and the summary tells the person.
-    expect(run.stdout).toMatch(/^::warning::the rollback lock on 127\.0\.0\.1:\d+ was lost: /m)
+    expect(run.stdout).toMatch(/^::warning::the rollback lock on 127\.0\.0\.1:\d+\/\w+ was lost: /m)
     const lockRow = LOCK_ROW.exec(run.summary)?.[1] ?? ''
     expect(lockRow).toMatch(/^lock lost during the run \(.+\): another rollback could have started meanwhile$/)
     expect(lockRow).not.toContain('held (PostgreSQL session')
@@ -248,7 +248,7 @@ describe('PostgreSQL down from the end of the run until after the verification r
   it('the run fails after retrying, with the lock lost; the rollback did happen: the database is at release A', async () => {
     expect(run.exitCode).not.toBe(0)
     expect(run.outputs.status).toBe('failed')
-    expect(run.stdout).toMatch(/^PostgreSQL at 127\.0\.0\.1:\d+: connection refused; giving up after 4 attempts$/m)
+    expect(run.stdout).toMatch(/^PostgreSQL at 127\.0\.0\.1:\d+\/\w+: connection refused; giving up after 4 attempts$/m)
     expect(run.stdout).toMatch(
       /^::error::the rollback ran in .*, but reading django_migrations back failed: could not connect to PostgreSQL at .*connection refused/m
     )

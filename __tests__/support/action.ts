@@ -51,6 +51,9 @@ export async function runAction(
   inputs: Record<string, string>,
   options: {env?: Record<string, string>; entry?: string} = {}
 ): Promise<ActionRun> {
+  const entry = path.join(REPO_ROOT, options.entry ?? 'dist/index.js')
+  // Without this, node's "Cannot find module" is the action's stderr and a test only sees no outputs.
+  if (!fs.existsSync(entry)) throw new Error(`${path.relative(REPO_ROOT, entry)} is missing: run \`npm run build\` first`)
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'action-run-'))
   const outputFile = path.join(dir, 'output')
   const summaryFile = path.join(dir, 'summary')
@@ -66,7 +69,7 @@ export async function runAction(
     ...options.env
   }
   for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, options.entry ?? 'dist/index.js')], {env, cwd: dir})
+  const child = spawn(process.execPath, [entry], {env, cwd: dir})
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))

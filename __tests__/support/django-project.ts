@@ -4,12 +4,12 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
+import {type ScriptRequest, scriptArgv, scriptInput} from '../../src/django/commands.js'
 import {manageIn, migrateSteps, type ManageOptions, type ManageResult} from './manage.js'
 import {query} from './postgres.js'
 import {REPO_ROOT, pythonBin} from './python.js'
 
 export const projectDir = path.join(REPO_ROOT, '__tests__', 'fixtures', 'django-project')
-export const rollbackScriptPath = path.join(REPO_ROOT, 'src', 'django', 'rollback.py')
 
 type Release = Array<[string, string]> | 'latest'
 interface Releases {
@@ -119,11 +119,15 @@ export interface RollbackRun {
   stderr: string
 }
 
-/** Runs src/django/rollback.py the way the action does; returns the parsed last-line report. */
+/**
+ * Runs the rollback script (src/django/rollback/) exactly as the action sends it: the bootstrap on the
+ * command line (scriptArgv), the assembled modules and the request on stdin (scriptInput); returns the
+ * parsed last-line report.
+ */
 export async function runRollbackScript(dbUrl: string, request: RollbackRequest): Promise<RollbackRun> {
-  const script = fs.readFileSync(rollbackScriptPath, 'utf8')
   const full = {version: 1, database: 'default', execute: false, allowIrreversible: false, commands: [], ...request}
-  const result = await manage(dbUrl, ['shell', '-v', '0', '-c', script], {input: JSON.stringify(full), check: false})
+  // The tests' requests leave out what the script defaults (perApp, noopReverse, ...): sent as given.
+  const result = await manage(dbUrl, scriptArgv([]), {input: scriptInput(full as ScriptRequest), check: false})
   const lines = result.stdout.trimEnd().split('\n')
   const last = lines[lines.length - 1] ?? ''
   if (!last.startsWith('ROLLBACK-REPORT ')) {

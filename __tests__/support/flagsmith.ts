@@ -1,7 +1,7 @@
 /**
  * Flagsmith-shaped Django projects for the tests, generated from Flagsmith's real
- * migration graph (__tests__/fixtures/flagsmith-migration-graph.json, a copy of
- * ../shared/fixtures/flagsmith-migration-graph.json) by
+ * migration graph (__tests__/fixtures/flagsmith-migration-graph.json, read from
+ * Flagsmith's repository at every release tag) by
  * flagsmith_project.py: one project per release tag, each migration a reversible
  * RunSQL that creates a table commented "app.name".
  *
@@ -17,7 +17,7 @@
  *   holds, migrations-wise (apps at their real dirs, apps.py labels), for
  *   `target-source`; flagsmithSourceManifest(tag) says what a scan must find.
  */
-import {execFile, spawnSync} from 'node:child_process'
+import {execFile} from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -25,6 +25,7 @@ import path from 'node:path'
 import pg from 'pg'
 import {query, testServer, uniqueSuffix} from './postgres.js'
 import {REPO_ROOT, pythonBin} from './python.js'
+import {failureMessage, runSync} from './spawn.js'
 
 export const FLAGSMITH_FIXTURE =
   process.env.FLAGSMITH_GRAPH ?? path.join(REPO_ROOT, '__tests__', 'fixtures', 'flagsmith-migration-graph.json')
@@ -88,37 +89,40 @@ function checkTag(tag: string): void {
 }
 
 /**
- * The generated project for a release tag (directory with manage.py). Generated
- * once per tag into os.tmpdir()/rollback-flagsmith-KEY/TAG: written to a private
- * temporary directory, then renamed into place, so racing jest workers never see
- * a half-written project (the loser of the race discards its copy).
+ * Runs flagsmith_project.py for tag into os.tmpdir()/rollback-flagsmith-KEY/NAME
+ * once (NAME/MARKER tells it is done): written to a private temporary directory,
+ * then renamed into place, so racing jest workers never see a half-written
+ * result (the loser of the race discards its copy).
  */
-export function flagsmithProject(tag: string): string {
+function generateOnce(tag: string, name: string, marker: string, options: string[]): string {
   checkTag(tag)
   const root = path.join(os.tmpdir(), `rollback-flagsmith-${cacheKey()}`)
-  const dir = path.join(root, tag)
-  if (fs.existsSync(path.join(dir, 'manage.py'))) return dir
+  const dir = path.join(root, name)
+  if (fs.existsSync(path.join(dir, marker))) return dir
   fs.mkdirSync(root, {recursive: true})
-  const tmp = fs.mkdtempSync(path.join(root, `.${tag}-`))
-  const out = path.join(tmp, 'project')
-  const result = spawnSync(pythonBin(), [GENERATOR, tag, out, '--fixture', FLAGSMITH_FIXTURE], {encoding: 'utf8'})
-  if (result.status !== 0) {
-    fs.rmSync(tmp, {recursive: true, force: true})
-    // A missing interpreter is a spawn error with no status and no output: say which and how to get it.
-    const why = result.error
-      ? `${pythonBin()} could not be started (${result.error.message}): run bash scripts/setup-test-env.sh first`
-      : `${result.stderr}${result.stdout}`
-    throw new Error(`flagsmith_project.py ${tag} failed (${result.status}): ${why}`)
-  }
+  const tmp = fs.mkdtempSync(path.join(root, `.${name}-`))
+  const out = path.join(tmp, 'out')
   try {
+    // A missing interpreter is a spawn error with no status and no output: runSync names it and the set-up to run.
+    runSync(pythonBin(), [GENERATOR, tag, out, ...options, '--fixture', FLAGSMITH_FIXTURE], {
+      what: ['flagsmith_project.py', tag, ...options].join(' ')
+    })
     fs.renameSync(out, dir)
   } catch (error) {
     // Another worker renamed its copy first (ENOTEMPTY/EEXIST): use that one.
-    if (!fs.existsSync(path.join(dir, 'manage.py'))) throw error
+    if (!fs.existsSync(path.join(dir, marker))) throw error
   } finally {
     fs.rmSync(tmp, {recursive: true, force: true})
   }
   return dir
+}
+
+/**
+ * The generated project for a release tag (directory with manage.py), generated
+ * once per tag into os.tmpdir()/rollback-flagsmith-KEY/TAG (see generateOnce).
+ */
+export function flagsmithProject(tag: string): string {
+  return generateOnce(tag, tag, 'manage.py', [])
 }
 
 /** What flagsmith_project.py --source-tree writes to flagsmith-source.json at the tree's root. */
@@ -130,34 +134,10 @@ export interface FlagsmithSourceManifest {
 /**
  * The repository layout at a release tag (flagsmith_project.py --source-tree):
  * os.tmpdir()/rollback-flagsmith-KEY/source-TAG, generated once per tag the way
- * flagsmithProject is (private temporary directory, then a rename). Treat it as
- * read-only: copy it to change it.
+ * flagsmithProject is. Treat it as read-only: copy it to change it.
  */
 export function flagsmithSourceTree(tag: string): string {
-  checkTag(tag)
-  const root = path.join(os.tmpdir(), `rollback-flagsmith-${cacheKey()}`)
-  const dir = path.join(root, `source-${tag}`)
-  const marker = 'flagsmith-source.json'
-  if (fs.existsSync(path.join(dir, marker))) return dir
-  fs.mkdirSync(root, {recursive: true})
-  const tmp = fs.mkdtempSync(path.join(root, `.source-${tag}-`))
-  const out = path.join(tmp, 'tree')
-  const result = spawnSync(pythonBin(), [GENERATOR, tag, out, '--source-tree', '--fixture', FLAGSMITH_FIXTURE], {
-    encoding: 'utf8'
-  })
-  if (result.status !== 0) {
-    fs.rmSync(tmp, {recursive: true, force: true})
-    throw new Error(`flagsmith_project.py ${tag} --source-tree failed (${result.status}): ${result.stderr}${result.stdout}`)
-  }
-  try {
-    fs.renameSync(out, dir)
-  } catch (error) {
-    // Another worker renamed its copy first (ENOTEMPTY/EEXIST): use that one.
-    if (!fs.existsSync(path.join(dir, marker))) throw error
-  } finally {
-    fs.rmSync(tmp, {recursive: true, force: true})
-  }
-  return dir
+  return generateOnce(tag, `source-${tag}`, 'flagsmith-source.json', ['--source-tree'])
 }
 
 /** The source tree's flagsmith-source.json. */
@@ -201,8 +181,15 @@ export function runManage(tag: string, dbUrl: string, args: string[], env: NodeJ
       ['manage.py', ...args],
       {cwd, env: {...process.env, ...env, DATABASE_URL: dbUrl, PYTHONDONTWRITEBYTECODE: '1'}, maxBuffer: 64 * 1024 * 1024},
       (error, stdout, stderr) => {
-        if (error && typeof error.code !== 'number') reject(error)
-        else resolve({exitCode: error ? (error.code as number) : 0, stdout, stderr})
+        // Not started (a spawn error) or killed: there is no exit code to hand back.
+        if (error && typeof error.code !== 'number') {
+          const outcome = {error: error.signal ? undefined : error, status: null, signal: error.signal ?? null, stdout, stderr}
+          reject(
+            new Error(failureMessage(pythonBin(), ['manage.py', ...args], outcome, {what: `manage.py ${args[0]} (${tag})`, cwd}), {
+              cause: error
+            })
+          )
+        } else resolve({exitCode: error ? (error.code as number) : 0, stdout, stderr})
       }
     )
   })

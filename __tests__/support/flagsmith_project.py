@@ -50,8 +50,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
-# A copy of ../shared/fixtures/flagsmith-migration-graph.json, so the demo runs from the repository alone
-# (.ci/run checks the copy still matches when ../shared is there).
+# Flagsmith's real graph, kept in the repository so the demo and the tests run from it alone
+# (.ci/run checks it still matches the team's reference copy when that is present).
 DEFAULT_FIXTURE = os.path.join(REPO_ROOT, "__tests__", "fixtures", "flagsmith-migration-graph.json")
 VENDOR_COMMAND = os.path.join(HERE, "..", "fixtures", "vendor-command", "rollbackmigrationsappliedafter.py")
 

@@ -6,7 +6,9 @@
  * error bodies (401 Bad credentials, 403 Resource not accessible by
  * integration, 403 rate limit with x-ratelimit-* headers, 404 Not Found) and a
  * request log. Optionally mounted under a path prefix, like GitHub Enterprise
- * Server's /api/v3.
+ * Server's /api/v3 (then nothing outside it answers). URLs in answers (Link,
+ * url fields) are on the host the request named, as GitHub's are: a client
+ * reaching the server by another name, through a proxy, follows them there.
  */
 import http from 'node:http'
 import type {AddressInfo} from 'node:net'
@@ -36,6 +38,8 @@ export interface GitHubApiServerOptions {
   denyDeployments?: boolean
   /** Every request answers 403 with the rate-limit headers; the reset time in epoch seconds. */
   rateLimitedUntil?: number
+  /** The origin of the Link header's pages, e.g. another server's, for a Link that leads off the API. Default: the request's. */
+  linkOrigin?: string
 }
 
 export interface LoggedRequest {
@@ -45,6 +49,9 @@ export interface LoggedRequest {
   query: Record<string, string>
   status: number
   authorization: string | undefined
+  /** The Host header: the name the client used for the server. */
+  host: string | undefined
+  headers: http.IncomingHttpHeaders
 }
 
 export interface GitHubApiServer {
@@ -53,7 +60,8 @@ export interface GitHubApiServer {
   token: string
   repository: string
   /** Mutable between requests. */
-  options: Required<Omit<GitHubApiServerOptions, 'rateLimitedUntil'>> & {rateLimitedUntil?: number}
+  options: Required<Omit<GitHubApiServerOptions, 'rateLimitedUntil' | 'linkOrigin'>> &
+    Pick<GitHubApiServerOptions, 'rateLimitedUntil' | 'linkOrigin'>
   requests: LoggedRequest[]
   /** The `page` of each deployments list request, in order. */
   deploymentPagesRead(): number[]
@@ -85,15 +93,20 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions = {})
   }
   const requests: LoggedRequest[] = []
   const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', `http://${req.headers.host}`)
-    const path = url.pathname.startsWith(opts.prefix) ? url.pathname.slice(opts.prefix.length) : url.pathname
+    const origin = `http://${req.headers.host ?? `127.0.0.1:${(server.address() as AddressInfo).port}`}`
+    const url = new URL(req.url ?? '/', origin)
+    const underPrefix = url.pathname.startsWith(`${opts.prefix}/`)
+    const path = underPrefix ? url.pathname.slice(opts.prefix.length) : url.pathname
+    const api = `${origin}${opts.prefix}`
     const send = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
       requests.push({
         method: req.method ?? 'GET',
         path,
         query: Object.fromEntries(url.searchParams),
         status,
-        authorization: req.headers.authorization
+        authorization: req.headers.authorization,
+        host: req.headers.host,
+        headers: req.headers
       })
       res.writeHead(status, {
         'content-type': 'application/json; charset=utf-8',
@@ -112,6 +125,8 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions = {})
     const error = (status: number, message: string, doc = DOCS, headers: Record<string, string> = {}): void =>
       send(status, {message, documentation_url: doc, status: String(status)}, headers)
 
+    // GitHub Enterprise Server answers the REST API only under /api/v3.
+    if (!underPrefix) return error(404, 'Not Found')
     const auth = req.headers.authorization
     if (auth !== undefined && auth !== `Bearer ${opts.token}` && auth !== `token ${opts.token}`) {
       return error(401, 'Bad credentials')
@@ -132,28 +147,25 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions = {})
       const ref = decodeURIComponent(rest.slice('commits/'.length)).replace(/^(refs\/)?tags\//, '')
       const sha = opts.tags[ref] ?? (/^[0-9a-f]{40}$/.test(ref) ? ref : undefined)
       if (!sha) return error(422, `No commit found for SHA: ${ref}`, `${DOCS}/commits/commits#get-a-commit`)
-      return send(200, commit(sha))
+      return send(200, commit(api, sha))
     }
     if (rest === 'deployments') {
       if (opts.denyDeployments) {
         return error(403, 'Resource not accessible by integration', `${DOCS}/deployments/deployments#list-deployments`)
       }
-      return listDeployments(url, send)
+      return listDeployments(api, url, send)
     }
     return error(404, 'Not Found')
   })
 
-  const origin = (): string => `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-
   /** All deployments with ids in creation order, as GitHub numbers them. */
-  function allDeployments(): Array<Record<string, unknown>> {
+  function allDeployments(api: string): Array<Record<string, unknown>> {
     const flat = Object.entries(opts.environments).flatMap(([environment, list]) => list.map(d => ({environment, ...d})))
     flat.sort((a, b) => a.createdAt.localeCompare(b.createdAt))
-    return flat.map((d, index) => deployment(index + 1, d))
+    return flat.map((d, index) => deployment(api, index + 1, d))
   }
 
-  function deployment(id: number, d: TestDeployment & {environment: string}): Record<string, unknown> {
-    const api = `${origin()}${opts.prefix}`
+  function deployment(api: string, id: number, d: TestDeployment & {environment: string}): Record<string, unknown> {
     const login = d.creator ?? 'github-actions[bot]'
     const url = `${api}/repos/${opts.repository}/deployments/${id}`
     return {
@@ -186,17 +198,17 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions = {})
     }
   }
 
-  function listDeployments(url: URL, send: (status: number, body: unknown, headers?: Record<string, string>) => void): void {
+  function listDeployments(api: string, url: URL, send: (status: number, body: unknown, headers?: Record<string, string>) => void): void {
     const perPage = Math.min(Math.max(Number(url.searchParams.get('per_page') ?? 30) || 30, 1), 100)
     const page = Math.max(Number(url.searchParams.get('page') ?? 1) || 1, 1)
     const environment = url.searchParams.get('environment')
     // GitHub filters on the exact environment name and lists newest first.
-    const matching = allDeployments()
+    const matching = allDeployments(api)
       .filter(d => environment === null || d.environment === environment)
       .reverse()
     const lastPage = Math.max(Math.ceil(matching.length / perPage), 1)
     const pageUrl = (n: number): string => {
-      const next = new URL(`${url.pathname}${url.search}`, origin())
+      const next = new URL(`${url.pathname}${url.search}`, opts.linkOrigin ?? url.origin)
       next.searchParams.set('per_page', String(perPage))
       next.searchParams.set('page', String(n))
       return next.href
@@ -208,8 +220,7 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions = {})
     send(200, matching.slice((page - 1) * perPage, page * perPage), links.length ? {link: links.join(', ')} : {})
   }
 
-  function commit(sha: string): Record<string, unknown> {
-    const api = `${origin()}${opts.prefix}`
+  function commit(api: string, sha: string): Record<string, unknown> {
     return {
       sha,
       node_id: `C_${sha.slice(0, 12)}`,
@@ -223,7 +234,7 @@ export async function startGitHubApiServer(options: GitHubApiServerOptions = {})
 
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   return {
-    apiUrl: `${origin()}${opts.prefix}`,
+    apiUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}${opts.prefix}`,
     token: opts.token,
     repository: opts.repository,
     options: opts,

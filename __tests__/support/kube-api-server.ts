@@ -1,6 +1,6 @@
 /**
  * A test Kubernetes API server that the real kubectl (1.30+) talks to
- * (TOOLCHAIN.md "kubectl in tests"): HTTPS with a self-signed certificate for
+ * (docs/development.md, "kubectl in the tests"): HTTPS with a self-signed certificate for
  * 127.0.0.1 made by openssl at test time, a bearer token, discovery, GET pod,
  * GET deployment/statefulset, pod list by label selector, and the exec
  * subresource over WebSocket (`v5.channel.k8s.io`). exec runs the requested

@@ -4,6 +4,7 @@
  */
 import {spawn} from 'node:child_process'
 import path from 'node:path'
+import {failureMessage, PG_BIN} from './spawn.js'
 
 export interface ManageResult {
   exitCode: number
@@ -24,7 +25,11 @@ export interface ProjectRef {
   python: () => string
 }
 
-/** Runs one process to the end and collects its output. */
+/**
+ * Runs one process to the end and collects its output; never rejects on a
+ * non-zero exit. A process that cannot be started (a missing venv python or
+ * pg_dump) rejects with failureMessage's message: the path and what to run.
+ */
 export function runToEnd(
   command: string,
   args: string[],
@@ -38,7 +43,7 @@ export function runToEnd(
   child.stdin.on('error', () => undefined)
   child.stdin.end(options.input ?? '')
   return new Promise((resolve, reject) => {
-    child.on('error', reject)
+    child.on('error', error => reject(new Error(failureMessage(command, args, {error, stderr}, {cwd: options.cwd}), {cause: error})))
     child.on('close', code => resolve({exitCode: code ?? -1, stdout, stderr}))
   })
 }
@@ -50,7 +55,9 @@ export async function manageIn(project: ProjectRef, dbUrl: string, args: string[
     input: opts.input
   })
   if ((opts.check ?? true) && result.exitCode !== 0) {
-    throw new Error(`manage.py ${args[0]} failed (${result.exitCode}):\n${result.stderr}\n${result.stdout}`)
+    throw new Error(
+      failureMessage(project.python(), ['manage.py', ...args], {status: result.exitCode, ...result}, {what: `manage.py ${args[0]}`})
+    )
   }
   return result
 }
@@ -76,7 +83,7 @@ export async function migrateSteps(
   })
 }
 
-export const PG_DUMP = path.join(process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin', 'pg_dump')
+export const PG_DUMP = path.join(PG_BIN, 'pg_dump')
 
 /**
  * `pg_dump --schema-only --no-owner --no-privileges`, less what differs between two
@@ -84,8 +91,9 @@ export const PG_DUMP = path.join(process.env.PG_BIN ?? '/usr/lib/postgresql/15/b
  * key of `\restrict`/`\unrestrict` (pg_dump 15.14+) and blank lines.
  */
 export async function schemaDump(dbUrl: string): Promise<string> {
-  const result = await runToEnd(PG_DUMP, ['--schema-only', '--no-owner', '--no-privileges', `--dbname=${dbUrl}`], {env: process.env})
-  if (result.exitCode !== 0) throw new Error(`pg_dump failed (${result.exitCode}):\n${result.stderr}`)
+  const args = ['--schema-only', '--no-owner', '--no-privileges', `--dbname=${dbUrl}`]
+  const result = await runToEnd(PG_DUMP, args, {env: process.env})
+  if (result.exitCode !== 0) throw new Error(failureMessage(PG_DUMP, args, {status: result.exitCode, ...result}))
   return result.stdout
     .split('\n')
     .filter(l => l.trim() !== '' && !/^(SET |--|\\restrict |\\unrestrict |SELECT pg_catalog\.set_config\('search_path')/.test(l))

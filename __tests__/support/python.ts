@@ -2,20 +2,35 @@
  * The Python interpreters scripts/setup-test-env.sh prepares: .venv (Django 5.2
  * and psycopg2 from pip) and .venv-django32 (Debian's Django 3.2 and Debian's
  * packages of third-party apps, through --system-site-packages).
+ *
+ * Each function here throws, naming the path and saying to run `npm run setup`,
+ * when the interpreter is missing: callers get that instead of a spawn ENOENT
+ * (or a test that spawned nothing) further on.
  */
-import {execFileSync} from 'node:child_process'
-import path from 'node:path'
-import {fileURLToPath} from 'node:url'
+import {isExecutable, REPO_ROOT as ROOT, setupHint, VENV32_PYTHON, VENV_PYTHON} from './setup-check.mjs'
+import {runSync} from './spawn.js'
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const REPO_ROOT = ROOT
 
-export function pythonBin(): string {
-  return process.env.ROLLBACK_TEST_PYTHON ?? path.join(REPO_ROOT, '.venv', 'bin', 'python')
+const checked = new Set<string>()
+/** bin, once it is an executable file (a bare command name is left to PATH). */
+function present(bin: string, variable: string): string {
+  if (checked.has(bin) || !bin.includes('/')) return bin
+  if (!isExecutable(bin)) {
+    const from = process.env[variable] === bin ? ` (from ${variable})` : ''
+    throw new Error(`the test Python ${bin}${from} is missing: ${setupHint(bin)}`)
+  }
+  checked.add(bin)
+  return bin
 }
 
-/** Django 3.2, the oldest version rollback.py supports. */
+export function pythonBin(): string {
+  return present(process.env.ROLLBACK_TEST_PYTHON ?? VENV_PYTHON, 'ROLLBACK_TEST_PYTHON')
+}
+
+/** Django 3.2, the oldest version the rollback script supports. */
 export function pythonBin32(): string {
-  return process.env.ROLLBACK_TEST_PYTHON32 ?? path.join(REPO_ROOT, '.venv-django32', 'bin', 'python')
+  return present(process.env.ROLLBACK_TEST_PYTHON32 ?? VENV32_PYTHON, 'ROLLBACK_TEST_PYTHON32')
 }
 
 export interface DjangoPython {
@@ -33,12 +48,7 @@ export interface DjangoPython {
  */
 export function djangoPythons(): DjangoPython[] {
   return [pythonBin(), pythonBin32()].map(bin => {
-    let version: string
-    try {
-      version = execFileSync(bin, ['-c', 'import django; print(django.get_version())'], {encoding: 'utf8'}).trim()
-    } catch (e) {
-      throw new Error(`${bin} cannot import django (run bash scripts/setup-test-env.sh): ${(e as Error).message}`, {cause: e})
-    }
+    const version = runSync(bin, ['-c', 'import django; print(django.get_version())'], {what: `${bin} -c 'import django'`}).stdout.trim()
     return {label: `Django ${version}`, bin, version}
   })
 }
@@ -50,6 +60,7 @@ export function djangoPythons(): DjangoPython[] {
  * the other, so each block sees its own interpreter.
  */
 export function usePython(bin: string): void {
+  present(bin, 'ROLLBACK_TEST_PYTHON')
   let saved: string | undefined
   beforeAll(() => {
     saved = process.env.ROLLBACK_TEST_PYTHON

@@ -1,6 +1,6 @@
 /**
- * A real OpenSSH server on 127.0.0.1 for the tests (TOOLCHAIN.md "SSH in
- * tests"): its own host key, authorized_keys and config in a temp dir, a free
+ * A real OpenSSH server on 127.0.0.1 for the tests (docs/development.md, "SSH
+ * in the tests"): its own host key, authorized_keys and config in a temp dir, a free
  * port, throwaway client keys. Logs in as the user running the tests.
  *
  * The "remote host" has a `docker` stand-in first on PATH (no container engine
@@ -14,12 +14,13 @@
  * started by sshd reads ~/.bashrc and ignores BASH_ENV, so give them the
  * variables explicitly (e.g. /usr/bin/env NAME=VALUE in front).
  */
-import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
+import {spawn, type ChildProcess} from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type {SshConfig} from '../../src/config.js'
 import {freePort} from './postgres.js'
+import {failureMessage, runSync} from './spawn.js'
 
 export const SSHD_BIN = process.env.SSHD_BIN ?? '/usr/sbin/sshd'
 
@@ -73,8 +74,7 @@ export interface Sshd {
 /** Generates an ed25519 key pair with ssh-keygen in dir. */
 export function sshKeygen(dir: string, name: string): KeyPair {
   const file = path.join(dir, name)
-  const result = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${name}@rollback-test`, '-f', file], {encoding: 'utf8'})
-  if (result.status !== 0) throw new Error(`ssh-keygen failed: ${result.stderr}`)
+  runSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${name}@rollback-test`, '-f', file])
   return {privateKey: fs.readFileSync(file, 'utf8'), publicKey: fs.readFileSync(`${file}.pub`, 'utf8').trim(), file}
 }
 
@@ -188,17 +188,28 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     ].join('\n')
   )
 
-  const child: ChildProcess = spawn(SSHD_BIN, ['-D', '-e', '-f', config], {stdio: ['ignore', 'ignore', 'pipe']})
+  const sshdArgs = ['-D', '-e', '-f', config]
+  const child: ChildProcess = spawn(SSHD_BIN, sshdArgs, {stdio: ['ignore', 'ignore', 'pipe']})
   let log = ''
   let exited = false
+  let spawnError: Error | undefined
   child.stderr!.setEncoding('utf8')
   child.stderr!.on('data', (chunk: string) => (log += chunk))
   child.on('exit', () => (exited = true))
+  // A missing sshd is an 'error' event and no 'exit'.
+  child.on('error', error => {
+    spawnError = error
+    exited = true
+  })
   await waitFor(() => exited || log.includes('Server listening'), 'sshd to listen').catch(error => {
     child.kill('SIGKILL')
     throw error
   })
-  if (exited) throw new Error(`sshd did not start:\n${log}`)
+  if (exited) {
+    fs.rmSync(dir, {recursive: true, force: true})
+    const outcome = {error: spawnError, status: child.exitCode, signal: child.signalCode, stderr: log}
+    throw new Error(failureMessage(SSHD_BIN, sshdArgs, outcome, {what: 'sshd'}) ?? `sshd did not start:\n${log}`)
+  }
 
   const hostPublic = hostKey.publicKey.split(' ').slice(0, 2).join(' ')
   const otherPublic = otherHostKey.publicKey.split(' ').slice(0, 2).join(' ')
@@ -237,13 +248,14 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
   }
 }
 
-/** The executor config for this sshd, as inputs.ts would build it (core.getInput trims the key's final newline). */
+/** The executor config for this sshd, as inputs.ts would build it (the key with its final newline restored). */
 export function sshConfigFor(sshd: Sshd, overrides: Partial<SshConfig> = {}): SshConfig {
   return {
+    kind: 'ssh',
     host: sshd.host,
     port: sshd.port,
     user: sshd.user,
-    privateKey: sshd.privateKey.trim(),
+    privateKey: `${sshd.privateKey.trim()}\n`,
     knownHosts: sshd.knownHosts,
     strictHostKeyChecking: true,
     remotePrefix: [],

@@ -1,8 +1,11 @@
+import {parseDatabaseUrl} from '../../src/database.js'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from '@jest/globals'
-import {BackupError, backupDatabase, defaultBackupPath, findPgDump, majorVersion} from '../../src/backup.js'
+import {backupDatabase, defaultBackupPath, findPgDump, majorVersion} from '../../src/backup.js'
+import {databaseFromEnvironment} from '../../src/database.js'
+import {RollbackError} from '../../src/errors.js'
 import {runProcess} from '../../src/executors/process.js'
 import {createDatabase, query, testServer} from '../support/postgres.js'
 
@@ -75,7 +78,7 @@ describe('backupDatabase with the real pg_dump', () => {
   it('dumps a database that pg_restore brings back identical, to a 0600 file in a new directory', async () => {
     const target = path.join(work, 'new', 'nested', 'backup.dump')
     const dumpStarted = Date.now()
-    const backup = await backupDatabase(sourceUrl, target)
+    const backup = await backupDatabase(parseDatabaseUrl(sourceUrl), target)
     const dumpMs = Date.now() - dumpStarted
 
     expect(backup.path).toBe(target)
@@ -120,16 +123,17 @@ describe('backupDatabase with the real pg_dump', () => {
   it('replaces an earlier file at the same path atomically and keeps it 0600', async () => {
     const target = path.join(work, 'again.dump')
     fs.writeFileSync(target, 'old', {mode: 0o644})
-    const backup = await backupDatabase(sourceUrl, target)
+    const backup = await backupDatabase(parseDatabaseUrl(sourceUrl), target)
     expect(backup.bytes).toBeGreaterThan(1000)
     expect(fs.statSync(target).mode & 0o777).toBe(0o600)
   })
 
   it('explains a refused connection and leaves no partial file', async () => {
     const dir = path.join(work, 'refused')
-    const error = await backupDatabase('postgres://postgres:pw@127.0.0.1:1/app', path.join(dir, 'b.dump')).catch(e => e)
-    expect(error).toBeInstanceOf(BackupError)
-    expect(error.kind).toBe('connection') // the one kind a caller may retry
+    const error = await backupDatabase(parseDatabaseUrl('postgres://postgres:pw@127.0.0.1:1/app'), path.join(dir, 'b.dump')).catch(e => e)
+    expect(error).toBeInstanceOf(RollbackError)
+    expect(error.code).toBe('connection')
+    expect(error.transient).toBe(true) // the one failure a caller may retry
     expect(error.message).toMatch(/^pg_dump could not connect to PostgreSQL at 127\.0\.0\.1:1\/app: check database-url's host and port/)
     expect(error.message).toContain('Nothing was changed')
     expect(error.message).toMatch(/Connection refused/)
@@ -139,8 +143,11 @@ describe('backupDatabase with the real pg_dump', () => {
 
   it('explains a database that does not exist', async () => {
     const {port} = testServer()
-    const error = await backupDatabase(`postgres://postgres@127.0.0.1:${port}/no_such_db`, path.join(work, 'x', 'b.dump')).catch(e => e)
-    expect(error).toBeInstanceOf(BackupError)
+    const error = await backupDatabase(
+      parseDatabaseUrl(`postgres://postgres@127.0.0.1:${port}/no_such_db`),
+      path.join(work, 'x', 'b.dump')
+    ).catch(e => e)
+    expect(error).toBeInstanceOf(RollbackError)
     expect(error.message).toMatch(
       /^the database "no_such_db" does not exist on the PostgreSQL server at 127\.0\.0\.1:\d+\/no_such_db: check the database name/
     )
@@ -160,7 +167,9 @@ describe('backupDatabase: how pg_dump is called and its failures explained', () 
     try {
       const target = path.join(work, 'fake-ok-out', 'b.dump')
       const backup = await backupDatabase(
-        'postgresql://app%20user:s3cr%40t%20pw@db.example.com:6543/flag%20smith?sslmode=require&sslrootcert=/etc/ca.pem&application_name=x',
+        parseDatabaseUrl(
+          'postgresql://app%20user:s3cr%40t%20pw@db.example.com:6543/flag%20smith?sslmode=require&sslrootcert=/etc/ca.pem&application_name=x'
+        ),
         target,
         {libDir: noLibDir()}
       )
@@ -212,10 +221,13 @@ exit 1`
     )
     process.env.PATH = `${bin}${path.delimiter}${savedPath}`
     const dir = path.join(work, 'fake-old-out')
-    const error = await backupDatabase('postgres://app:pw@db:5432/app', path.join(dir, 'b.dump'), {libDir: noLibDir()}).catch(e => e)
-    expect(error).toBeInstanceOf(BackupError)
+    const error = await backupDatabase(parseDatabaseUrl('postgres://app:pw@db:5432/app'), path.join(dir, 'b.dump'), {
+      libDir: noLibDir()
+    }).catch(e => e)
+    expect(error).toBeInstanceOf(RollbackError)
     expect(error.message).toContain(`pg_dump 15.18 (${bin}/pg_dump) is older than the PostgreSQL server (16.2) at db:5432/app`)
-    expect(error.kind).toBe('version-mismatch')
+    expect(error.code).toBe('version-mismatch')
+    expect(error.transient).toBe(false)
     expect(error.message).toContain('the backup needs pg_dump 16 or newer')
     expect(error.message).toContain('sudo apt-get install -y postgresql-client-16')
     expect(error.message).toContain('/usr/share/postgresql-common/pgdg/apt.postgresql.org.sh')
@@ -233,9 +245,12 @@ exit 1`
     )
     process.env.PATH = `${bin}${path.delimiter}${savedPath}`
     const dir = path.join(work, 'fake-full-out')
-    const error = await backupDatabase('postgres://app:pw@db/app', path.join(dir, 'b.dump'), {libDir: noLibDir()}).catch(e => e)
-    expect(error).toBeInstanceOf(BackupError)
-    expect(error.kind).toBe('disk-full')
+    const error = await backupDatabase(parseDatabaseUrl('postgres://app:pw@db/app'), path.join(dir, 'b.dump'), {libDir: noLibDir()}).catch(
+      e => e
+    )
+    expect(error).toBeInstanceOf(RollbackError)
+    expect(error.code).toBe('disk-full')
+    expect(error.transient).toBe(false)
     expect(error.message).toMatch(/^the disk holding .*b\.dump filled up during the dump \(\d+ MiB free now\): choose a backup-path/)
     expect(filesIn(dir)).toEqual([])
   })
@@ -248,16 +263,22 @@ exit 1`
 exit 1`
     )
     process.env.PATH = `${bin}${path.delimiter}${savedPath}`
-    const error = await backupDatabase('postgres://app:pw@db/app', path.join(work, 'auth', 'b.dump'), {libDir: noLibDir()}).catch(e => e)
-    expect(error.kind).toBe('authentication')
+    const error = await backupDatabase(parseDatabaseUrl('postgres://app:pw@db/app'), path.join(work, 'auth', 'b.dump'), {
+      libDir: noLibDir()
+    }).catch(e => e)
+    expect(error.code).toBe('authentication')
+    expect(error.transient).toBe(false)
     expect(error.message).toMatch(/^pg_dump could not log in to PostgreSQL at db:5432\/app: check the user and password/)
   })
 
   it('says how to install pg_dump when there is none', async () => {
     process.env.PATH = path.join(work, 'empty-bin')
-    const error = await backupDatabase('postgres://app:pw@db/app', path.join(work, 'none', 'b.dump'), {libDir: noLibDir()}).catch(e => e)
-    expect(error).toBeInstanceOf(BackupError)
-    expect(error.kind).toBe('not-installed')
+    const error = await backupDatabase(parseDatabaseUrl('postgres://app:pw@db/app'), path.join(work, 'none', 'b.dump'), {
+      libDir: noLibDir()
+    }).catch(e => e)
+    expect(error).toBeInstanceOf(RollbackError)
+    expect(error.code).toBe('not-installed')
+    expect(error.transient).toBe(false)
     expect(error.message).toContain('needs pg_dump, and none was found')
     expect(error.message).toContain('sudo apt-get install -y postgresql-client-NN')
     expect(filesIn(path.join(work, 'none'))).toEqual([])
@@ -268,13 +289,19 @@ exit 1`
     for (const v of ['9.6', '10', '15', '16']) fakePgDump(path.join(lib, v, 'bin'), 'exit 0', v)
     fs.mkdirSync(path.join(lib, '17', 'bin'), {recursive: true}) // a server-only leftover without pg_dump
     fs.mkdirSync(path.join(lib, 'extension'), {recursive: true})
-    expect(await findPgDump(lib, '/usr/bin')).toBe(path.join(lib, '16', 'bin', 'pg_dump'))
+    expect(await findPgDump(lib)).toBe(path.join(lib, '16', 'bin', 'pg_dump'))
     fs.rmSync(path.join(lib, '16'), {recursive: true})
     fs.rmSync(path.join(lib, '15'), {recursive: true})
-    expect(await findPgDump(lib, '/usr/bin')).toBe(path.join(lib, '10', 'bin', 'pg_dump'))
+    expect(await findPgDump(lib)).toBe(path.join(lib, '10', 'bin', 'pg_dump'))
     const onPath = path.join(work, 'on-path')
     fakePgDump(onPath, 'exit 0')
-    expect(await findPgDump(path.join(work, 'no-lib-dir'), `${path.join(work, 'empty-bin')}:${onPath}`)).toBe(path.join(onPath, 'pg_dump'))
+    const savedPath = process.env.PATH
+    process.env.PATH = `${path.join(work, 'empty-bin')}:${onPath}`
+    try {
+      expect(await findPgDump(path.join(work, 'no-lib-dir'))).toBe(path.join(onPath, 'pg_dump'))
+    } finally {
+      process.env.PATH = savedPath
+    }
   })
 
   it('reads major versions the way PostgreSQL numbers them', () => {
@@ -285,10 +312,10 @@ exit 1`
 
   it('names the default file after the database and the time, under RUNNER_TEMP', () => {
     const when = new Date('2024-10-24T08:23:45.678Z')
-    expect(defaultBackupPath('postgres://u:p@h/flagsmith', when, {RUNNER_TEMP: '/home/runner/work/_temp'})).toBe(
+    expect(defaultBackupPath(parseDatabaseUrl('postgres://u:p@h/flagsmith'), when, {RUNNER_TEMP: '/home/runner/work/_temp'})).toBe(
       '/home/runner/work/_temp/django-migration-rollback/flagsmith-20241024T082345Z.dump'
     )
-    expect(defaultBackupPath(undefined, when, {RUNNER_TEMP: '/t', PGDATABASE: 'app'})).toBe(
+    expect(defaultBackupPath(databaseFromEnvironment({PGDATABASE: 'app'}), when, {RUNNER_TEMP: '/t'})).toBe(
       '/t/django-migration-rollback/app-20241024T082345Z.dump'
     )
   })

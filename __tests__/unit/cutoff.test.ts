@@ -1,4 +1,5 @@
-import {InputError, parseCutoff, utcWithOffset} from '../../src/cutoff.js'
+import {parseCutoff, utcWithOffset} from '../../src/cutoff.js'
+import {RollbackError} from '../../src/errors.js'
 
 describe('parseCutoff', () => {
   it('keeps microseconds exactly, without a Date round trip', () => {
@@ -40,7 +41,8 @@ describe('parseCutoff', () => {
     } catch (e) {
       error = e
     }
-    expect(error).toBeInstanceOf(InputError)
+    expect(error).toBeInstanceOf(RollbackError)
+    expect((error as RollbackError).kind).toBe('input')
     expect((error as Error).message).toContain('target-datetime')
     expect((error as Error).message).toContain(why)
     expect((error as Error).message).toContain('expected ISO 8601 such as 2024-10-24T08:23:45Z')

@@ -4,6 +4,7 @@
  * readHistory (a direct connection) gives: same rows, same microsecond text,
  * same verdicts on the cutoff.
  */
+import {parseDatabaseUrl} from '../../src/database.js'
 import fs from 'node:fs'
 import path from 'node:path'
 import type {Cutoff} from '../../src/config.js'
@@ -16,10 +17,11 @@ import {
   vendorDatabaseRefusal,
   withDatabase
 } from '../../src/django/commands.js'
-import {HISTORY_PY} from '../../src/django/history-script.js'
+import {historyScript} from '../../src/django/scripts.js'
 import type {ExecResult, Executor} from '../../src/executors/executor.js'
 import {LocalExecutor} from '../../src/executors/local.js'
-import {HistoryError, readHistory} from '../../src/history.js'
+import {RollbackError} from '../../src/errors.js'
+import {readHistory} from '../../src/history.js'
 import {HISTORY_PREFIX, historyArgv, historyInput, parseHistoryReport, readHistoryInContainer} from '../../src/history-container.js'
 import {deployRelease, projectDir, rowsAfter, serverNow} from '../support/django-project.js'
 import {createDatabase, query, testServer} from '../support/postgres.js'
@@ -36,27 +38,17 @@ const manageCommand = (env: Record<string, string>): string[] => [
   path.join(projectDir, 'manage.py')
 ]
 
-describe('the embedded script', () => {
-  it('src/django/history-script.ts is exactly the embedding of src/django/history.py', () => {
-    const source = fs.readFileSync(path.join(REPO_ROOT, 'src', 'django', 'history.py'), 'utf8')
-    const embedded = fs.readFileSync(path.join(REPO_ROOT, 'src', 'django', 'history-script.ts'), 'utf8')
-    const [header, ...rest] = embedded.split('\n')
-    const fresh = `export const HISTORY_PY = ${JSON.stringify(source)}\n`
-    if (!header.startsWith('// ') || rest.join('\n') !== fresh || HISTORY_PY !== source) {
-      throw new Error(
-        'src/django/history-script.ts is not the embedding of src/django/history.py; regenerate it:\n' +
-          `node -e 'const fs=require("fs");fs.writeFileSync("src/django/history-script.ts","// Generated from ` +
-          'history.py (same format as scripts/embed-python.mjs writes rollback-script.ts); edit that file, then ' +
-          'regenerate.\\n"+"export const HISTORY_PY = "+JSON.stringify(fs.readFileSync("src/django/history.py",' +
-          `"utf8"))+"\\n")'`
-      )
-    }
+describe('the shipped script', () => {
+  const source = (): string => fs.readFileSync(path.join(REPO_ROOT, 'src', 'django', 'history.py'), 'utf8')
+
+  it('is src/django/history.py as it is in the repository (sent as is: see the next test)', () => {
+    expect(historyScript()).toBe(source())
   })
 
   it('travels on stdin behind the same bootstrap as rollback.py, never on the command line', () => {
     expect(historyArgv(['python', 'manage.py'])).toEqual(scriptArgv(['python', 'manage.py']))
     const input = historyInput({version: 1, database: 'analytics', cutoff: null})
-    expect(input).toBe(`${HISTORY_PY}\n#ROLLBACK-REQUEST\n{"version":1,"database":"analytics","cutoff":null}`)
+    expect(input).toBe(`${source()}\n#ROLLBACK-REQUEST\n{"version":1,"database":"analytics","cutoff":null}`)
   })
 })
 
@@ -76,7 +68,7 @@ describe('reading the history through Django (real project, real PostgreSQL)', (
     const started = Date.now()
     const viaDjango = await readHistoryInContainer(local, manageCommand({DATABASE_URL: db}), 'default', cutoff)
     const seconds = (Date.now() - started) / 1000
-    const direct = await readHistory(db, cutoff)
+    const direct = await readHistory(parseDatabaseUrl(db), cutoff)
     expect(viaDjango.rows).toEqual(direct.rows)
     expect(viaDjango.rows.length).toBeGreaterThan(30)
     for (const row of viaDjango.rows) expect(row.applied).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/)
@@ -88,7 +80,7 @@ describe('reading the history through Django (real project, real PostgreSQL)', (
   })
 
   it("PostgreSQL's verdicts are the rows at/after the cutoff, also when the cutoff is a row's exact microsecond", async () => {
-    const direct = await readHistory(db)
+    const direct = await readHistory(parseDatabaseUrl(db))
     const boundary = cutoffOf(direct.rows[Math.floor(direct.rows.length / 2)].applied)
     for (const c of [cutoff, boundary]) {
       const argv = historyArgv(manageCommand({DATABASE_URL: db}))
@@ -104,7 +96,7 @@ describe('reading the history through Django (real project, real PostgreSQL)', (
       // and readHistoryInContainer's own cross-check passes
       await expect(readHistoryInContainer(local, manageCommand({DATABASE_URL: db}), 'default', c)).resolves.toEqual({
         rows: direct.rows,
-        before: (await readHistory(db, c)).before,
+        before: (await readHistory(parseDatabaseUrl(db), c)).before,
         now: expect.any(String)
       })
     }
@@ -119,13 +111,13 @@ describe('reading the history through Django (real project, real PostgreSQL)', (
     const report = parseHistoryReport(result.stdout, result.stderr, result.exitCode)
     expect(report.rows.every(r => r.afterCutoff === null)).toBe(true)
     const viaDjango = await readHistoryInContainer(local, manageCommand({DATABASE_URL: db}), 'default')
-    expect(viaDjango.rows).toEqual((await readHistory(db)).rows)
+    expect(viaDjango.rows).toEqual((await readHistory(parseDatabaseUrl(db))).rows)
   })
 
   it('a database without django_migrations: asks whether it is the application database', async () => {
     const empty = await createDatabase('histc_empty')
     const read = readHistoryInContainer(local, manageCommand({DATABASE_URL: empty}), 'default', cutoff)
-    await expect(read).rejects.toThrow(HistoryError)
+    await expect(read).rejects.toThrow(RollbackError)
     await expect(read).rejects.toThrow(
       /database alias 'default'.*failed: there is no django_migrations table in database alias 'default' \(histc_empty\S* on 127\.0\.0\.1\): is this the application's database/
     )
@@ -134,7 +126,7 @@ describe('reading the history through Django (real project, real PostgreSQL)', (
   it('a wrong manage-command: no report line, says to check manage-command and shows the output', async () => {
     const wrong = [pythonBin(), path.join(projectDir, 'no-such-manage.py')]
     const read = readHistoryInContainer(local, wrong, 'default', cutoff)
-    await expect(read).rejects.toThrow(HistoryError)
+    await expect(read).rejects.toThrow(RollbackError)
     await expect(read).rejects.toThrow(/exited with 2 without a history report\. Check manage-command[\s\S]*no-such-manage\.py/)
   })
 
@@ -161,7 +153,7 @@ describe('reading the history through Django (real project, real PostgreSQL)', (
       cutoffOf('2001-02-03T04:05:06.000001Z')
     )
     expect(viaDjango.rows[0].applied).toBe('2001-02-03T04:05:06.000001Z')
-    expect(viaDjango.rows).toEqual((await readHistory(db)).rows)
+    expect(viaDjango.rows).toEqual((await readHistory(parseDatabaseUrl(db))).rows)
   })
 })
 

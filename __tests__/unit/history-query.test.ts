@@ -3,6 +3,7 @@
  * Django in the target: the rows after the cutoff, each rolled-back app's newest rows before it and the
  * deploy batches just before it; everything else before the cutoff only as a count and a digest.
  */
+import {parseDatabaseUrl} from '../../src/database.js'
 import path from 'node:path'
 import {deploymentBatches, recentBatches} from '../../src/batches.js'
 import {parseCutoff} from '../../src/cutoff.js'
@@ -25,8 +26,8 @@ describe('the history read with a cutoff', () => {
   it('reads what the rollback needs, sums up the rest, and gives the same through Django in the target', async () => {
     const {db, cutoff} = await deployed()
     const c = parseCutoff(cutoff)
-    const narrow = await readHistory(db, c)
-    const all = await readHistory(db)
+    const narrow = await readHistory(parseDatabaseUrl(db), c)
+    const all = await readHistory(parseDatabaseUrl(db))
     const before = all.rows.filter(r => r.applied < c.utc)
     expect(narrow.before?.count).toBe(before.length)
     expect(narrow.rows.filter(r => r.applied >= c.utc)).toEqual(all.rows.filter(r => r.applied >= c.utc))
@@ -61,20 +62,20 @@ describe('the history read with a cutoff', () => {
   it('the verification sees a row before the cutoff that disappeared, even one it never read', async () => {
     const {db, cutoff} = await deployed()
     const c = parseCutoff(cutoff)
-    const then = await readHistory(db, c)
+    const then = await readHistory(parseDatabaseUrl(db), c)
     const plan = planRollback(then.rows, c, then.now)
     const leave = {orphans: [], bookkeeping: []}
     // Nothing touched: the rows not read are not missed.
-    const same = await readHistory(db, c)
+    const same = await readHistory(parseDatabaseUrl(db), c)
     expect(verify(plan, same.rows, leave, {then: then.before, now: same.before}).lostBefore).toEqual([])
     // An old row (never read) and a row that was read, both gone.
     await query(
       db,
       `DELETE FROM django_migrations WHERE (app = 'oldapp' AND name = '000005_x') OR (app = 'catalog' AND name = '0001_initial')`
     )
-    const now = await readHistory(db, c)
+    const now = await readHistory(parseDatabaseUrl(db), c)
     expect(now.before?.count).toBe((then.before?.count ?? 0) - 2)
-    const everything = await readHistory(db)
+    const everything = await readHistory(parseDatabaseUrl(db))
     const result = verify(plan, everything.rows, leave, {then: then.before, now: now.before})
     expect(result.lostBefore).toEqual(['catalog.0001_initial'])
     expect(result.lostBeforeUnnamed).toBe(1)

@@ -1,4 +1,5 @@
-import {InputError, readInputs, splitWords} from '../../src/inputs.js'
+import {RollbackError} from '../../src/errors.js'
+import {readInputs, splitWords} from '../../src/inputs.js'
 
 const KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----'
 const base = {
@@ -15,10 +16,11 @@ function errorOf(values: Record<string, string>): Error {
   try {
     readInputs(reader(values))
   } catch (error) {
-    expect(error).toBeInstanceOf(InputError)
+    expect(error).toBeInstanceOf(RollbackError)
+    expect((error as RollbackError).kind).toBe('input')
     return error as Error
   }
-  throw new Error('expected an InputError')
+  throw new Error('expected an input error')
 }
 
 describe('readInputs', () => {
@@ -26,8 +28,8 @@ describe('readInputs', () => {
     const config = readInputs(reader(base))
     expect(config).toMatchObject({
       target: {kind: 'datetime', cutoff: {utc: '2024-10-24T08:23:45.000000Z', assumedUtc: false}},
-      databaseUrl: base['database-url'],
-      executor: 'local',
+      database: {url: base['database-url'], where: 'db.internal:5432/flagsmith', name: 'flagsmith'},
+      executor: {kind: 'local'},
       manageCommand: ['python', 'manage.py'],
       dryRun: false,
       allowIrreversible: false,
@@ -43,7 +45,7 @@ describe('readInputs', () => {
     try {
       for (const k of Object.keys(process.env)) if (k.startsWith('PG')) delete process.env[k]
       const config = readInputs(reader({...base, 'database-url': '', 'history-source': 'container'}))
-      expect(config.databaseUrl).toBeUndefined()
+      expect(config.database).toBeUndefined()
       expect(config.historySource).toBe('container')
     } finally {
       process.env = saved
@@ -52,6 +54,10 @@ describe('readInputs', () => {
 
   it.each([
     [{'target-datetime': ''}, 'target-datetime and target-version are both empty'],
+    [
+      {'target-datetime': '', 'target-source': 'release'},
+      'target-source is set but target-version is empty: give the tag of the release checked out at "release"'
+    ],
     [{'target-version': 'v2.150.0'}, 'target-datetime and target-version are both set: give exactly one'],
     [{'target-datetime': '', 'target-version': 'v2.150.0'}, 'environment is empty: target-version is resolved from the GitHub deployments'],
     [{'target-datetime': '', 'target-version': '--upload-pack=x'}, 'target-version "--upload-pack=x" is not valid'],
@@ -86,7 +92,11 @@ describe('readInputs', () => {
       for (const k of Object.keys(process.env)) if (k.startsWith('PG')) delete process.env[k]
       expect(errorOf({...base, 'database-url': ''}).message).toContain('database-url is empty and no PG* environment')
       process.env.PGHOST = 'db.internal'
-      expect(readInputs(reader({...base, 'database-url': ''})).databaseUrl).toBeUndefined()
+      expect(readInputs(reader({...base, 'database-url': ''})).database).toEqual({
+        where: 'db.internal:5432/(default database) (PG* variables)',
+        name: undefined,
+        libpq: {}
+      })
     } finally {
       process.env = saved
     }
@@ -117,15 +127,17 @@ describe('readInputs', () => {
       expect(errorOf(ssh).message).toContain(
         "ssh-known-hosts is empty: add the host's public key line, e.g. from ssh-keyscan run on a trusted machine"
       )
+      expect(errorOf({...ssh, 'ssh-port': '2222'}).message).toContain('(ssh-keyscan -p 2222 vm.example.com)')
       const config = readInputs(reader({...ssh, 'ssh-strict-host-key-checking': 'false'}))
-      expect(config.ssh?.strictHostKeyChecking).toBe(false)
+      expect(config.executor).toMatchObject({kind: 'ssh', strictHostKeyChecking: false})
     })
 
-    it('restores the private key final newline that getInput trims, and defaults the prefix to docker exec', () => {
-      const config = readInputs(reader({...ssh, 'ssh-known-hosts': 'vm.example.com ssh-ed25519 AAAA', container: 'api'}))
-      expect(config.ssh?.privateKey.endsWith('-----\n')).toBe(true)
-      expect(config.ssh?.port).toBe(22)
-      expect(config.ssh?.remotePrefix).toEqual(['docker', 'exec', '-i', 'api'])
+    it('restores the private key final newline that getInput trims (and LF line ends), and defaults the prefix to docker exec', () => {
+      const crlf = KEY.replace(/\n/g, '\r\n')
+      const config = readInputs(
+        reader({...ssh, 'ssh-private-key': crlf, 'ssh-known-hosts': 'vm.example.com ssh-ed25519 AAAA', container: 'api'})
+      )
+      expect(config.executor).toMatchObject({kind: 'ssh', privateKey: `${KEY}\n`, port: 22, remotePrefix: ['docker', 'exec', '-i', 'api']})
     })
 
     it.each([
@@ -146,8 +158,9 @@ describe('readInputs', () => {
       const config = readInputs(
         reader({...kube, 'kubectl-resource': 'deployment/flagsmith-api', 'kubectl-namespace': 'flagsmith', container: 'api'})
       )
-      expect(config.kubectl).toEqual({
-        resource: 'deployment/flagsmith-api',
+      expect(config.executor).toEqual({
+        kind: 'kubectl',
+        resource: {kind: 'deployment', name: 'flagsmith-api'},
         namespace: 'flagsmith',
         container: 'api',
         context: undefined,
@@ -157,9 +170,19 @@ describe('readInputs', () => {
     it.each([
       [{}, 'kubectl-resource is empty'],
       [{'kubectl-resource': 'flagsmith-api'}, 'expected deployment/NAME, statefulset/NAME or pod/NAME'],
-      [{'kubectl-resource': 'pod/x', 'kubectl-namespace': 'Bad_NS'}, 'kubectl-namespace "Bad_NS" is not valid']
+      [{'kubectl-resource': 'pod/x', 'kubectl-namespace': 'Bad_NS'}, 'kubectl-namespace "Bad_NS" is not valid'],
+      [{'kubectl-resource': 'service/api'}, 'kubectl-resource "service/api" is not valid: expected deployment/NAME']
     ])('rejects %j', (overrides, expected) => {
       expect(errorOf({...kube, ...overrides}).message).toContain(expected)
+    })
+    it.each([
+      ['deploy/api', 'deployment'],
+      ['deployment.apps/api', 'deployment'],
+      ['sts/api', 'statefulset'],
+      ['pods/api', 'pod']
+    ])("accepts kubectl's other names for a workload: %s", (given, kind) => {
+      const config = readInputs(reader({...kube, 'kubectl-resource': given}))
+      expect(config.executor).toMatchObject({kind: 'kubectl', resource: {kind, name: 'api'}})
     })
   })
 })

@@ -1,11 +1,11 @@
-import type {Config} from '../../src/config.js'
 import {parseCutoff} from '../../src/cutoff.js'
 import type {DjangoReport} from '../../src/django/commands.js'
 import type {Outcome} from '../../src/outcome.js'
 import {planRollback} from '../../src/plan.js'
 import type {RunResult} from '../../src/rollback.js'
+import type {ConfigView} from '../../src/secrets.js'
 import {deploymentBatches} from '../../src/batches.js'
-import {describeFailure} from '../../src/failure.js'
+import {describeFault} from '../../src/fault.js'
 import {escapeHtml, losesData, renderSummary, SUMMARY_LIMIT} from '../../src/summary.js'
 
 const cutoff = parseCutoff('2024-05-01 11:00:00')
@@ -15,12 +15,9 @@ const rows = [
   {id: 3, app: 'features', name: '0002_b', applied: '2024-05-01T12:00:00.000002Z'}
 ]
 const plan = planRollback(rows, cutoff, '2030-01-01T00:00:00.000000Z')
-const config: Config = {
-  target: {kind: 'datetime', cutoff},
+const config: ConfigView = {
   historySource: 'database',
   databaseAlias: 'default',
-  backup: false,
-  executor: 'local',
   manageCommand: ['python', 'manage.py'],
   dryRun: false,
   trial: false,
@@ -43,7 +40,10 @@ const report = (overrides: Partial<DjangoReport> = {}): DjangoReport => ({
   problems: [],
   blocked: false,
   commands: [],
-  perApp: [],
+  perApp: [
+    {app: 'features', target: 'zero'},
+    {app: 'shop', target: '0001_initial'}
+  ],
   commandsExtra: [],
   commandsMissing: [],
   hasFlagsmithCommand: false,
@@ -63,10 +63,6 @@ const report = (overrides: Partial<DjangoReport> = {}): DjangoReport => ({
 const run = (r: DjangoReport): RunResult => ({
   report: r,
   commands: ["python manage.py shell -v 0 -c 'import io,sys;...' < rollback.py+request"],
-  equivalent: [
-    {app: 'features', target: 'zero'},
-    {app: 'shop', target: '0001_initial'}
-  ],
   refused: null,
   failed: null,
   djangoProcesses: 1
@@ -76,6 +72,7 @@ describe('renderSummary', () => {
   it('puts the outcome first, then the next step, and says a naive cutoff was read as UTC', () => {
     const outcome: Outcome = {
       status: 'rolled-back',
+      unchanged: false,
       config,
       plan,
       run: run(report()),
@@ -93,8 +90,26 @@ describe('renderSummary', () => {
     expect(md).toContain('2 drop tables or columns')
   })
 
+  it('names Flagsmith in the next step only for Flagsmith: the vendor command in the image, or strategy flagsmith', () => {
+    const rolledBack = (r: DjangoReport, strategy: ConfigView['strategy'] = 'exact'): string =>
+      renderSummary({
+        status: 'rolled-back',
+        unchanged: false,
+        config: {...config, strategy},
+        plan,
+        run: run(r),
+        verification: {unapplied: ['features.0002_b', 'shop.0002_price'], remaining: [], lostBefore: [], lostBeforeUnnamed: 0},
+        seconds: 1
+      }).split('\n')[2]
+    const generic = rolledBack(report())
+    expect(generic).toContain('If the current release runs `migrate` when a container starts')
+    expect(generic).not.toContain('Flagsmith')
+    expect(rolledBack(report({hasFlagsmithCommand: true}))).toContain("(Flagsmith's image runs `migrate` on start)")
+    expect(rolledBack(report(), 'flagsmith')).toContain("Flagsmith's image")
+  })
+
   it('escapes text that came from the database or from Django', () => {
-    const md = renderSummary({status: 'planned', config, plan, run: run(report()), seconds: 1})
+    const md = renderSummary({status: 'planned', unchanged: true, config, plan, run: run(report()), seconds: 1})
     expect(md).not.toContain('<script>')
     expect(md).toContain('&#60;script&#62;Flag')
     expect(escapeHtml('a|b`c<d>&')).toBe('a&#124;b&#96;c&#60;d&#62;&#38;')
@@ -108,7 +123,7 @@ describe('renderSummary', () => {
       plan,
       run: run(report({error: {message: 'shop.0002_price is irreversible', migration: 'shop.0002_price'}})),
       verification: {unapplied: ['features.0002_b'], remaining: [rows[1]], lostBefore: [], lostBeforeUnnamed: 0},
-      error: 'shop.0002_price is irreversible',
+      failure: {kind: 'command-failed', command: 'the rollback script in docker exec -i api', message: 'shop.0002_price is irreversible'},
       seconds: 1
     }
     const md = renderSummary(outcome)
@@ -119,7 +134,14 @@ describe('renderSummary', () => {
   })
 
   it('says when nothing changed', () => {
-    const md = renderSummary({status: 'failed', unchanged: true, config, plan, error: 'refused', seconds: 0})
+    const md = renderSummary({
+      status: 'failed',
+      unchanged: true,
+      config,
+      plan,
+      failure: {kind: 'refused', reasons: ['refused']},
+      seconds: 0
+    })
     expect(md.split('\n')[0]).toBe('## ⛔ Rollback stopped before any change: the database is as it was')
   })
 
@@ -146,15 +168,15 @@ describe('renderSummary', () => {
         statement: 'ALTER TABLE "shop_product" ALTER COLUMN "name" SET NOT NULL'
       }
     })
-    const failure = describeFailure(r, 10) ?? undefined
+    const failure = describeFault(r, 10) ?? undefined
     const md = renderSummary({
       status: 'failed',
       unchanged: true,
       config,
       plan,
-      run: {...run(r), failure},
+      run: {...run(r), fault: failure},
       verification: {unapplied: [], remaining: [rows[1], rows[2]], lostBefore: [], lostBeforeUnnamed: 0},
-      error: 'rollback.py failed',
+      failure: {kind: 'command-failed', command: 'the rollback script in docker exec -i api', message: 'stopped'},
       seconds: 1
     })
     expect(md.split('\n')[0]).toBe('## ⛔ Rollback failed at shop.0002_price; nothing was changed')
@@ -195,7 +217,8 @@ describe('renderSummary', () => {
       unchanged: true,
       config,
       plan,
-      run: {...run(r), failure: describeFailure(r, 10) ?? undefined},
+      run: {...run(r), fault: describeFault(r, 10) ?? undefined},
+      failure: {kind: 'command-failed', command: 'the rollback script in docker exec -i api', message: 'stopped'},
       seconds: 1
     })
     expect(md).toContain('<td>4242</td><td>gunicorn &#60;w&#62;</td><td>app</td><td>idle in transaction</td><td>2024-05-01T12:00:00Z</td>')
@@ -247,6 +270,7 @@ describe('renderSummary', () => {
     })
     const md = renderSummary({
       status: 'planned',
+      unchanged: true,
       config: {...config, dryRun: true, noopReverse: ['shop.0002_price']},
       plan,
       run: run(r),
@@ -273,7 +297,14 @@ describe('renderSummary', () => {
       trial: {tried: ['features.0002_b'], untried: ['shop.0002_price'], notAtomic: 'shop.0002_price'},
       timings: {'features.0002_b': 0.25}
     })
-    const md = renderSummary({status: 'planned', config: {...config, dryRun: true, trial: true}, plan, run: run(r), seconds: 1})
+    const md = renderSummary({
+      status: 'planned',
+      unchanged: true,
+      config: {...config, dryRun: true, trial: true},
+      plan,
+      run: run(r),
+      seconds: 1
+    })
     expect(md.split('\n')[0]).toBe(
       '## 🔍 Trial passed: 1 migration in 2 apps went through on the live data and were rolled back; nothing was changed'
     )
@@ -292,6 +323,7 @@ describe('renderSummary', () => {
     const verification = {unapplied: ['features.0002_b', 'shop.0002_price'], remaining: [], lostBefore: [], lostBeforeUnnamed: 0}
     const ok = renderSummary({
       status: 'rolled-back',
+      unchanged: false,
       config: {...config, rehearsal: true},
       plan,
       run: run(r),
@@ -326,7 +358,7 @@ describe('renderSummary', () => {
       config: {...config, rehearsal: true},
       plan,
       run: run(hazards),
-      error: 'refused',
+      failure: {kind: 'refused', reasons: ['refused']},
       seconds: 1
     })
     expect(failed.split('\n')[0]).toBe(
@@ -337,7 +369,14 @@ describe('renderSummary', () => {
   })
 
   it('per-app is not all-or-nothing, and says so', () => {
-    const md = renderSummary({status: 'planned', config: {...config, strategy: 'per-app'}, plan, run: run(report()), seconds: 1})
+    const md = renderSummary({
+      status: 'planned',
+      unchanged: true,
+      config: {...config, strategy: 'per-app'},
+      plan,
+      run: run(report()),
+      seconds: 1
+    })
     expect(md).toContain('**Not all-or-nothing:** strategy per-app runs plain `migrate` commands')
   })
 
@@ -347,7 +386,7 @@ describe('renderSummary', () => {
       operations: [{description: `Undo Add field ${'y'.repeat(80)}`, irreversible: false}],
       sql: [`ALTER TABLE "t${i}" DROP COLUMN "${'z'.repeat(60)}" CASCADE;`]
     }))
-    const md = renderSummary({status: 'planned', config, plan, run: run(report({plan: many})), seconds: 1})
+    const md = renderSummary({status: 'planned', unchanged: true, config, plan, run: run(report({plan: many})), seconds: 1})
     expect(Buffer.byteLength(md)).toBeLessThan(SUMMARY_LIMIT)
     expect(md).toMatch(/\d+ more not shown \(summary size limit\)/)
   })
@@ -361,6 +400,7 @@ describe('renderSummary', () => {
   it('draws the cutoff between deployment batches, and warns when it splits one', () => {
     const clean = renderSummary({
       status: 'planned',
+      unchanged: true,
       config,
       plan,
       run: run(report()),
@@ -373,6 +413,7 @@ describe('renderSummary', () => {
     const inside = planRollback(rows, parseCutoff('2024-05-01T12:00:00.000002Z'), '2030-01-01T00:00:00.000000Z')
     const md = renderSummary({
       status: 'planned',
+      unchanged: true,
       config,
       plan: inside,
       run: run(report()),

@@ -1,13 +1,14 @@
 /** manage.py argv for each strategy, and the report the rollback script prints. */
 import type {Cutoff} from '../config.js'
 import {utcWithOffset} from '../cutoff.js'
+import {RollbackError} from '../errors.js'
 import {quoteArg} from '../executors/shell-quote.js'
-import {ROLLBACK_PY} from './rollback-script.js'
+import {rollbackScript} from './scripts.js'
 
 export const REPORT_PREFIX = 'ROLLBACK-REPORT '
 export const VENDOR_COMMAND = 'rollbackmigrationsappliedafter'
 
-/** The request rollback.py reads on its standard input. */
+/** The request the rollback script reads on its standard input. */
 export interface ScriptRequest {
   version: 1
   database: string
@@ -114,7 +115,7 @@ export interface CommandCheck {
   irreversible: string[]
 }
 
-/** What rollback.py found, planned and (when asked) did, from Django's own graph. */
+/** What the rollback script found, planned and (when asked) did, from Django's own graph. */
 export interface DjangoReport {
   version: 1
   django: string
@@ -150,18 +151,13 @@ export interface DjangoReport {
   error: ScriptError | null
 }
 
-/** rollback.py's output could not be read: the target is not a Django app we can talk to. */
-export class ScriptOutputError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'ScriptOutputError'
-  }
-}
+/** The rollback script's output could not be read: the target is not a Django app we can talk to. */
+export const scriptOutputError = (message: string): RollbackError => new RollbackError('script-output', message)
 
 const REQUEST_SEPARATOR = '\n#ROLLBACK-REQUEST\n'
 
 /**
- * A short bootstrap that reads rollback.py and the request from stdin. The
+ * A short bootstrap that reads the rollback script and the request from stdin. The
  * script itself stays off the command line: kubectl exec sends argv in the
  * request URL, which proxies in front of an API server may cap at 8 KiB.
  */
@@ -175,7 +171,7 @@ export function scriptArgv(manageCommand: string[]): string[] {
 
 /** What the bootstrap reads on stdin: the script, then the request. */
 export function scriptInput(request: ScriptRequest): string {
-  return `${ROLLBACK_PY}${REQUEST_SEPARATOR}${JSON.stringify(request)}`
+  return `${rollbackScript()}${REQUEST_SEPARATOR}${JSON.stringify(request)}`
 }
 
 export function migrateArgv(manageCommand: string[], app: string, target: string): string[] {
@@ -199,7 +195,7 @@ export function parseReport(stdout: string, stderr: string, exitCode: number): D
     .find(l => l.startsWith(REPORT_PREFIX))
   if (!line) {
     const output = `${stderr}\n${stdout}`.trim().split('\n').slice(-15).join('\n')
-    throw new ScriptOutputError(
+    throw scriptOutputError(
       `manage.py shell exited with ${exitCode} without a rollback report. Check manage-command (it must run the ` +
         `application's manage.py) and that the container runs the current release. Last output:\n${output}`
     )
@@ -207,11 +203,11 @@ export function parseReport(stdout: string, stderr: string, exitCode: number): D
   try {
     return JSON.parse(line.slice(REPORT_PREFIX.length)) as DjangoReport
   } catch (error) {
-    throw new ScriptOutputError(`the rollback report is not valid JSON: ${(error as Error).message}`)
+    throw scriptOutputError(`the rollback report is not valid JSON: ${(error as Error).message}`)
   }
 }
 
-// ---- database-alias (issue 5, item 6) ----
+// ---- database-alias ----
 
 export const DEFAULT_DATABASE = 'default'
 

@@ -56,16 +56,27 @@ def _history_read(report):
     import sys
 
     import django
-    from django.conf import settings
-    from django.db import connections
 
     report["django"] = django.get_version()
     request = json.loads(sys.stdin.read() or "{}")
     if request.get("version") != 1:
         raise _HistoryProblem("request", "unsupported request version %r" % (request.get("version"),))
     alias = request.get("database") or "default"
-    cutoff = request.get("cutoff")
     report["database"] = alias
+    connection, where = _history_connection(alias)
+    with connection.cursor() as cursor:
+        if "django_migrations" not in connection.introspection.table_names(cursor):
+            raise _HistoryProblem(
+                "no-table",
+                "there is no django_migrations table in %s: is this the application's database (the one its "
+                "Django settings use for migrations)? Check manage-command, the container and database-alias." % where)
+        _history_rows(cursor, request, report)
+
+
+def _history_connection(alias):
+    """The alias's connection, and words for where it points; only PostgreSQL will do."""
+    from django.conf import settings
+    from django.db import connections
 
     if alias not in settings.DATABASES:
         raise _HistoryProblem(
@@ -79,33 +90,31 @@ def _history_read(report):
     if connection.vendor != "postgresql":
         raise _HistoryProblem(
             "vendor", "%s uses %s, not PostgreSQL: this action only supports PostgreSQL." % (where, connection.vendor))
+    return connection, where
 
-    with connection.cursor() as cursor:
-        if "django_migrations" not in connection.introspection.table_names(cursor):
-            raise _HistoryProblem(
-                "no-table",
-                "there is no django_migrations table in %s: is this the application's database (the one its "
-                "Django settings use for migrations)? Check manage-command, the container and database-alias." % where)
-        utc_text = "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'"
-        cursor.execute("SET TIME ZONE 'UTC'")
-        cursor.execute("SELECT to_char(now() AT TIME ZONE 'UTC', %s)" % utc_text)
-        report["now"] = cursor.fetchone()[0]
-        queries = request.get("queries") or {}
-        rows = queries.get("rows") or {
-            "sql": "SELECT id, app, name, to_char(applied AT TIME ZONE 'UTC', " + utc_text + "), "
-                   "applied >= %s::timestamptz FROM django_migrations ORDER BY applied, id",
-            "params": [cutoff],
-        }
-        cursor.execute(rows["sql"], _params(rows["params"]))
-        report["rows"] = [
-            {"id": int(row[0]), "app": row[1], "name": row[2], "applied": row[3], "afterCutoff": row[4]}
-            for row in cursor.fetchall()
-        ]
-        before = queries.get("before")
-        if before:
-            cursor.execute(before["sql"], _params(before["params"]))
-            count, digest = cursor.fetchone()
-            report["before"] = {"count": int(count), "digest": digest}
+
+def _history_rows(cursor, request, report):
+    """The server's time and the rows (with each one's verdict on the cutoff), and the summary of the rest."""
+    utc_text = "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'"
+    cursor.execute("SET TIME ZONE 'UTC'")
+    cursor.execute("SELECT to_char(now() AT TIME ZONE 'UTC', %s)" % utc_text)
+    report["now"] = cursor.fetchone()[0]
+    queries = request.get("queries") or {}
+    rows = queries.get("rows") or {
+        "sql": "SELECT id, app, name, to_char(applied AT TIME ZONE 'UTC', " + utc_text + "), "
+               "applied >= %s::timestamptz FROM django_migrations ORDER BY applied, id",
+        "params": [request.get("cutoff")],
+    }
+    cursor.execute(rows["sql"], _params(rows["params"]))
+    report["rows"] = [
+        {"id": int(row[0]), "app": row[1], "name": row[2], "applied": row[3], "afterCutoff": row[4]}
+        for row in cursor.fetchall()
+    ]
+    before = queries.get("before")
+    if before:
+        cursor.execute(before["sql"], _params(before["params"]))
+        count, digest = cursor.fetchone()
+        report["before"] = {"count": int(count), "digest": digest}
 
 
 def _params(params):

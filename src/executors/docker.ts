@@ -1,4 +1,4 @@
-import {type ExecOptions, type ExecResult, type Executor, ExecutorError} from './executor.js'
+import {type ExecOptions, type ExecResult, type Executor, executorError} from './executor.js'
 import {runProcess, runProcessWithDeadline} from './process.js'
 import {limitOf, runUnderLimit, timeoutProbe} from './timeout.js'
 
@@ -34,7 +34,7 @@ export class DockerExecutor implements Executor {
   private checked(result: ExecResult): ExecResult {
     const daemon = /Error response from daemon: (.*(No such container|is not running|is paused).*)/.exec(result.stderr)
     if (result.exitCode !== 0 && daemon) {
-      throw new ExecutorError(
+      throw executorError(
         `docker exec into ${this.container} failed: ${daemon[1]}. Set container to the name or ID of the running ` +
           'application container of the current release (docker ps shows it)'
       )

@@ -1,3 +1,4 @@
+import {type ErrorHint, RollbackError} from '../errors.js'
 import type {RetryOptions} from '../retry.js'
 
 /** How an executor is built, besides where it connects. */
@@ -39,20 +40,5 @@ export interface Executor {
 }
 
 /** A transport failure the user must fix (host, credentials, container), as opposed to a failing command. */
-export class ExecutorError extends Error {
-  /**
-   * `transient`: a fault of the connection that another attempt in a few seconds may not hit (refused,
-   * timed out, temporary DNS failure); only connection establishment is retried on it. `code` words the
-   * retry log line (ECONNREFUSED, ETIMEDOUT, EAI_AGAIN, as retry.ts describes them).
-   */
-  constructor(
-    message: string,
-    readonly transient = false,
-    readonly code?: string
-  ) {
-    super(message)
-    this.name = 'ExecutorError'
-  }
-}
-
-export const isTransientExecutorError = (error: unknown): boolean => error instanceof ExecutorError && error.transient
+export const executorError = (message: string, options: {hint?: ErrorHint; code?: string} = {}): RollbackError =>
+  new RollbackError('executor', message, options)

@@ -1,3 +1,4 @@
+/** The executor for the executor input: one module each, behind the Executor interface. */
 import type {Config} from '../config.js'
 import {DockerExecutor} from './docker.js'
 import type {Executor, ExecutorOptions} from './executor.js'
@@ -8,14 +9,15 @@ import {createSshExecutor} from './ssh.js'
 /** Every command of the executor gets config.commandTimeoutSeconds (command-timeout) unless it asks otherwise. */
 export async function createExecutor(config: Config, options: Omit<ExecutorOptions, 'commandTimeoutSeconds'> = {}): Promise<Executor> {
   const opts: ExecutorOptions = {...options, commandTimeoutSeconds: config.commandTimeoutSeconds}
-  switch (config.executor) {
+  const executor = config.executor
+  switch (executor.kind) {
     case 'local':
       return new LocalExecutor(opts.commandTimeoutSeconds)
     case 'docker':
-      return new DockerExecutor(config.container as string, opts.commandTimeoutSeconds)
+      return new DockerExecutor(executor.container, opts.commandTimeoutSeconds)
     case 'ssh':
-      return createSshExecutor(config.ssh as NonNullable<Config['ssh']>, config.manageCommand, opts)
+      return createSshExecutor(executor, config.manageCommand, opts)
     case 'kubectl':
-      return createKubectlExecutor(config.kubectl as NonNullable<Config['kubectl']>, config.manageCommand, opts)
+      return createKubectlExecutor(executor, config.manageCommand, opts)
   }
 }

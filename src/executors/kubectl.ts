@@ -9,45 +9,14 @@
  * goes to a private temporary file (secret-files.ts) that KUBECONFIG points
  * to; without it kubectl uses the ambient KUBECONFIG or ~/.kube/config.
  */
-import type {KubectlConfig} from '../config.js'
+import type {KubectlConfig, KubectlKind as Kind} from '../config.js'
 import {SecretDir} from '../secret-files.js'
+import {isTransient} from '../errors.js'
 import {withRetries} from '../retry.js'
-import {
-  ExecutorError,
-  isTransientExecutorError,
-  type ExecOptions,
-  type ExecResult,
-  type Executor,
-  type ExecutorOptions
-} from './executor.js'
+import {executorError, type ExecOptions, type ExecResult, type Executor, type ExecutorOptions} from './executor.js'
 import {childEnvironment, type Deadline, runProcess, runProcessWithDeadline} from './process.js'
+import {type Context, explain, firstLines, transientKubeFault} from './kubectl-faults.js'
 import {limitOf, runUnderLimit, timeoutProbe} from './timeout.js'
-
-type Kind = 'deployment' | 'statefulset' | 'pod'
-
-const KINDS: Record<string, Kind> = {
-  deployment: 'deployment',
-  deployments: 'deployment',
-  deploy: 'deployment',
-  'deployment.apps': 'deployment',
-  statefulset: 'statefulset',
-  statefulsets: 'statefulset',
-  sts: 'statefulset',
-  'statefulset.apps': 'statefulset',
-  pod: 'pod',
-  pods: 'pod',
-  po: 'pod'
-}
-
-const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/
-const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
-
-/** What the action needs from RBAC, for messages. */
-function rbacNeeds(kind: Kind): string {
-  const base = '"get" on pods and "create" on pods/exec'
-  if (kind === 'pod') return base
-  return `${base}, plus "get" on ${kind}s (API group apps) and "list" on pods to resolve ${kind}/NAME to a pod`
-}
 
 interface PodJson {
   metadata: {name: string; namespace?: string; creationTimestamp?: string; deletionTimestamp?: string; annotations?: Record<string, string>}
@@ -126,7 +95,7 @@ export class KubectlExecutor implements Executor {
   }
 
   async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
-    if (this.closed) throw new ExecutorError('the kubectl executor is closed')
+    if (this.closed) throw executorError('the kubectl executor is closed')
     if (argv.length === 0) throw new Error('exec needs a command')
     // Killing kubectl exec leaves the process in the container running: runUnderLimit puts `timeout` there.
     const raw = await runUnderLimit(
@@ -148,7 +117,7 @@ export class KubectlExecutor implements Executor {
         ((exitCode === 126 || exitCode === 127) && /executable file not found|not found|no such file|permission denied/i.test(stderr)) ||
         (exitCode === 2 && /can't open file .*manage\.py.*No such file or directory/i.test(stderr))
       ) {
-        throw new ExecutorError(
+        throw executorError(
           `manage.py could not be started in pod ${this.pod}, container ${this.container}: ${firstLines(stderr)}. ` +
             `Set manage-command to how manage.py is run in that container (now "${this.manageCommand.join(' ')}", run in the image's working directory; e.g. "python /app/manage.py"), ` +
             'and check kubectl-container: a sidecar (e.g. a database proxy) has no manage.py.'
@@ -165,7 +134,7 @@ export class KubectlExecutor implements Executor {
       container: this.container,
       during: 'exec'
     })
-    if (failure) throw new ExecutorError(this.secrets.redact(failure))
+    if (failure) throw executorError(this.secrets.redact(failure))
     return raw
   }
 
@@ -174,15 +143,6 @@ export class KubectlExecutor implements Executor {
     this.closed = true
     await this.secrets.close()
   }
-}
-
-function firstLines(text: string, count = 4): string {
-  return text
-    .split(/\r?\n/)
-    .map(l => l.trim())
-    .filter(Boolean)
-    .slice(0, count)
-    .join('\n')
 }
 
 async function kubectl(
@@ -201,82 +161,13 @@ async function kubectl(
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
     if (/Unable to locate executable file|ENOENT|not found/i.test(message)) {
-      throw new ExecutorError(
+      throw executorError(
         'kubectl is not installed on the runner (not found on PATH). GitHub-hosted Ubuntu runners have it; elsewhere add a step such as azure/setup-kubectl before this action.'
       )
     }
-    throw new ExecutorError(`Could not run kubectl: ${secrets.redact(message)}`)
+    throw executorError(`Could not run kubectl: ${secrets.redact(message)}`)
   }
   return {...result, stdout: secrets.redact(result.stdout), stderr: secrets.redact(result.stderr)}
-}
-
-/**
- * A fault of the way to the API server that may pass (refused, timed out, the server starting or
- * overloaded): worth another attempt while resolving the pod. Never Forbidden or Unauthorized.
- */
-export function transientKubeFault(stderr: string): string | undefined {
-  if (/\(Forbidden\)|forbidden:|Unauthorized|You must be logged in/i.test(stderr)) return undefined
-  if (/connection refused/i.test(stderr)) return 'ECONNREFUSED'
-  if (/i\/o timeout|TLS handshake timeout|Client\.Timeout exceeded|context deadline exceeded/i.test(stderr)) return 'ETIMEDOUT'
-  if (/the server is currently unable to handle the request|ServiceUnavailable/i.test(stderr)) return 'EUNAVAILABLE'
-  return undefined
-}
-
-interface Context {
-  kind: Kind
-  resource: string
-  namespace: string
-  pod?: string
-  container?: string
-  during: 'resolve' | 'exec'
-}
-
-/** The message, with its fix, for a kubectl failure that is not the command's own; undefined when not recognised. */
-function explain(stderr: string, ctx: Context): string | undefined {
-  const says = firstLines(stderr)
-  const forbidden = /cannot (\w+) resource "([^"]+)" in API group "([^"]*)"/.exec(stderr)
-  if (forbidden || /\(Forbidden\)|forbidden:/i.test(stderr)) {
-    const missing = forbidden ? `"${forbidden[1]}" on ${forbidden[2]}${forbidden[3] ? ` (API group ${forbidden[3]})` : ''}` : 'a permission'
-    return (
-      `Kubernetes RBAC refused: the credentials lack ${missing} in namespace ${ctx.namespace} (${says}). ` +
-      `The Role bound to the action's user or service account needs ${rbacNeeds(ctx.kind)}.`
-    )
-  }
-  if (/Unauthorized|You must be logged in/i.test(stderr)) {
-    return `The Kubernetes API server rejected the credentials (401 Unauthorized): the token in the kubeconfig is wrong or expired. Refresh the kubeconfig input or the cloud login step before this action. (${says})`
-  }
-  if (/context "[^"]*" does not exist/i.test(stderr)) {
-    return `kubectl-context names a context the kubeconfig does not have: ${says}. Use one of \`kubectl config get-contexts -o name\`.`
-  }
-  if (/connection to the server .* was refused|Unable to connect to the server|no such host|i\/o timeout|dial tcp/i.test(stderr)) {
-    return `The Kubernetes API server cannot be reached from the runner: ${says}. Check the server address in the kubeconfig and that the runner's network may reach it (private clusters need a self-hosted runner or an authorised network).`
-  }
-  if (/x509|certificate/i.test(stderr)) {
-    return `The Kubernetes API server's TLS certificate is not trusted by the kubeconfig: ${says}. Use the kubeconfig your cluster provider gives (with certificate-authority-data).`
-  }
-  if (/namespaces? "[^"]*" not found/i.test(stderr)) {
-    return `Namespace ${ctx.namespace} does not exist: ${says}. Check kubectl-namespace.`
-  }
-  const notFound = /\(NotFound\): (\S+) "([^"]+)" not found/.exec(stderr)
-  if (notFound) {
-    if (ctx.during === 'exec' && /^pods?$/.test(notFound[1])) {
-      return (
-        `Pod ${ctx.pod}, chosen for this run, no longer exists (${says}): a rollout, restart or eviction replaced it during the run. ` +
-        'Commands already run in it are not undone; look at the migration state in the summary and run the action again.'
-      )
-    }
-    return `${ctx.resource} was not found in namespace ${ctx.namespace} (${says}). Check kubectl-resource and kubectl-namespace (\`kubectl get ${ctx.kind}s -n ${ctx.namespace}\` lists them).`
-  }
-  if (/container .* is not valid for pod|container not found|unable to upgrade connection: container/i.test(stderr)) {
-    return `Container ${ctx.container ?? ''} is not in pod ${ctx.pod ?? ''}: ${says}. Set kubectl-container (or container) to the application's container.`
-  }
-  if (/is not running|cannot exec into a container in a completed pod|current phase is/i.test(stderr)) {
-    return `Pod ${ctx.pod ?? ''} is not running: ${says}. Run the action while the current release's pods are up.`
-  }
-  if (/^error: |Error from server|unable to upgrade connection/im.test(stderr)) {
-    return `kubectl failed: ${says}`
-  }
-  return undefined
 }
 
 export async function createKubectlExecutor(
@@ -284,30 +175,13 @@ export async function createKubectlExecutor(
   manageCommand: string[] = ['python', 'manage.py'],
   options: ExecutorOptions = {}
 ): Promise<Executor> {
-  const match = /^([A-Za-z.]+)\/(.+)$/.exec(config.resource?.trim() ?? '')
-  const kind = match ? KINDS[match[1].toLowerCase()] : undefined
-  if (!match || !kind || !NAME.test(match[2])) {
-    throw new ExecutorError(
-      `kubectl-resource must be deployment/NAME, statefulset/NAME or pod/NAME, got ${JSON.stringify(config.resource ?? '')}.`
-    )
-  }
-  const name = match[2]
+  const {kind, name} = config.resource
   const resource = `${kind}/${name}`
-  if (config.namespace !== undefined && config.namespace !== '' && !LABEL.test(config.namespace)) {
-    throw new ExecutorError(
-      `kubectl-namespace must be a namespace name (lowercase letters, digits and "-"), got ${JSON.stringify(config.namespace)}.`
-    )
-  }
-  if (config.container !== undefined && config.container !== '' && !LABEL.test(config.container)) {
-    throw new ExecutorError(
-      `kubectl-container must be a container name (lowercase letters, digits and "-"), got ${JSON.stringify(config.container)}.`
-    )
-  }
 
   const secrets = SecretDir.create()
   try {
     const env: Record<string, string> = {KUBECACHEDIR: secrets.file('cache')}
-    if (config.kubeconfig && config.kubeconfig.trim() !== '') {
+    if (config.kubeconfig) {
       env.KUBECONFIG = secrets.write('kubeconfig', `${config.kubeconfig.replace(/\r\n?/g, '\n').trim()}\n`, {
         mask: kubeconfigSecrets(config.kubeconfig)
       })
@@ -326,35 +200,34 @@ export async function createKubectlExecutor(
           const result = await kubectl(secrets, env, ['get', ...args, ...flags, '-o', 'json'])
           if (result.exitCode !== 0) {
             const fault = transientKubeFault(result.stderr)
-            throw new ExecutorError(
+            throw executorError(
               secrets.redact(explain(result.stderr, ctx) ?? `kubectl get ${args.join(' ')} failed: ${firstLines(result.stderr)}`),
-              fault !== undefined,
-              fault
+              {hint: fault !== undefined ? 'transient' : undefined, code: fault}
             )
           }
           return JSON.parse(result.stdout) as T
         },
-        {...options.retry, isTransient: isTransientExecutorError}
+        {...options.retry, isTransient}
       )
 
     let pod: PodJson
     if (kind === 'pod') {
       pod = await getJson<PodJson>(['pod', name])
       if (!isRunning(pod)) {
-        throw new ExecutorError(
+        throw executorError(
           `No running pod: ${describePod(pod)} is not running. Give a running pod, or deployment/NAME to pick a running pod of the current release.`
         )
       }
     } else {
       const workload = await getJson<{spec?: {selector?: LabelSelector}}>([`${kind}.apps`, name])
       const selector = selectorString(workload.spec?.selector ?? {})
-      if (!selector) throw new ExecutorError(`${resource} has no pod selector; give pod/NAME instead.`)
+      if (!selector) throw executorError(`${resource} has no pod selector; give pod/NAME instead.`)
       const list = await getJson<{items: PodJson[]}>(['pods', '-l', selector])
       const candidates = list.items.filter(isRunning)
       if (candidates.length === 0) {
         const seen =
           list.items.length === 0 ? 'it selects no pods (scaled to 0?)' : `its pods are ${list.items.map(describePod).join(', ')}`
-        throw new ExecutorError(
+        throw executorError(
           `No running pod for ${resource}: ${seen}. The rollback runs in a running pod of the current release; scale it up or wait for the rollout.`
         )
       }
@@ -372,16 +245,14 @@ export async function createKubectlExecutor(
     const names = pod.spec.containers.map(c => c.name)
     const container = config.container || pod.metadata.annotations?.['kubectl.kubernetes.io/default-container'] || names[0]
     if (!names.includes(container)) {
-      throw new ExecutorError(
+      throw executorError(
         `Container ${container} not found in pod ${podName}; its containers are: ${names.join(', ')}. Set kubectl-container (or container) to the application's container.`
       )
     }
     const state = pod.status?.containerStatuses?.find(s => s.name === container)?.state
     if (state && !state.running) {
       const [what, detail] = Object.entries(state)[0] ?? ['unknown', {}]
-      throw new ExecutorError(
-        `Container ${container} in pod ${podName} is not running (${what}${detail?.reason ? `: ${detail.reason}` : ''}).`
-      )
+      throw executorError(`Container ${container} in pod ${podName} is not running (${what}${detail?.reason ? `: ${detail.reason}` : ''}).`)
     }
     const namespace = config.namespace || pod.metadata.namespace || 'default'
     // Commands go to the pod's own namespace even when it came from the kubeconfig's default.

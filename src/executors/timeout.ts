@@ -7,7 +7,7 @@
  * after the action has re-read the history makes the summary wrong. So the
  * limit is enforced where the command runs, in up to three layers:
  *
- * 1. Our own scripts (rollback.py) stop themselves at the limit: rollback.ts
+ * 1. Our own scripts (the rollback script) stop themselves at the limit: rollback.ts
  *    arms SIGALRM in the script, whose handler raises between two Python
  *    steps, so the migration in progress is rolled back by its transaction and
  *    the report line (what was done) still prints. A long SQL statement is not
@@ -25,7 +25,7 @@
  */
 import type {ExecResult} from './executor.js'
 import {BOOTSTRAP, displayCommand} from '../django/commands.js'
-import {ExecutorError} from './executor.js'
+import {RollbackError} from '../errors.js'
 import type {Deadline} from './process.js'
 
 /** Between SIGTERM and SIGKILL, in the target and locally. */
@@ -51,14 +51,13 @@ export function describeLimit(seconds: number): string {
 }
 
 /** The command ran into command-timeout and was stopped. */
-export class CommandTimeoutError extends ExecutorError {
+export class CommandTimeoutError extends RollbackError {
   constructor(
     readonly command: string,
     readonly seconds: number,
     readonly detail: string
   ) {
-    super(`${command} was stopped after ${describeLimit(seconds)} (command-timeout): ${detail}`)
-    this.name = 'CommandTimeoutError'
+    super('command-timeout', `${command} was stopped after ${describeLimit(seconds)} (command-timeout): ${detail}`)
   }
 }
 
@@ -104,7 +103,7 @@ export function targetDetail(where: string, inTarget: boolean, clientKilled: boo
   return `only the client on the runner could be stopped: ${where} has no \`timeout\` command (coreutils or BusyBox), so the process may still be running there. Check (e.g. ps) that no manage.py process is left before running again`
 }
 
-/** A command line for messages: our scripts' bootstrap (rollback.py, history.py on stdin) shortened. */
+/** A command line for messages: our scripts' bootstrap (the scripts of src/django/ on stdin) shortened. */
 export function commandForMessage(argv: string[]): string {
   if (argv[argv.length - 1] !== BOOTSTRAP) return displayCommand(argv)
   const shell = argv.lastIndexOf('shell')

@@ -4,11 +4,17 @@
  * deployment after the release's latest deployment there. Everything the
  * database applied from then on came with later releases.
  *
- * Plain REST over Node's fetch at GITHUB_API_URL, so GitHub Enterprise Server
- * works and no client library is bundled.
+ * Through @actions/github's octokit at GITHUB_API_URL (so GitHub Enterprise
+ * Server works), which sends every request through the runner's proxy:
+ * HTTPS_PROXY (HTTP_PROXY for an http:// API URL), except for NO_PROXY hosts
+ * and loopback addresses. @actions/github decides that once, when it is
+ * imported, for the GITHUB_API_URL of that moment; the target's apiUrl is read
+ * from the same variable, so the decision is the one for this URL.
  */
+import {getOctokit} from '@actions/github'
 import type {Cutoff, DeploymentsTarget} from '../config.js'
 import {parseCutoff} from '../cutoff.js'
+import {RollbackError} from '../errors.js'
 
 export interface DeploymentRef {
   id: number
@@ -37,13 +43,7 @@ export interface DeploymentsResolution {
   tagSha: string | null
 }
 
-/** The deployments could not decide a cutoff; the message names the input or permission and what to do. */
-export class DeploymentsError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'DeploymentsError'
-  }
-}
+type Octokit = ReturnType<typeof getOctokit>
 
 /** The fields of GitHub's deployment object this module reads. */
 interface ApiDeployment {
@@ -56,17 +56,19 @@ interface ApiDeployment {
   url: string
 }
 
-interface ApiResponse {
+/** What octokit throws (@octokit/request-error's RequestError), duck-typed: that package is not a dependency of ours. */
+interface RequestError extends Error {
   status: number
-  headers: Headers
-  /** Parsed JSON, or the raw text when the body is not JSON (a proxy's error page). */
-  body: unknown
+  /** Absent when no answer came: the request never reached the API (network, proxy, timeout). */
+  response?: {headers: Record<string, string | undefined>; data: unknown}
 }
 
 const PER_PAGE = 100
-const RECENT_SHOWN = 10
+const RELEASES_SHOWN = 10
 const REQUEST_TIMEOUT_MS = 30_000
-const REPOSITORY = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/
+const API_VERSION = '2022-11-28'
+/** The same pattern octokit's paginate follows, so the check below looks at the page it will request. */
+const NEXT_LINK = /<([^<>]+)>;\s*rel="next"/
 
 export async function resolveFromDeployments(t: DeploymentsTarget, log: (line: string) => void = () => {}): Promise<DeploymentsResolution> {
   try {
@@ -74,7 +76,7 @@ export async function resolveFromDeployments(t: DeploymentsTarget, log: (line: s
   } catch (error) {
     // Belt and braces: no path is meant to print the token, but nothing that leaves here may carry it.
     const e = error as {message?: unknown} | undefined
-    if (t.token && typeof e?.message === 'string' && e.message.includes(t.token)) {
+    if (typeof e?.message === 'string' && e.message.includes(t.token)) {
       e.message = e.message.split(t.token).join('***')
     }
     throw error
@@ -82,233 +84,230 @@ export async function resolveFromDeployments(t: DeploymentsTarget, log: (line: s
 }
 
 async function resolve(t: DeploymentsTarget, log: (line: string) => void): Promise<DeploymentsResolution> {
-  const tag = t.version.trim().replace(/^refs\/tags\//, '')
-  if (!tag) throw new DeploymentsError('target-version is empty: expected a release tag such as v2.150.0')
-  if (!t.environment)
-    throw new DeploymentsError('environment is empty: name the GitHub environment the releases are deployed to, e.g. production')
-  if (!REPOSITORY.test(t.repository)) {
-    throw new DeploymentsError(
-      `deployments-repository ${JSON.stringify(t.repository)} is not valid: expected owner/name (default: the workflow's repository, GITHUB_REPOSITORY)`
-    )
-  }
-  const api = new GitHubApi(t.apiUrl, t.token)
+  const tag = t.version.replace(/^refs\/tags\//, '')
+  const [owner, repo] = t.repository.split('/')
+  const octokit = client(t)
 
-  const tagSha = await resolveTagSha(api, t.repository, tag, log)
+  const tagSha = await resolveTagSha(octokit, t, tag, log)
   const isRelease = (d: ApiDeployment): boolean => d.ref === tag || d.ref === `refs/tags/${tag}` || (tagSha !== null && d.sha === tagSha)
 
-  const environmentQuery = `environment=${encodeURIComponent(t.environment)}&per_page=${PER_PAGE}`
-  let url: string | null = api.url(`/repos/${t.repository}/deployments?${environmentQuery}`)
-  const recent: ApiDeployment[] = []
+  const origin = new URL(t.apiUrl).origin
+  const pages = octokit.paginate.iterator(octokit.rest.repos.listDeployments, {owner, repo, environment: t.environment, per_page: PER_PAGE})
+  /** Distinct refs, newest first, for the message when the release is not among them. */
+  const releases: string[] = []
   const followed = new Set<string>()
   let newer: ApiDeployment | null = null // in the API's newest-first order, the one just before the current
   let count = 0
-  for (let page = 1; url; page++) {
-    followed.add(url)
-    const response = await api.get(url)
-    if (response.status !== 200) throw deploymentsListError(response, t)
-    const deployments = response.body as ApiDeployment[]
-    log(`Deployments of ${JSON.stringify(t.environment)} in ${t.repository}, page ${page}: ${deployments.length}`)
-    for (const deployment of deployments) {
-      if (isRelease(deployment)) {
-        // The API lists newest first, so the first match is the latest deployment of the release
-        // and the one listed just before it is the first deployment after it: no need to read further.
-        const target = toRef(deployment)
-        const next = newer ? toRef(newer) : null
-        const cutoff = next ? parseCutoff(next.createdAt, `created_at of deployment ${next.id}`) : null
-        log(`${tag} was last deployed to ${t.environment} as deployment ${target.id} (${target.ref}) at ${target.createdAt}`)
-        log(
-          next
-            ? `The next deployment, ${next.id} (${next.ref}), was created at ${next.createdAt}: that is the cutoff`
-            : `Nothing was deployed to ${t.environment} after it`
-        )
-        return {version: tag, environment: t.environment, repository: t.repository, target, next, cutoff, tagSha}
+  let page = 0
+  try {
+    for await (const response of pages) {
+      page++
+      followed.add(response.url)
+      const deployments = response.data as ApiDeployment[]
+      log(`Deployments of ${JSON.stringify(t.environment)} in ${t.repository}, page ${page}: ${deployments.length}`)
+      for (const deployment of deployments) {
+        if (isRelease(deployment)) {
+          // The API lists newest first, so the first match is the latest deployment of the release
+          // and the one listed just before it is the first deployment after it: no need to read further.
+          const target = toRef(deployment)
+          const next = newer ? toRef(newer) : null
+          const cutoff = next ? parseCutoff(next.createdAt, `created_at of deployment ${next.id}`) : null
+          log(`${tag} was last deployed to ${t.environment} as deployment ${target.id} (${target.ref}) at ${target.createdAt}`)
+          log(
+            next
+              ? `The next deployment, ${next.id} (${next.ref}), was created at ${next.createdAt}: that is the cutoff`
+              : `Nothing was deployed to ${t.environment} after it`
+          )
+          return {version: tag, environment: t.environment, repository: t.repository, target, next, cutoff, tagSha}
+        }
+        newer = deployment
+        count++
+        const release = deployment.ref.replace(/^refs\/tags\//, '')
+        if (releases.length < RELEASES_SHOWN && !releases.includes(release)) releases.push(release)
       }
-      newer = deployment
-      count++
-      if (recent.length < RECENT_SHOWN) recent.push(deployment)
+      // Checked before paginate requests the next page: it would send the token to any URL the Link header names.
+      const next = NEXT_LINK.exec(response.headers.link ?? '')?.[1]
+      if (next && new URL(next).origin !== origin) {
+        throw new RollbackError(
+          'target',
+          `The GitHub API's next page is on another host (${new URL(next).origin}, not ${origin}); not sending the token there`
+        )
+      }
+      if (next && followed.has(next)) {
+        throw new RollbackError(
+          'target',
+          `The GitHub API's Link header points back to a page already read (${next}); cannot list the deployments reliably`
+        )
+      }
     }
-    url = api.nextPage(response.headers.get('link'))
-    if (url && followed.has(url))
-      throw new DeploymentsError(
-        `The GitHub API's Link header points back to a page already read (${url}); cannot list the deployments reliably`
-      )
+  } catch (error) {
+    throw isRequestError(error) ? deploymentsListError(error, t) : error
   }
 
-  if (count === 0) throw await noDeploymentsError(api, t)
-  const shown = recent.map(d => `  ${d.ref} (${d.sha.slice(0, 7)}), ${d.created_at}`).join('\n')
-  throw new DeploymentsError(
+  if (count === 0) throw await noDeploymentsError(octokit, t)
+  throw new RollbackError(
+    'target',
     `target-version ${tag} was never deployed to environment ${JSON.stringify(t.environment)} of ${t.repository}: ` +
       `none of its ${count} deployments has ref ${tag} or refs/tags/${tag}` +
       (tagSha ? ` or the tag's commit ${tagSha}` : ' (the tag was not found, so commits could not be compared)') +
-      `. The most recent deployments there:\n${shown}\n` +
+      `; the releases deployed there most recently are ${releases.join(', ')}. ` +
       'Use one of these releases, or target-datetime with the time to roll back to.'
   )
 }
 
+function client(t: DeploymentsTarget): Octokit {
+  // No `request` option here: it would replace, not extend, @actions/github's, which carries the proxy-aware fetch.
+  const octokit = getOctokit(t.token, {baseUrl: t.apiUrl, userAgent: 'django-migration-rollback-action'})
+  octokit.hook.before('request', options => {
+    // A fresh signal per request (paginate's later pages too); new objects, as octokit shares these between requests.
+    options.request = {...options.request, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)}
+    options.headers = {...options.headers, 'x-github-api-version': API_VERSION}
+  })
+  return octokit
+}
+
 /** The tag's commit, so a release deployed by sha or from a branch at that commit still matches. */
-async function resolveTagSha(api: GitHubApi, repository: string, tag: string, log: (line: string) => void): Promise<string | null> {
-  const path = tag.split('/').map(encodeURIComponent).join('/')
-  const response = await api.get(api.url(`/repos/${repository}/commits/${path}`))
-  if (response.status === 200) {
-    const sha = (response.body as {sha?: unknown}).sha
+async function resolveTagSha(octokit: Octokit, t: DeploymentsTarget, tag: string, log: (line: string) => void): Promise<string | null> {
+  const [owner, repo] = t.repository.split('/')
+  let status: number
+  let message: string
+  try {
+    // {+ref}: a slash in the tag stays a path separator, as GitHub expects, instead of becoming %2F.
+    const response = await octokit.request('GET /repos/{owner}/{repo}/commits/{+ref}', {owner, repo, ref: tag})
+    const sha = (response.data as {sha?: unknown}).sha
     if (typeof sha === 'string') {
       log(`Tag ${tag} is commit ${sha}`)
       return sha
     }
+    status = response.status
+    message = '(no sha in the answer)'
+  } catch (error) {
+    if (!isRequestError(error)) throw error
+    const fatal = commonApiError(error, t)
+    if (fatal) throw fatal
+    // 404/422: no such tag (or the token cannot read contents). Deployments by ref can still match.
+    if (![403, 404, 409, 422].includes(error.status)) throw unexpectedStatus(error, `GET /repos/${t.repository}/commits/${tag}`)
+    status = error.status
+    message = messageOf(error)
   }
-  // 404/422: no such tag (or the token cannot read contents). Deployments by ref can still match.
-  if ([200, 403, 404, 409, 422].includes(response.status)) {
-    log(
-      `Could not resolve tag ${tag} to a commit (HTTP ${response.status}: ${messageOf(response)}); matching deployments by ref only (matching by commit needs the tag and \`contents: read\`)`
-    )
-    return null
-  }
-  throw unexpectedStatus(response, `GET /repos/${repository}/commits/${path}`)
+  log(
+    `Could not resolve tag ${tag} to a commit (HTTP ${status}: ${message}); matching deployments by ref only (matching by commit needs the tag and \`contents: read\`)`
+  )
+  return null
 }
 
-function deploymentsListError(response: ApiResponse, t: DeploymentsTarget): DeploymentsError {
-  if (response.status === 403 || response.status === 404) {
-    return new DeploymentsError(
-      `Cannot list the deployments of ${t.repository} (HTTP ${response.status}: ${messageOf(response)}). ` +
+function deploymentsListError(error: RequestError, t: DeploymentsTarget): RollbackError {
+  const fatal = commonApiError(error, t)
+  if (fatal) return fatal
+  if (error.status === 403 || error.status === 404) {
+    return new RollbackError(
+      'target',
+      `Cannot list the deployments of ${t.repository} (HTTP ${error.status}: ${messageOf(error)}). ` +
         'The token in github-token needs read access to deployments: add `deployments: read` to the permissions: ' +
         'block of the workflow or job (with `contents: read` to resolve the tag), e.g.\n' +
         '  permissions:\n    contents: read\n    deployments: read\n' +
-        (response.status === 404 ? `Check also that deployments-repository ${JSON.stringify(t.repository)} is spelled owner/name. ` : '') +
+        (error.status === 404 ? `Check also that deployments-repository ${JSON.stringify(t.repository)} is spelled owner/name. ` : '') +
         "The default token (github.token) only reaches the workflow's own repository; for another repository pass a token that can read it."
     )
   }
-  return unexpectedStatus(response, `GET /repos/${t.repository}/deployments`)
+  return unexpectedStatus(error, `GET /repos/${t.repository}/deployments`)
 }
 
 /** No deployment at all in the environment: usually a misspelled (or differently cased) environment name. */
-async function noDeploymentsError(api: GitHubApi, t: DeploymentsTarget): Promise<DeploymentsError> {
+async function noDeploymentsError(octokit: Octokit, t: DeploymentsTarget): Promise<RollbackError> {
+  const [owner, repo] = t.repository.split('/')
   let others = ''
   // One extra request, with the permission already proven, to name the environments that do have deployments.
-  const response = await api.get(api.url(`/repos/${t.repository}/deployments?per_page=${PER_PAGE}`)).catch(() => null)
-  if (response?.status === 200) {
-    const names = [...new Set((response.body as ApiDeployment[]).map(d => d.environment))]
+  const response = await octokit.rest.repos.listDeployments({owner, repo, per_page: PER_PAGE}).catch(() => null)
+  if (response) {
+    const names = [...new Set(response.data.map(d => d.environment))]
     const sameButCase = names.find(name => name.toLowerCase() === t.environment.toLowerCase())
     if (sameButCase) others = ` Did you mean ${JSON.stringify(sameButCase)}?`
     else if (names.length) others = ` Recent deployments went to: ${names.map(n => JSON.stringify(n)).join(', ')}.`
   }
-  return new DeploymentsError(
+  return new RollbackError(
+    'target',
     `Environment ${JSON.stringify(t.environment)} of ${t.repository} has no deployments.${others} ` +
       'Set environment to the exact name the deploy workflow uses in its `environment:` key (names are case-sensitive, ' +
       'as GitHub creates them from that key), or set deployments-repository if the deployments are recorded in another repository.'
   )
 }
 
-function unexpectedStatus(response: ApiResponse, request: string): DeploymentsError {
-  return new DeploymentsError(
-    `The GitHub API answered ${request} with HTTP ${response.status}: ${messageOf(response)}. ` +
+/** What no caller can handle, whichever the request: no answer, bad credentials, rate limits. */
+function commonApiError(error: RequestError, t: DeploymentsTarget): RollbackError | undefined {
+  if (!error.response) {
+    const host = URL.canParse(t.apiUrl) ? new URL(t.apiUrl).host : JSON.stringify(t.apiUrl)
+    return new RollbackError(
+      'target',
+      `Could not reach the GitHub API at ${host} (${networkReason(error)}). ` +
+        `The API URL comes from GITHUB_API_URL (${t.apiUrl}): on github.com it is https://api.github.com, ` +
+        'on GitHub Enterprise Server https://HOST/api/v3, and the runner must be able to reach that host ' +
+        '(through the proxy in HTTPS_PROXY, HTTP_PROXY for an http:// URL, if the runner has one; NO_PROXY hosts are reached directly).'
+    )
+  }
+  const headers = error.response.headers
+  if (error.status === 401) {
+    return new RollbackError(
+      'target',
+      `GitHub rejected github-token (HTTP 401: ${messageOf(error)}): it is invalid or expired. ` +
+        'Leave github-token at its default (${{ github.token }}) or pass a valid token from a secret.'
+    )
+  }
+  if (error.status === 403 || error.status === 429) {
+    const reset = Number(headers['x-ratelimit-reset'])
+    const retryAfter = headers['retry-after']
+    if (headers['x-ratelimit-remaining'] === '0') {
+      const when = Number.isFinite(reset) && reset > 0 ? new Date(reset * 1000).toISOString() : 'within the hour'
+      return new RollbackError(
+        'target',
+        `The GitHub API rate limit for github-token is used up (HTTP ${error.status}: ${messageOf(error)}); it resets at ${when}. Run again after that.`
+      )
+    }
+    if (retryAfter || /secondary rate limit/i.test(messageOf(error))) {
+      return new RollbackError(
+        'target',
+        `The GitHub API's secondary rate limit stopped the request (HTTP ${error.status}: ${messageOf(error)}); run again after ${retryAfter ?? 'a few'} seconds.`
+      )
+    }
+  }
+  return undefined
+}
+
+function unexpectedStatus(error: RequestError, request: string): RollbackError {
+  return new RollbackError(
+    'target',
+    `The GitHub API answered ${request} with HTTP ${error.status}: ${messageOf(error)}. ` +
       'Try again; if it persists, check GITHUB_API_URL and the GitHub status page.'
   )
 }
 
-function messageOf(response: ApiResponse): string {
-  const body = response.body
+/** GitHub's own message from the error body, or the start of a non-JSON body (a proxy's error page). */
+function messageOf(error: RequestError): string {
+  const body = error.response?.data
   if (body && typeof body === 'object' && typeof (body as {message?: unknown}).message === 'string') {
     return (body as {message: string}).message
   }
   return typeof body === 'string' && body ? body.slice(0, 200) : '(no message)'
 }
 
+function isRequestError(error: unknown): error is RequestError {
+  const e = error as {name?: unknown; status?: unknown} | null
+  return e?.name === 'HttpError' && typeof e.status === 'number'
+}
+
 function toRef(d: ApiDeployment): DeploymentRef {
   return {id: d.id, ref: d.ref, sha: d.sha, createdAt: d.created_at, creator: d.creator?.login ?? null, url: d.url}
 }
 
-/** GET with GitHub's headers. Throws DeploymentsError for what no caller can handle: network, bad credentials, rate limits. */
-class GitHubApi {
-  private readonly base: URL
-
-  constructor(
-    apiUrl: string,
-    private readonly token: string
-  ) {
-    try {
-      this.base = new URL(apiUrl.replace(/\/+$/, ''))
-    } catch {
-      throw new DeploymentsError(
-        `GITHUB_API_URL ${JSON.stringify(apiUrl)} is not a URL: expected https://api.github.com or, on GitHub Enterprise Server, https://HOST/api/v3`
-      )
-    }
+/** The innermost cause says what happened (octokit's and fetch's wrappers say "fetch failed", "Request was cancelled"). */
+function networkReason(error: RequestError): string {
+  let reason = error.message
+  // Duck-typed: fetch's errors can come from another realm, where `instanceof Error` fails (e.g. under jest's VM).
+  type Cause = {name?: unknown; code?: unknown; message?: unknown; cause?: unknown}
+  for (let cause = error.cause as Cause | undefined, depth = 0; cause && depth < 8; cause = cause.cause as Cause | undefined, depth++) {
+    if (cause.name === 'TimeoutError') return `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`
+    if (typeof cause.message === 'string' && cause.message) reason = cause.message
+    else if (typeof cause.code === 'string') reason = cause.code
   }
-
-  url(path: string): string {
-    return `${this.base.href.replace(/\/+$/, '')}${path}`
-  }
-
-  /** The `rel="next"` page; only on the API's own origin, since the token goes with it. */
-  nextPage(link: string | null): string | null {
-    for (const part of (link ?? '').split(',')) {
-      const match = /<([^>]+)>\s*;\s*rel="([^"]+)"/.exec(part)
-      if (!match || !match[2].split(/\s+/).includes('next')) continue
-      if (new URL(match[1]).origin !== this.base.origin) {
-        throw new DeploymentsError(
-          `The GitHub API's next page is on another host (${new URL(match[1]).origin}, not ${this.base.origin}); not sending the token there`
-        )
-      }
-      return match[1]
-    }
-    return null
-  }
-
-  async get(url: string): Promise<ApiResponse> {
-    let response: Response
-    try {
-      response = await fetch(url, {
-        headers: {
-          Authorization: `Bearer ${this.token}`,
-          Accept: 'application/vnd.github+json',
-          'X-GitHub-Api-Version': '2022-11-28',
-          'User-Agent': 'django-migration-rollback-action'
-        },
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS)
-      })
-    } catch (error) {
-      throw new DeploymentsError(
-        `Could not reach the GitHub API at ${this.base.host} (${networkReason(error)}). ` +
-          `The API URL comes from GITHUB_API_URL (${this.base.href}): on github.com it is https://api.github.com, ` +
-          'on GitHub Enterprise Server https://HOST/api/v3, and the runner must be able to reach that host.'
-      )
-    }
-    const text = await response.text()
-    let body: unknown = text
-    try {
-      body = JSON.parse(text)
-    } catch {
-      // Not JSON: keep the text for the message.
-    }
-    const result = {status: response.status, headers: response.headers, body}
-    if (response.status === 401) {
-      throw new DeploymentsError(
-        `GitHub rejected github-token (HTTP 401: ${messageOf(result)}): it is invalid or expired. ` +
-          'Leave github-token at its default (${{ github.token }}) or pass a valid token from a secret.'
-      )
-    }
-    if (response.status === 403 || response.status === 429) {
-      const remaining = response.headers.get('x-ratelimit-remaining')
-      const reset = Number(response.headers.get('x-ratelimit-reset'))
-      const retryAfter = response.headers.get('retry-after')
-      if (remaining === '0') {
-        const when = Number.isFinite(reset) && reset > 0 ? new Date(reset * 1000).toISOString() : 'within the hour'
-        throw new DeploymentsError(
-          `The GitHub API rate limit for github-token is used up (HTTP ${response.status}: ${messageOf(result)}); it resets at ${when}. Run again after that.`
-        )
-      }
-      if (retryAfter || /secondary rate limit/i.test(messageOf(result))) {
-        throw new DeploymentsError(
-          `The GitHub API's secondary rate limit stopped the request (HTTP ${response.status}: ${messageOf(result)}); run again after ${retryAfter ?? 'a few'} seconds.`
-        )
-      }
-    }
-    return result
-  }
-}
-
-function networkReason(error: unknown): string {
-  // Duck-typed: fetch's errors come from Node's own realm, where `instanceof Error` can fail (e.g. under jest's VM).
-  const e = error as {name?: string; message?: string; cause?: {code?: string; message?: string}} | undefined
-  if (e?.name === 'TimeoutError') return `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`
-  return e?.cause?.message ?? e?.cause?.code ?? e?.message ?? String(error)
+  return reason
 }

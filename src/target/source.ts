@@ -4,6 +4,7 @@
  * selectFromSource (pure) splits the django_migrations rows into S (what the
  * release does not have) and the rest.
  */
+import {RollbackError} from '../errors.js'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import type {MigrationRow} from '../history.js'
@@ -13,12 +14,7 @@ import {newestFirst} from '../plan.js'
 export type SourceMigrations = Map<string, Set<string>>
 
 /** The source cannot be used; the message says what to fix. */
-export class SourceError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'SourceError'
-  }
-}
+export const sourceError = (message: string): RollbackError => new RollbackError('target', message)
 
 export interface SourceFolder {
   /** The app's folder (the parent of `migrations`), relative to the root, `/`-separated. */
@@ -53,9 +49,8 @@ const SKIP = new Set(['node_modules', '__pycache__', 'site-packages', 'dist-pack
 /**
  * What Django's MigrationLoader loads from a migrations package: every module
  * (pkgutil.iter_modules: here `*.py`) whose name does not start with `_` or
- * `~`. Issue 4 says `NNNN_*.py`; Django's rule is the one that decides what the
- * release has (`0001-initial.py`-style or unnumbered names load too), so it is
- * the one used.
+ * `~`. Not only `NNNN_*.py`: Django's rule decides what the release has
+ * (`0001-initial.py`-style or unnumbered names load too), so it is the one used.
  */
 function migrationName(file: string): string | undefined {
   if (!file.endsWith('.py')) return undefined
@@ -95,8 +90,8 @@ function fixHint(root: string): string {
 export async function scanSource(root: string): Promise<SourceScan> {
   const abs = path.resolve(root)
   const stat = await fs.stat(abs).catch(() => undefined)
-  if (!stat) throw new SourceError(`target-source ${root} does not exist. ${fixHint(root)}`)
-  if (!stat.isDirectory()) throw new SourceError(`target-source ${root} is not a directory. ${fixHint(root)}`)
+  if (!stat) throw sourceError(`target-source ${root} does not exist. ${fixHint(root)}`)
+  if (!stat.isDirectory()) throw sourceError(`target-source ${root} is not a directory. ${fixHint(root)}`)
 
   const found: {appDir: string; names: string[]}[] = []
   async function walk(dir: string): Promise<void> {
@@ -135,7 +130,7 @@ export async function scanSource(root: string): Promise<SourceScan> {
     const labelFrom = label ? 'apps.py' : 'folder'
     const other = where.get(app)
     if (other !== undefined) {
-      throw new SourceError(
+      throw sourceError(
         `target-source ${root}: two migrations folders have the app label "${app}": ${other}/migrations and ` +
           `${rel}/migrations. Django refuses duplicate labels; give one of them a distinct \`label = "..."\` ` +
           "in its apps.py AppConfig (as the release does), or point target-source at the release's own checkout"
@@ -147,7 +142,7 @@ export async function scanSource(root: string): Promise<SourceScan> {
     migrations.set(app, new Set(names))
   }
   if (!folders.some(f => (migrations.get(f.app)?.size ?? 0) > 0)) {
-    throw new SourceError(`target-source ${root} holds no Django migrations (no */migrations/ with __init__.py). ${fixHint(root)}`)
+    throw sourceError(`target-source ${root} holds no Django migrations (no */migrations/ with __init__.py). ${fixHint(root)}`)
   }
 
   // A squashed migration's file replaces the files of the migrations it stands

@@ -1,5 +1,6 @@
 /**
- * src/django/rollback.py against the real Django project (__tests__/fixtures/django-project)
+ * The rollback script (src/django/rollback/, sent as the action sends it: support/django-project.ts
+ * runRollbackScript) against the real Django project (__tests__/fixtures/django-project)
  * and a real PostgreSQL: deploy release X, cutoff = now(), deploy B, roll back.
  * The whole suite runs once per Django version (support/python.ts djangoPythons()).
  */

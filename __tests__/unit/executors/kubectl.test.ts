@@ -4,7 +4,8 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type {KubectlConfig} from '../../../src/config.js'
-import {ExecutorError, type Executor} from '../../../src/executors/executor.js'
+import {RollbackError} from '../../../src/errors.js'
+import type {Executor} from '../../../src/executors/executor.js'
 import {createKubectlExecutor, KubectlExecutor} from '../../../src/executors/kubectl.js'
 import {startKubeApiServer, type KubeApiServer} from '../../support/kube-api-server.js'
 
@@ -31,7 +32,7 @@ const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rollback-kube-home-'))
 const savedEnv = {HOME: process.env.HOME, KUBECONFIG: process.env.KUBECONFIG}
 
 function config(overrides: Partial<KubectlConfig> = {}): KubectlConfig {
-  return {resource: 'deployment/api', kubeconfig: api.kubeconfig, ...overrides}
+  return {kind: 'kubectl', resource: {kind: 'deployment', name: 'api'}, kubeconfig: api.kubeconfig, ...overrides}
 }
 
 async function open(overrides: Partial<KubectlConfig> = {}): Promise<KubectlExecutor> {
@@ -44,7 +45,7 @@ async function failure(promise: Promise<unknown>): Promise<string> {
   try {
     await promise
   } catch (error) {
-    expect(error).toBeInstanceOf(ExecutorError)
+    expect(error).toBeInstanceOf(RollbackError)
     const message = (error as Error).message
     expect(message).not.toContain(api.token)
     return message
@@ -113,10 +114,10 @@ describe('resolving the resource to one running pod', () => {
   })
 
   test('statefulset/NAME and pod/NAME', async () => {
-    const sts = await open({resource: 'statefulset/db', namespace: 'default'})
+    const sts = await open({resource: {kind: 'statefulset', name: 'db'}, namespace: 'default'})
     expect(sts.pod).toBe('db-0')
     expect((await sts.exec([PY, '-c', 'import os; print(os.environ["ROLLBACK_TEST_VALUE"])'])).stdout).toBe('statefulset pod\n')
-    const pod = await open({resource: 'pod/api-old-1', container: 'api'})
+    const pod = await open({resource: {kind: 'pod', name: 'api-old-1'}, container: 'api'})
     expect(pod.where).toBe('kubectl exec -n default api-old-1 -c api')
     expect((await pod.exec([PY, '-c', 'import os; print(os.environ["ROLLBACK_TEST_VALUE"])'])).stdout).toBe('old pod\n')
   })
@@ -185,7 +186,7 @@ describe('errors carry the fix', () => {
     expect(await failure(createKubectlExecutor(config()))).toMatch(/lack "list" on pods in namespace/)
     api.deny.length = 0
     api.deny.push({verb: 'get', resource: 'pods'})
-    const message = await failure(createKubectlExecutor(config({resource: 'pod/api-old-1'})))
+    const message = await failure(createKubectlExecutor(config({resource: {kind: 'pod', name: 'api-old-1'}})))
     expect(message).toMatch(/lack "get" on pods in namespace .*needs "get" on pods and "create" on pods\/exec\.$/s)
   })
 
@@ -196,20 +197,20 @@ describe('errors carry the fix', () => {
   })
 
   test('resource not found, pod not found', async () => {
-    expect(await failure(createKubectlExecutor(config({resource: 'deployment/nope'})))).toMatch(
+    expect(await failure(createKubectlExecutor(config({resource: {kind: 'deployment', name: 'nope'}})))).toMatch(
       /deployment\/nope was not found in namespace .*deployments\.apps "nope" not found.*Check kubectl-resource and kubectl-namespace/s
     )
-    expect(await failure(createKubectlExecutor(config({resource: 'pod/nope'})))).toMatch(
+    expect(await failure(createKubectlExecutor(config({resource: {kind: 'pod', name: 'nope'}})))).toMatch(
       /pod\/nope was not found in namespace the kubeconfig's default namespace .*pods "nope" not found/s
     )
-    expect(await failure(createKubectlExecutor(config({resource: 'pod/api-new-2', namespace: 'prod'})))).toMatch(
+    expect(await failure(createKubectlExecutor(config({resource: {kind: 'pod', name: 'api-new-2'}, namespace: 'prod'})))).toMatch(
       /Namespace prod does not exist: .*namespaces "prod" not found.*Check kubectl-namespace/s
     )
   })
 
   test('the chosen pod goes away during the run', async () => {
     api.pods.push({name: 'api-temp-9', containers: ['api']})
-    const executor = await open({resource: 'pod/api-temp-9'})
+    const executor = await open({resource: {kind: 'pod', name: 'api-temp-9'}})
     api.pods.splice(
       api.pods.findIndex(p => p.name === 'api-temp-9'),
       1
@@ -224,13 +225,13 @@ describe('errors carry the fix', () => {
   })
 
   test('no running pod', async () => {
-    expect(await failure(createKubectlExecutor(config({resource: 'deployment/worker'})))).toMatch(
+    expect(await failure(createKubectlExecutor(config({resource: {kind: 'deployment', name: 'worker'}})))).toMatch(
       /No running pod for deployment\/worker: its pods are worker-1 \(Pending\)\./
     )
-    expect(await failure(createKubectlExecutor(config({resource: 'deployment/idle'})))).toMatch(
+    expect(await failure(createKubectlExecutor(config({resource: {kind: 'deployment', name: 'idle'}})))).toMatch(
       /No running pod for deployment\/idle: it selects no pods \(scaled to 0\?\)/
     )
-    expect(await failure(createKubectlExecutor(config({resource: 'pod/done-1'})))).toMatch(
+    expect(await failure(createKubectlExecutor(config({resource: {kind: 'pod', name: 'done-1'}})))).toMatch(
       /No running pod: done-1 \(Succeeded\) is not running/
     )
   })
@@ -252,15 +253,10 @@ describe('errors carry the fix', () => {
     }
   })
 
-  test('bad kubectl-resource', async () => {
-    expect(await failure(createKubectlExecutor(config({resource: 'service/api'})))).toMatch(/kubectl-resource must be deployment\/NAME/)
-    expect(await failure(createKubectlExecutor(config({resource: 'api'})))).toMatch(/kubectl-resource must be/)
-  })
-
   test('no secret-file directory is left after failures', async () => {
     const base = os.tmpdir()
     const before = new Set(fs.readdirSync(base).filter(n => n.startsWith('django-rollback-')))
-    await failure(createKubectlExecutor(config({resource: 'deployment/nope'})))
+    await failure(createKubectlExecutor(config({resource: {kind: 'deployment', name: 'nope'}})))
     const after = fs.readdirSync(base).filter(n => n.startsWith('django-rollback-') && !before.has(n))
     expect(after).toEqual([])
   })

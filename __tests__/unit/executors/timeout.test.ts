@@ -13,7 +13,8 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import type {SshConfig} from '../../../src/config.js'
-import {ExecutorError, type Executor} from '../../../src/executors/executor.js'
+import {RollbackError} from '../../../src/errors.js'
+import type {Executor} from '../../../src/executors/executor.js'
 import {createKubectlExecutor} from '../../../src/executors/kubectl.js'
 import {LocalExecutor} from '../../../src/executors/local.js'
 import {createSshExecutor} from '../../../src/executors/ssh.js'
@@ -170,7 +171,7 @@ describe('SSH', () => {
     opened.push(executor)
     const started = Date.now()
     const error = await rejection(executor.exec(['true']))
-    expect(error).toBeInstanceOf(ExecutorError)
+    expect(error).toBeInstanceOf(RollbackError)
     expect(error.message).toMatch(/rejected the key in ssh-private-key/)
     expect(log).toEqual([])
     expect(Date.now() - started).toBeLessThan(3000)
@@ -216,7 +217,11 @@ describe('kubectl', () => {
 
   test("command-timeout: `timeout` in the container ends the exec'd process", async () => {
     const marker = `ct-kube-${randomUUID()}`
-    const executor = await createKubectlExecutor({resource: 'pod/api-1', kubeconfig: api.kubeconfig}, undefined, {commandTimeoutSeconds: 2})
+    const executor = await createKubectlExecutor(
+      {kind: 'kubectl', resource: {kind: 'pod', name: 'api-1'}, kubeconfig: api.kubeconfig},
+      undefined,
+      {commandTimeoutSeconds: 2}
+    )
     opened.push(executor)
     const error = await rejection(executor.exec(sleeper(marker)))
     expect(error).toBeInstanceOf(CommandTimeoutError)
@@ -233,7 +238,7 @@ describe('kubectl', () => {
     expect(kubeconfig).not.toBe(api.kubeconfig)
     setTimeout(() => void proxy.listen(), 1200)
     try {
-      const executor = await createKubectlExecutor({resource: 'deployment/api', kubeconfig}, undefined, {
+      const executor = await createKubectlExecutor({kind: 'kubectl', resource: {kind: 'deployment', name: 'api'}, kubeconfig}, undefined, {
         retry: {...FAST_RETRY, log: l => log.push(l)}
       })
       opened.push(executor)
@@ -252,7 +257,7 @@ describe('kubectl', () => {
     try {
       const started = Date.now()
       const error = await rejection(
-        createKubectlExecutor({resource: 'deployment/api', kubeconfig: api.kubeconfig}, undefined, {
+        createKubectlExecutor({kind: 'kubectl', resource: {kind: 'deployment', name: 'api'}, kubeconfig: api.kubeconfig}, undefined, {
           retry: {...FAST_RETRY, log: l => log.push(l)}
         })
       )
@@ -267,9 +272,13 @@ describe('kubectl', () => {
   test('401 Unauthorized is not retried', async () => {
     const log: string[] = []
     const error = await rejection(
-      createKubectlExecutor({resource: 'pod/api-1', kubeconfig: api.kubeconfigWithToken('wrong-token')}, undefined, {
-        retry: {...FAST_RETRY, log: l => log.push(l)}
-      })
+      createKubectlExecutor(
+        {kind: 'kubectl', resource: {kind: 'pod', name: 'api-1'}, kubeconfig: api.kubeconfigWithToken('wrong-token')},
+        undefined,
+        {
+          retry: {...FAST_RETRY, log: l => log.push(l)}
+        }
+      )
     )
     expect(error.message).toMatch(/rejected the credentials/)
     expect(log).toEqual([])

@@ -9,7 +9,8 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type {MigrationRow} from '../../../src/history.js'
-import {SourceError, scanSource, selectFromSource, type SourceMigrations} from '../../../src/target/source.js'
+import {RollbackError} from '../../../src/errors.js'
+import {scanSource, selectFromSource, type SourceMigrations} from '../../../src/target/source.js'
 import {databaseAtRelease, deployFlagsmith, expectedApplied, flagsmithSourceManifest, flagsmithSourceTree} from '../../support/flagsmith.js'
 import {query} from '../../support/postgres.js'
 
@@ -121,7 +122,7 @@ describe('scanSource on generated Flagsmith source trees', () => {
     // Without its label, api/environments/permissions is "permissions", like api/permissions.
     put(path.join(root, 'api', 'environments', 'permissions', 'apps.py'), 'from django.apps import AppConfig\n')
     const error = await scanSource(root).catch((e: unknown) => e)
-    expect(error).toBeInstanceOf(SourceError)
+    expect(error).toBeInstanceOf(RollbackError)
     expect((error as Error).message).toContain('"permissions"')
     expect((error as Error).message).toContain('api/environments/permissions/migrations')
     expect((error as Error).message).toContain('api/permissions/migrations')
@@ -129,7 +130,7 @@ describe('scanSource on generated Flagsmith source trees', () => {
 
   it('says how to check the release out when the path is missing or holds no migrations', async () => {
     const missing = path.join(os.tmpdir(), 'rollback-no-such-checkout')
-    await expect(scanSource(missing)).rejects.toThrow(SourceError)
+    await expect(scanSource(missing)).rejects.toThrow(RollbackError)
     await expect(scanSource(missing)).rejects.toThrow(/does not exist.*actions\/checkout.*ref: v2\.150\.0.*path: /s)
     const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'rollback-source-'))
     tmpDirs.push(empty)

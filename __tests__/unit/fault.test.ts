@@ -1,5 +1,5 @@
 import type {DjangoReport, Hazard} from '../../src/django/commands.js'
-import {describeFailure, faultKind, hazardFix, hazardRows} from '../../src/failure.js'
+import {describeFault, faultKind, hazardFix, hazardRows} from '../../src/fault.js'
 
 const hazard = (overrides: Partial<Hazard> = {}): Hazard => ({
   migration: 'catalog.0002_product_name_nullable',
@@ -50,9 +50,9 @@ describe('hazardRows and hazardFix', () => {
   })
 })
 
-describe('describeFailure', () => {
+describe('describeFault', () => {
   it('matches the failing migration to its counted hazard', () => {
-    const failure = describeFailure(
+    const failure = describeFault(
       report(
         {
           message: 'IntegrityError: column "name" of relation "catalog_product" contains null values',
@@ -78,7 +78,7 @@ describe('describeFailure', () => {
   })
 
   it('a lock timeout points at the blocking session and lock-timeout', () => {
-    const failure = describeFailure(
+    const failure = describeFault(
       report({message: 'OperationalError: canceling statement due to lock timeout', sqlstate: '55P03', migration: 'a.b'}),
       2
     )
@@ -89,10 +89,10 @@ describe('describeFailure', () => {
   })
 
   it('a data fault with no matching hazard still says what to do; no error, no failure', () => {
-    const failure = describeFailure(report({message: 'DataError: x', sqlstate: '22P02', migration: 'a.b'}), 10)
+    const failure = describeFault(report({message: 'DataError: x', sqlstate: '22P02', migration: 'a.b'}), 10)
     expect(failure?.kind).toBe('data')
     expect(failure?.hazard).toBeNull()
     expect(failure?.fix).toMatch(/does not fit the earlier schema/)
-    expect(describeFailure(report(null), 10)).toBeNull()
+    expect(describeFault(report(null), 10)).toBeNull()
   })
 })

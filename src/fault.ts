@@ -5,10 +5,10 @@
  */
 import type {DjangoReport, Hazard, ScriptError} from './django/commands.js'
 
-export type FailureKind = 'lock-timeout' | 'data' | 'irreversible' | 'timeout' | 'error'
+export type FaultKind = 'lock-timeout' | 'data' | 'irreversible' | 'timeout' | 'error'
 
-export interface Failure {
-  kind: FailureKind
+export interface ScriptFault {
+  kind: FaultKind
   migration: string | null
   operation: string | null
   /** PostgreSQL's own message (first line), or the exception's. */
@@ -24,7 +24,7 @@ export interface Failure {
 }
 
 /** SQLSTATE -> kind. Class 22 (data exception) and 23 (integrity constraint violation) are faults of the data. */
-export function faultKind(sqlstate: string | null | undefined, exception?: string): FailureKind {
+export function faultKind(sqlstate: string | null | undefined, exception?: string): FaultKind {
   if (exception === 'CommandTimeout') return 'timeout'
   if (exception === 'IrreversibleError' || exception === '_StoppedBeforeIrreversible' || exception === 'NotImplementedError') {
     return 'irreversible'
@@ -87,7 +87,7 @@ function matchingHazard(report: DjangoReport, error: ScriptError): Hazard | null
   )
 }
 
-function fixFor(kind: FailureKind, hazard: Hazard | null, lockTimeoutSeconds: number): string {
+function fixFor(kind: FaultKind, hazard: Hazard | null, lockTimeoutSeconds: number): string {
   switch (kind) {
     case 'lock-timeout':
       return (
@@ -108,7 +108,7 @@ function fixFor(kind: FailureKind, hazard: Hazard | null, lockTimeoutSeconds: nu
   }
 }
 
-export function describeFailure(report: DjangoReport, lockTimeoutSeconds: number): Failure | null {
+export function describeFault(report: DjangoReport, lockTimeoutSeconds: number): ScriptFault | null {
   const error = report.error
   if (!error) return null
   const kind = faultKind(error.sqlstate, error.exception)

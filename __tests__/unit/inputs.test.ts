@@ -52,6 +52,25 @@ describe('readInputs', () => {
     }
   })
 
+  it('refuses a GITHUB_API_URL that is not a URL, naming it, before anything loads the GitHub client', () => {
+    const saved = process.env.GITHUB_API_URL
+    process.env.GITHUB_API_URL = 'api.github.com'
+    try {
+      const message = errorOf({
+        ...base,
+        'target-datetime': '',
+        'target-version': 'v2.150.0',
+        environment: 'production',
+        'github-token': 't',
+        'deployments-repository': 'a/b'
+      }).message
+      expect(message).toMatch(/^GITHUB_API_URL "api.github.com" is not a URL: expected the runner's API address/)
+    } finally {
+      if (saved === undefined) delete process.env.GITHUB_API_URL
+      else process.env.GITHUB_API_URL = saved
+    }
+  })
+
   it.each([
     [{'target-datetime': ''}, 'target-datetime and target-version are both empty'],
     [

@@ -54,5 +54,11 @@ export function readTarget(read: InputReader): Target {
     )
   }
   const apiUrl = (process.env.GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, '')
+  if (!/^https?:\/\//.test(apiUrl) || !URL.canParse(apiUrl)) {
+    throw inputError(
+      `GITHUB_API_URL ${JSON.stringify(apiUrl)} is not a URL: expected the runner's API address, such as https://api.github.com ` +
+        'or https://HOST/api/v3 on GitHub Enterprise Server (unset it to use api.github.com)'
+    )
+  }
   return {kind: 'deployments', version, environment, token, repository, apiUrl}
 }

@@ -9,9 +9,11 @@
  * HTTPS_PROXY (HTTP_PROXY for an http:// API URL), except for NO_PROXY hosts
  * and loopback addresses. @actions/github decides that once, when it is
  * imported, for the GITHUB_API_URL of that moment; the target's apiUrl is read
- * from the same variable, so the decision is the one for this URL.
+ * from the same variable, so the decision is the one for this URL. It is
+ * imported only here, when a deployment is to be looked up: at import it also
+ * parses GITHUB_API_URL, which inputs.ts has checked by then.
  */
-import {getOctokit} from '@actions/github'
+import type * as github from '@actions/github'
 import type {Cutoff, DeploymentsTarget} from '../config.js'
 import {parseCutoff} from '../cutoff.js'
 import {RollbackError} from '../errors.js'
@@ -43,7 +45,7 @@ export interface DeploymentsResolution {
   tagSha: string | null
 }
 
-type Octokit = ReturnType<typeof getOctokit>
+type Octokit = ReturnType<typeof github.getOctokit>
 
 /** The fields of GitHub's deployment object this module reads. */
 interface ApiDeployment {
@@ -86,7 +88,7 @@ export async function resolveFromDeployments(t: DeploymentsTarget, log: (line: s
 async function resolve(t: DeploymentsTarget, log: (line: string) => void): Promise<DeploymentsResolution> {
   const tag = t.version.replace(/^refs\/tags\//, '')
   const [owner, repo] = t.repository.split('/')
-  const octokit = client(t)
+  const octokit = await client(t)
 
   const tagSha = await resolveTagSha(octokit, t, tag, log)
   const isRelease = (d: ApiDeployment): boolean => d.ref === tag || d.ref === `refs/tags/${tag}` || (tagSha !== null && d.sha === tagSha)
@@ -155,7 +157,8 @@ async function resolve(t: DeploymentsTarget, log: (line: string) => void): Promi
   )
 }
 
-function client(t: DeploymentsTarget): Octokit {
+async function client(t: DeploymentsTarget): Promise<Octokit> {
+  const {getOctokit} = await import('@actions/github')
   // No `request` option here: it would replace, not extend, @actions/github's, which carries the proxy-aware fetch.
   const octokit = getOctokit(t.token, {baseUrl: t.apiUrl, userAgent: 'django-migration-rollback-action'})
   octokit.hook.before('request', options => {

@@ -21,28 +21,33 @@ const MODULE = '../../../src/target/deployments.js'
 /** What @actions/github reads, once, when it is imported, to choose the proxy (or none) for every request. */
 const PROXY_ENVIRONMENT = ['GITHUB_API_URL', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy']
 
-/** The module as imported under exactly `env` for the proxy variables (the others unset), which are then restored. */
-async function importUnder(env: Record<string, string>, isolated: boolean): Promise<typeof Deployments> {
-  const saved = PROXY_ENVIRONMENT.map(name => [name, process.env[name]] as const)
-  for (const name of PROXY_ENVIRONMENT) delete process.env[name]
-  Object.assign(process.env, env)
-  try {
-    if (!isolated) return await import(MODULE)
-    // A fresh @actions/github, whose proxy choice is made now, under env; the rest of the file keeps its own.
-    let loaded: typeof Deployments | undefined
-    await jest.isolateModulesAsync(async () => {
-      loaded = await import(MODULE)
-    })
-    return loaded!
-  } finally {
-    for (const [name, value] of saved) {
-      if (value === undefined) delete process.env[name]
-      else process.env[name] = value
+/**
+ * resolveFromDeployments run under exactly `env` for the proxy variables (the others unset), which are then
+ * restored. @actions/github is imported at the first lookup and chooses its proxy then: `isolated` gives that
+ * lookup a fresh @actions/github, whose choice is made under env; the rest of the file shares one made with none.
+ */
+async function importUnder(env: Record<string, string>, isolated: boolean): Promise<Pick<typeof Deployments, 'resolveFromDeployments'>> {
+  const resolveFromDeployments: typeof Deployments.resolveFromDeployments = async (...args) => {
+    const saved = PROXY_ENVIRONMENT.map(name => [name, process.env[name]] as const)
+    for (const name of PROXY_ENVIRONMENT) delete process.env[name]
+    Object.assign(process.env, env)
+    try {
+      if (!isolated) return await ((await import(MODULE)) as typeof Deployments).resolveFromDeployments(...args)
+      let result: DeploymentsResolution | undefined
+      await jest.isolateModulesAsync(async () => {
+        result = await ((await import(MODULE)) as typeof Deployments).resolveFromDeployments(...args)
+      })
+      return result!
+    } finally {
+      for (const [name, value] of saved) {
+        if (value === undefined) delete process.env[name]
+        else process.env[name] = value
+      }
     }
   }
+  return {resolveFromDeployments}
 }
 
-// Without proxy variables: a developer's HTTPS_PROXY would otherwise carry these requests to 127.0.0.1 to their proxy.
 const {resolveFromDeployments} = await importUnder({}, false)
 
 const TAGS = {

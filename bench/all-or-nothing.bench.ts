@@ -155,7 +155,7 @@ test('the cost of the transaction, of a trial, and of the loss figures on big ta
       ['what', 'wall time'],
       ["Django's migrate APP TARGET per app, each migration committed", fmt(stats(django), 's')],
       ["Django's MigrationExecutor.migrate(all targets), one call, no outer transaction", fmt(stats(djangoOneCall), 's')],
-      ['rollback.py, the same plan in one transaction', fmt(stats(oneTransaction), 's')],
+      ['the rollback script, the same plan in one transaction', fmt(stats(oneTransaction), 's')],
       ['one transaction over one executor call (median)', `${(stats(oneTransaction).median - stats(djangoOneCall).median).toFixed(2)} s`],
       ['whole action, dry run', fmt(stats(dry), 's')],
       ['whole action, dry run + trial', fmt(stats(trial), 's')],

@@ -10,11 +10,11 @@ import os from 'node:os'
 import path from 'node:path'
 import type {Config} from '../../src/config.js'
 import {parseCutoff} from '../../src/cutoff.js'
-import {parseDatabaseUrl} from '../../src/database.js'
 import type {DjangoReport, ScriptRequest} from '../../src/django/commands.js'
 import type {ExecOptions, ExecResult, Executor} from '../../src/executors/executor.js'
 import {run} from '../../src/main.js'
 import {parseOutputFile} from '../support/action.js'
+import {djangoReport, testConfig} from '../support/django-report.js'
 import {createDatabase, query} from '../support/postgres.js'
 
 const CUTOFF = '2024-05-01T11:00:00Z'
@@ -41,33 +41,13 @@ const applied = async (url: string): Promise<string[]> =>
 
 function report(request: ScriptRequest, overrides: Partial<DjangoReport> = {}): DjangoReport {
   const labels = request.after.map(r => `${r.app}.${r.name}`)
-  return {
-    version: 1,
+  return djangoReport({
     django: '5.2',
-    orphans: [],
-    bookkeeping: [],
-    rowsOnly: [],
     plan: labels.map(migration => ({migration, operations: [{description: 'Undo Add field x', irreversible: false}], atomic: true})),
-    problems: [],
-    blocked: false,
-    commands: [],
-    perApp: [],
-    commandsExtra: [],
-    commandsMissing: [],
-    hasFlagsmithCommand: false,
     segments: [{atomic: true, migrations: labels}],
-    hazards: [],
-    losses: {tables: [], columns: []},
-    noopReverse: [],
     executed: request.execute ? labels : [],
-    rolledBack: [],
-    timings: {},
-    trial: null,
-    stoppedBefore: null,
-    rowsDeleted: [],
-    error: null,
     ...overrides
-  }
+  })
 }
 
 type Scenario = (url: string, request: ScriptRequest) => Promise<DjangoReport>
@@ -111,25 +91,8 @@ const exact: Scenario = async (url, request) => {
   return report(request)
 }
 
-function config(url: string, overrides: Partial<Config> = {}): Config {
-  return {
-    target: {kind: 'datetime', cutoff: parseCutoff(CUTOFF)},
-    database: parseDatabaseUrl(url),
-    historySource: 'database',
-    databaseAlias: 'default',
-    backup: false,
-    executor: {kind: 'local'},
-    manageCommand: ['python', 'manage.py'],
-    dryRun: false,
-    trial: false,
-    allowIrreversible: false,
-    lockTimeoutSeconds: 10,
-    noopReverse: [],
-    rehearsal: false,
-    strategy: 'exact',
-    ...overrides
-  }
-}
+const config = (url: string, overrides: Partial<Config> = {}): Config =>
+  testConfig({target: {kind: 'datetime', cutoff: parseCutoff(CUTOFF)}, ...overrides}, url)
 
 // One summary file for the whole file: @actions/core keeps the path it saw first.
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'main-story-'))

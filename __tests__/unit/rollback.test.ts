@@ -5,12 +5,12 @@
  */
 import type {Config} from '../../src/config.js'
 import {parseCutoff} from '../../src/cutoff.js'
-import {parseDatabaseUrl} from '../../src/database.js'
 import type {DjangoReport, ScriptRequest} from '../../src/django/commands.js'
 import type {ExecOptions, ExecResult, Executor} from '../../src/executors/executor.js'
 import {CommandTimeoutError} from '../../src/executors/timeout.js'
 import {planRollback} from '../../src/plan.js'
 import {checkAndRun} from '../../src/rollback.js'
+import {djangoReport, testConfig} from '../support/django-report.js'
 
 const plan = planRollback(
   [
@@ -22,29 +22,11 @@ const plan = planRollback(
   '2030-01-01T00:00:00.000000Z'
 )
 
-const config = (overrides: Partial<Config> = {}): Config => ({
-  target: {kind: 'datetime', cutoff: plan.cutoff},
-  database: parseDatabaseUrl('postgres://u@db/app'),
-  historySource: 'database',
-  databaseAlias: 'default',
-  backup: false,
-  executor: {kind: 'local'},
-  manageCommand: ['python', 'manage.py'],
-  dryRun: false,
-  trial: false,
-  allowIrreversible: false,
-  lockTimeoutSeconds: 10,
-  noopReverse: [],
-  rehearsal: false,
-  strategy: 'exact',
-  ...overrides
-})
+const config = (overrides: Partial<Config> = {}): Config => testConfig({target: {kind: 'datetime', cutoff: plan.cutoff}, ...overrides})
 
 const report = (overrides: Partial<DjangoReport> = {}): DjangoReport =>
-  ({
+  djangoReport({
     plan: [{migration: 'shop.0002_price', operations: []}],
-    rowsOnly: [],
-    problems: [],
     commands: [
       {
         app: 'shop',
@@ -67,13 +49,9 @@ const report = (overrides: Partial<DjangoReport> = {}): DjangoReport =>
       {app: 'shop', target: '0001_initial'},
       {app: 'audit', target: 'zero'}
     ],
-    commandsExtra: [],
-    commandsMissing: [],
     hasFlagsmithCommand: true,
-    rolledBack: [],
-    error: null,
     ...overrides
-  }) as DjangoReport
+  })
 
 /** Answers the script with `answer`; every other command with the next of `exits` (or throws it). */
 class FakeTarget implements Executor {

@@ -7,6 +7,7 @@ import type {ConfigView} from '../../src/secrets.js'
 import {deploymentBatches} from '../../src/batches.js'
 import {describeFault} from '../../src/fault.js'
 import {escapeHtml, losesData, renderSummary, SUMMARY_LIMIT} from '../../src/summary.js'
+import {djangoReport} from '../support/django-report.js'
 
 const cutoff = parseCutoff('2024-05-01 11:00:00')
 const rows = [
@@ -27,39 +28,19 @@ const config: ConfigView = {
   rehearsal: false,
   strategy: 'exact'
 }
-const report = (overrides: Partial<DjangoReport> = {}): DjangoReport => ({
-  version: 1,
-  django: '5.2.17',
-  orphans: [],
-  bookkeeping: [],
-  rowsOnly: [],
-  plan: [
-    {migration: 'features.0002_b', operations: [{description: 'Undo Create model <script>Flag</script>', irreversible: false}]},
-    {migration: 'shop.0002_price', operations: [{description: 'Undo Add field price to product', irreversible: false}]}
-  ],
-  problems: [],
-  blocked: false,
-  commands: [],
-  perApp: [
-    {app: 'features', target: 'zero'},
-    {app: 'shop', target: '0001_initial'}
-  ],
-  commandsExtra: [],
-  commandsMissing: [],
-  hasFlagsmithCommand: false,
-  segments: [{atomic: true, migrations: ['features.0002_b', 'shop.0002_price']}],
-  hazards: [],
-  losses: {tables: [], columns: []},
-  noopReverse: [],
-  executed: [],
-  rolledBack: [],
-  timings: {},
-  trial: null,
-  stoppedBefore: null,
-  rowsDeleted: [],
-  error: null,
-  ...overrides
-})
+const report = (overrides: Partial<DjangoReport> = {}): DjangoReport =>
+  djangoReport({
+    plan: [
+      {migration: 'features.0002_b', operations: [{description: 'Undo Create model <script>Flag</script>', irreversible: false}]},
+      {migration: 'shop.0002_price', operations: [{description: 'Undo Add field price to product', irreversible: false}]}
+    ],
+    perApp: [
+      {app: 'features', target: 'zero'},
+      {app: 'shop', target: '0001_initial'}
+    ],
+    segments: [{atomic: true, migrations: ['features.0002_b', 'shop.0002_price']}],
+    ...overrides
+  })
 const run = (r: DjangoReport): RunResult => ({
   report: r,
   commands: ["python manage.py shell -v 0 -c 'import io,sys;...' < rollback.py+request"],

@@ -1,6 +1,7 @@
 import {parseCutoff} from '../../../src/cutoff.js'
 import type {DjangoReport} from '../../../src/django/commands.js'
 import {planRollback} from '../../../src/plan.js'
+import {djangoReport} from '../../support/django-report.js'
 
 export const plan = planRollback(
   [
@@ -13,7 +14,7 @@ export const plan = planRollback(
 )
 
 export const report = (overrides: Partial<DjangoReport> = {}): DjangoReport =>
-  ({
+  djangoReport({
     plan: [{migration: 'shop.0002_price', operations: []}],
     problems: [],
     commands: [
@@ -32,4 +33,4 @@ export const report = (overrides: Partial<DjangoReport> = {}): DjangoReport =>
     hasFlagsmithCommand: true,
     segments: [{atomic: true, migrations: ['shop.0002_price']}],
     ...overrides
-  }) as DjangoReport
+  })

@@ -38117,7 +38117,8 @@ function pgEnvironment(database, appName = 'django-migration-rollback backup') {
         for (const key of Object.keys(env))
             if (key.startsWith('PG'))
                 delete env[key];
-    const settings = { PGAPPNAME: appName, ...database.libpq };
+    // The action names its own sessions, whatever application_name the URL gives the application's.
+    const settings = { ...database.libpq, PGAPPNAME: appName };
     // A silent firewall would otherwise hold pg_dump for minutes before the rollback starts.
     if (!settings.PGCONNECT_TIMEOUT && !env.PGCONNECT_TIMEOUT)
         settings.PGCONNECT_TIMEOUT = '15';
@@ -38538,33 +38539,28 @@ const texts = new Map();
 const ROLLBACK_DIR = 'rollback';
 const ROLLBACK_LOADER = '_loader.py';
 const ROLLBACK_MODULE_PREFIX = '_dmr_rollback_';
+/** `read` of `name` beside this code, with what to do when the build left it out. */
+function beside(name, read) {
+    try {
+        return read(external_node_path_default().join(here, name));
+    }
+    catch (error) {
+        throw new Error(`cannot read ${name} beside ${(0,external_node_url_.fileURLToPath)(import.meta.url)}: the build must copy src/django/ there`, { cause: error });
+    }
+}
 function shipped(name) {
     let text = texts.get(name);
     if (text === undefined) {
-        try {
-            text = external_node_fs_default().readFileSync(external_node_path_default().join(here, name), 'utf8');
-        }
-        catch (error) {
-            throw new Error(`cannot read ${name} beside ${(0,external_node_url_.fileURLToPath)(import.meta.url)}: the build must copy src/django/ there`, {
-                cause: error
-            });
-        }
+        text = beside(name, file => external_node_fs_default().readFileSync(file, 'utf8'));
         texts.set(name, text);
     }
     return text;
 }
 /** The modules in `dir` (every .py file but the loader's `_` ones), sorted. */
 function shippedModules(dir) {
-    let names;
-    try {
-        names = external_node_fs_default().readdirSync(external_node_path_default().join(here, dir));
-    }
-    catch (error) {
-        throw new Error(`cannot list ${dir}/ beside ${(0,external_node_url_.fileURLToPath)(import.meta.url)}: the build must copy src/django/ there`, {
-            cause: error
-        });
-    }
-    return names.filter(name => name.endsWith('.py') && !name.startsWith('_')).sort();
+    return beside(dir, folder => external_node_fs_default().readdirSync(folder))
+        .filter(name => name.endsWith('.py') && !name.startsWith('_'))
+        .sort();
 }
 /**
  * `text` as a Python str literal in printable ASCII: the same in any stdin encoding. JSON's escapes mean
@@ -38593,10 +38589,6 @@ function rollbackScript() {
     return rollbackText;
 }
 const historyScript = () => shipped('history.py');
-/** A JSON literal of `text` in printable ASCII: the same in any stdin encoding, and a valid Python string literal too. */
-function asciiJson(text) {
-    return JSON.stringify(text).replace(/[^\x20-\x7e]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
 /** `source` (the text of `file`) with its one line `NAME = ...` replaced by `NAME = value`. */
 function scripts_assign(source, file, name, value) {
     const line = new RegExp(`^${name} = .*$`, 'gm');
@@ -38613,11 +38605,10 @@ function scripts_assign(source, file, name, value) {
 function selfStopPrelude(seconds, message) {
     if (!Number.isFinite(seconds) || seconds <= 0)
         throw new RangeError(`selfStopPrelude: seconds must be > 0, not ${seconds}`);
-    // String(number) of a finite number is a Python number literal; the message goes through json.loads, which,
-    // unlike a Python literal, also joins \ud83d\ude00 into one character.
+    // String(number) of a finite number is a Python number literal.
     const file = 'src/django/self_stop.py';
     const limited = scripts_assign(shipped('self_stop.py'), file, '_CT_LIMIT', String(seconds));
-    return scripts_assign(limited, file, '_CT_MESSAGE', `_ct_json.loads(${JSON.stringify(asciiJson(message))})`);
+    return scripts_assign(limited, file, '_CT_MESSAGE', pythonString(message));
 }
 
 ;// CONCATENATED MODULE: ./src/django/commands.ts

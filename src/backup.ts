@@ -50,7 +50,8 @@ export function pgEnvironment(database: Database, appName = 'django-migration-ro
   const env = childEnvironment()
   // Inherited PG* variables (PGSERVICE, PGSSLMODE...) must not mix with the URL's connection.
   if (database.url) for (const key of Object.keys(env)) if (key.startsWith('PG')) delete env[key]
-  const settings: Record<string, string> = {PGAPPNAME: appName, ...database.libpq}
+  // The action names its own sessions, whatever application_name the URL gives the application's.
+  const settings: Record<string, string> = {...database.libpq, PGAPPNAME: appName}
   // A silent firewall would otherwise hold pg_dump for minutes before the rollback starts.
   if (!settings.PGCONNECT_TIMEOUT && !env.PGCONNECT_TIMEOUT) settings.PGCONNECT_TIMEOUT = '15'
   return {...env, ...settings}

@@ -199,6 +199,8 @@ describe('backupDatabase: how pg_dump is called and its failures explained', () 
         PGDATABASE: 'flag smith',
         PGSSLMODE: 'require',
         PGSSLROOTCERT: '/etc/ca.pem',
+        // The URL's application_name is the application's: pg_dump's session is named as the action's.
+        PGAPPNAME: 'django-migration-rollback backup',
         PGCONNECT_TIMEOUT: '15'
       })
       expect(env.PGSERVICE).toBeUndefined()

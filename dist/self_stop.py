@@ -1,20 +1,19 @@
-# Run before rollback.py when command-timeout is set (src/executors/timeout.ts, layer 1): SIGALRM at the
+# Run before the rollback script when command-timeout is set (src/executors/timeout.ts, layer 1): SIGALRM at the
 # limit, counted from the process start (Django's own start-up included), raises CommandTimeout, which
-# rollback.py reports like any failure: the migration in progress is rolled back with its transaction, the
+# the script reports like any failure: the migration in progress is rolled back with its transaction, the
 # ones before it stay unapplied, and the report line says which. Should something swallow the exception, it
 # comes again every second until the report line is written; the target's `timeout` is the backstop.
 #
 # selfStopPrelude (src/django/scripts.ts) replaces the _CT_LIMIT and _CT_MESSAGE lines and puts this text in
-# front of rollback.py, in the same exec(): names start with _ct_ to stay out of the script's way.
+# front of the rollback script, in the same exec(): names start with _ct_ to stay out of the script's way.
 # Python 3.8+, stdlib only.
-import json as _ct_json
 import os as _ct_os
 import signal as _ct_signal
 import sys as _ct_sys
 
-# Seconds from the process start; the exception's message, as ASCII-only JSON so that any stdin encoding reads it.
+# Seconds from the process start; the exception's message, a str literal in ASCII so that any stdin encoding reads it.
 _CT_LIMIT = 60
-_CT_MESSAGE = _ct_json.loads('"stopped (command-timeout)"')
+_CT_MESSAGE = "stopped (command-timeout)"
 
 
 class CommandTimeout(Exception):

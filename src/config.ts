@@ -1,7 +1,6 @@
 /** The one typed configuration that inputs.ts builds from the action's inputs. */
 
 export type StrategyName = 'exact' | 'per-app' | 'flagsmith'
-export type ExecutorKind = ExecutorConfig['kind']
 
 /** A cutoff parsed from `target-datetime`, normalised without passing through a JavaScript Date. */
 export interface Cutoff {

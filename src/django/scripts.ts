@@ -19,16 +19,19 @@ const ROLLBACK_DIR = 'rollback'
 const ROLLBACK_LOADER = '_loader.py'
 const ROLLBACK_MODULE_PREFIX = '_dmr_rollback_'
 
+/** `read` of `name` beside this code, with what to do when the build left it out. */
+function beside<T>(name: string, read: (file: string) => T): T {
+  try {
+    return read(path.join(here, name))
+  } catch (error) {
+    throw new Error(`cannot read ${name} beside ${fileURLToPath(import.meta.url)}: the build must copy src/django/ there`, {cause: error})
+  }
+}
+
 function shipped(name: string): string {
   let text = texts.get(name)
   if (text === undefined) {
-    try {
-      text = fs.readFileSync(path.join(here, name), 'utf8')
-    } catch (error) {
-      throw new Error(`cannot read ${name} beside ${fileURLToPath(import.meta.url)}: the build must copy src/django/ there`, {
-        cause: error
-      })
-    }
+    text = beside(name, file => fs.readFileSync(file, 'utf8'))
     texts.set(name, text)
   }
   return text
@@ -36,15 +39,9 @@ function shipped(name: string): string {
 
 /** The modules in `dir` (every .py file but the loader's `_` ones), sorted. */
 function shippedModules(dir: string): string[] {
-  let names: string[]
-  try {
-    names = fs.readdirSync(path.join(here, dir))
-  } catch (error) {
-    throw new Error(`cannot list ${dir}/ beside ${fileURLToPath(import.meta.url)}: the build must copy src/django/ there`, {
-      cause: error
-    })
-  }
-  return names.filter(name => name.endsWith('.py') && !name.startsWith('_')).sort()
+  return beside(dir, folder => fs.readdirSync(folder))
+    .filter(name => name.endsWith('.py') && !name.startsWith('_'))
+    .sort()
 }
 
 /**
@@ -83,11 +80,6 @@ export function rollbackScript(): string {
 
 export const historyScript = (): string => shipped('history.py')
 
-/** A JSON literal of `text` in printable ASCII: the same in any stdin encoding, and a valid Python string literal too. */
-function asciiJson(text: string): string {
-  return JSON.stringify(text).replace(/[^\x20-\x7e]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
-}
-
 /** `source` (the text of `file`) with its one line `NAME = ...` replaced by `NAME = value`. */
 function assign(source: string, file: string, name: string, value: string): string {
   const line = new RegExp(`^${name} = .*$`, 'gm')
@@ -103,9 +95,8 @@ function assign(source: string, file: string, name: string, value: string): stri
  */
 export function selfStopPrelude(seconds: number, message: string): string {
   if (!Number.isFinite(seconds) || seconds <= 0) throw new RangeError(`selfStopPrelude: seconds must be > 0, not ${seconds}`)
-  // String(number) of a finite number is a Python number literal; the message goes through json.loads, which,
-  // unlike a Python literal, also joins \ud83d\ude00 into one character.
+  // String(number) of a finite number is a Python number literal.
   const file = 'src/django/self_stop.py'
   const limited = assign(shipped('self_stop.py'), file, '_CT_LIMIT', String(seconds))
-  return assign(limited, file, '_CT_MESSAGE', `_ct_json.loads(${JSON.stringify(asciiJson(message))})`)
+  return assign(limited, file, '_CT_MESSAGE', pythonString(message))
 }

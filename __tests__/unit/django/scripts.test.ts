@@ -106,7 +106,7 @@ describe('selfStopPrelude', () => {
     const prelude = selfStopPrelude(90, 'stopped').split('\n')
     expect(prelude).toHaveLength(file.length)
     const changed = prelude.flatMap((line, i) => (line === file[i] ? [] : [line]))
-    expect(changed).toEqual(['_CT_LIMIT = 90', '_CT_MESSAGE = _ct_json.loads("\\"stopped\\"")'])
+    expect(changed).toEqual(['_CT_LIMIT = 90', '_CT_MESSAGE = "stopped"'])
   })
 
   it('refuses a limit that is not a positive number', () => {

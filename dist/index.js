@@ -38620,6 +38620,7 @@ const REPORT_PREFIX = 'ROLLBACK-REPORT ';
 const VENDOR_COMMAND = 'rollbackmigrationsappliedafter';
 /** The rollback script's output could not be read: the target is not a Django app we can talk to. */
 const scriptOutputError = (message) => new RollbackError('script-output', message);
+/** Between a script and its JSON request on stdin; BOOTSTRAP splits there. */
 const REQUEST_SEPARATOR = '\n#ROLLBACK-REQUEST\n';
 /**
  * A short bootstrap that reads the rollback script and the request from stdin. The
@@ -39843,13 +39844,12 @@ async function readHistory(database, cutoff) {
 
 
 const HISTORY_PREFIX = 'ROLLBACK-HISTORY ';
-const history_container_REQUEST_SEPARATOR = '\n#ROLLBACK-REQUEST\n';
 /** The same bootstrap as the rollback script: the script and the request travel on stdin, never on the command line. */
 function historyArgv(manageCommand) {
     return [...manageCommand, 'shell', '-v', '0', '-c', BOOTSTRAP];
 }
 function historyInput(request) {
-    return `${historyScript()}${history_container_REQUEST_SEPARATOR}${JSON.stringify(request)}`;
+    return `${historyScript()}${REQUEST_SEPARATOR}${JSON.stringify(request)}`;
 }
 function tail(stdout, stderr) {
     return `${stderr}\n${stdout}`.trim().split('\n').slice(-15).join('\n');

@@ -7,14 +7,13 @@
  * the planner makes.
  */
 import type {Cutoff} from './config.js'
-import {BOOTSTRAP} from './django/commands.js'
+import {BOOTSTRAP, REQUEST_SEPARATOR} from './django/commands.js'
 import {historyScript} from './django/scripts.js'
 import type {Executor} from './executors/executor.js'
 import {type BeforeSummary, crossCheck, type History, historyError, type MigrationRow} from './history.js'
 import {type HistoryQueries, historyQueries} from './history-query.js'
 
 export const HISTORY_PREFIX = 'ROLLBACK-HISTORY '
-const REQUEST_SEPARATOR = '\n#ROLLBACK-REQUEST\n'
 
 /** The request history.py reads on its standard input. */
 export interface HistoryRequest {

@@ -6,7 +6,7 @@
 import type {Config} from '../../src/config.js'
 import {parseCutoff} from '../../src/cutoff.js'
 import {parseDatabaseUrl} from '../../src/database.js'
-import type {DjangoReport} from '../../src/django/commands.js'
+import {type DjangoReport, REQUEST_SEPARATOR, type ScriptRequest} from '../../src/django/commands.js'
 
 export function testConfig(overrides: Partial<Config> = {}, databaseUrl = 'postgres://app@db.internal:5432/app'): Config {
   return {
@@ -57,3 +57,7 @@ export function djangoReport(overrides: Partial<DjangoReport> = {}): DjangoRepor
     ...overrides
   }
 }
+
+/** The request a fake target received on stdin, behind the script. */
+export const requestOf = (input: string | undefined): ScriptRequest =>
+  JSON.parse((input ?? '').split(REQUEST_SEPARATOR)[1]) as ScriptRequest

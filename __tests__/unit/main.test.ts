@@ -14,7 +14,7 @@ import type {DjangoReport, ScriptRequest} from '../../src/django/commands.js'
 import type {ExecOptions, ExecResult, Executor} from '../../src/executors/executor.js'
 import {run} from '../../src/main.js'
 import {parseOutputFile} from '../support/action.js'
-import {djangoReport, testConfig} from '../support/django-report.js'
+import {djangoReport, requestOf, testConfig} from '../support/django-report.js'
 import {createDatabase, query} from '../support/postgres.js'
 
 const CUTOFF = '2024-05-01T11:00:00Z'
@@ -63,7 +63,7 @@ class FakeTarget implements Executor {
   ) {}
 
   async exec(_argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
-    const request = JSON.parse((options.input ?? '').split('\n#ROLLBACK-REQUEST\n')[1]) as ScriptRequest
+    const request = requestOf(options.input)
     this.requests.push(request)
     const answer = await this.scenario(this.url, request)
     return {exitCode: answer.error ? 1 : 0, stdout: `Some banner line\nROLLBACK-REPORT ${JSON.stringify(answer)}\n`, stderr: ''}

@@ -10,7 +10,7 @@ import type {ExecOptions, ExecResult, Executor} from '../../src/executors/execut
 import {CommandTimeoutError} from '../../src/executors/timeout.js'
 import {planRollback} from '../../src/plan.js'
 import {checkAndRun} from '../../src/rollback.js'
-import {djangoReport, testConfig} from '../support/django-report.js'
+import {djangoReport, requestOf, testConfig} from '../support/django-report.js'
 
 const plan = planRollback(
   [
@@ -65,7 +65,7 @@ class FakeTarget implements Executor {
 
   async exec(argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     if (argv.includes('shell')) {
-      this.requests.push(JSON.parse((options.input ?? '').split('\n#ROLLBACK-REQUEST\n')[1]))
+      this.requests.push(requestOf(options.input))
       return {exitCode: this.answer.error ? 1 : 0, stdout: `ROLLBACK-REPORT ${JSON.stringify(this.answer)}\n`, stderr: ''}
     }
     this.commands.push(argv)

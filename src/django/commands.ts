@@ -154,7 +154,8 @@ export interface DjangoReport {
 /** The rollback script's output could not be read: the target is not a Django app we can talk to. */
 export const scriptOutputError = (message: string): RollbackError => new RollbackError('script-output', message)
 
-const REQUEST_SEPARATOR = '\n#ROLLBACK-REQUEST\n'
+/** Between a script and its JSON request on stdin; BOOTSTRAP splits there. */
+export const REQUEST_SEPARATOR = '\n#ROLLBACK-REQUEST\n'
 
 /**
  * A short bootstrap that reads the rollback script and the request from stdin. The
